@@ -1,0 +1,76 @@
+"""Shared fixtures: offline environment, the shipped sample corpus, a trained tiny tokenizer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "CODECARBON_LOG_LEVEL": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+os.environ.update(OFFLINE_ENV)
+
+requires_shared_data = pytest.mark.skipif(
+    not (SHARED_DATA / "pt-corpus-mini").is_dir(),
+    reason=f"{SHARED_DATA}/pt-corpus-mini is not available on this machine",
+)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The Portuguese sample corpus shipped inside the package."""
+    from ttl.resources import sample_corpus_dir
+
+    return sample_corpus_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory, sample_dir) -> Path:
+    """A 2,048-token tokenizer trained once on the sample corpus."""
+    from ttl.tokenizer import train_from_path
+
+    out = tmp_path_factory.mktemp("tok") / "sample-bpe-2048"
+    train_from_path(str(sample_dir), out, vocab_size=2048, model_max_length=128)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_tokenizer_dir):
+    """The tiny tokenizer, loaded through AutoTokenizer."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A TTL_CACHE_DIR whose sample tokenizer is already trained (subprocess runs reuse it)."""
+    import shutil
+
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "tokenizers").mkdir()
+    shutil.copytree(tiny_tokenizer_dir, cache / "tokenizers" / "sample-bpe-2048")
+    return cache
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+            timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python -m ...` in a subprocess with the offline environment; capture output."""
+    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )

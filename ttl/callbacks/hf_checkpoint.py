@@ -1,0 +1,101 @@
+"""`HFCheckpoint`: export `step-<N>/` Hugging Face checkpoints at step intervals and at the end.
+
+Each export holds safetensors weights, config.json, generation_config.json (the model card's
+sampling settings), the tokenizer, and trainer_state.json (step, tokens, latest validation
+perplexity, wall time). It is written to a temporary directory and renamed into place, so a
+crash mid-write never leaves a half checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_only
+from transformers import GenerationConfig
+
+# The TeenyTinyLlama model card's sampling settings.
+GENERATION_DEFAULTS = dict(
+    do_sample=True,
+    repetition_penalty=1.2,
+    temperature=0.2,
+    top_k=20,
+    top_p=0.2,
+    max_new_tokens=150,
+)
+
+
+def step_dir_name(step: int) -> str:
+    """Directory name of the export at optimizer step `step`."""
+    return f"step-{step}"
+
+
+class HFCheckpoint(pl.Callback):
+    """Save `dirpath/step-<N>/` every `every_n_steps` optimizer steps and when training ends."""
+
+    def __init__(self, dirpath: str, every_n_steps: int, export_on_train_end: bool = True) -> None:
+        super().__init__()
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = every_n_steps
+        # ttl.train turns this off and exports after its final validation instead.
+        self.export_on_train_end = export_on_train_end
+        self._start_time = time.monotonic()
+        self.tokenizer = None  # set by ttl.train before fit
+        self._last_exported = -1
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Start the wall clock of this session."""
+        self._start_time = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Export when an optimizer step lands on the interval."""
+        step = trainer.global_step
+        # With gradient accumulation this hook runs per micro-batch: the first call that sees
+        # a new step is the one right after its optimizer update.
+        if step > 0 and step % self.every_n_steps == 0 and step != self._last_exported:
+            self.export(trainer, pl_module)
+            self._last_exported = step
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Export the final weights (unless this step was just exported)."""
+        if self.export_on_train_end and trainer.global_step != self._last_exported:
+            self.export(trainer, pl_module)
+
+    def state(self, trainer: pl.Trainer, pl_module) -> dict:
+        """The figures written to trainer_state.json."""
+        val_ppl = trainer.callback_metrics.get("val/ppl")
+        return {
+            "step": trainer.global_step,
+            "tokens": pl_module.tokens_seen,
+            "tokens_per_step": pl_module.tokens_per_step,
+            "val_ppl": None if val_ppl is None or not math.isfinite(float(val_ppl))
+            else round(float(val_ppl), 4),
+            "wall_time_s": round(time.monotonic() - self._start_time, 2),
+        }
+
+    @rank_zero_only
+    def export(self, trainer: pl.Trainer, pl_module) -> Path:
+        """Write `step-<N>/` atomically and return its path."""
+        final = self.dirpath / step_dir_name(trainer.global_step)
+        tmp = self.dirpath / f".tmp-{final.name}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model = pl_module.model
+        model.generation_config = GenerationConfig(
+            bos_token_id=model.config.bos_token_id,
+            eos_token_id=model.config.eos_token_id,
+            pad_token_id=model.config.pad_token_id,
+            **GENERATION_DEFAULTS,
+        )
+        model.save_pretrained(tmp, safe_serialization=True)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(tmp)
+        (tmp / "trainer_state.json").write_text(json.dumps(self.state(trainer, pl_module), indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        return final

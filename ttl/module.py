@@ -1,0 +1,110 @@
+"""`CausalLMModule`: the LightningModule that trains a Hugging Face `LlamaForCausalLM`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import lightning.pytorch as pl
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from ttl.model import build_model
+
+
+class CausalLMModule(pl.LightningModule):
+    """Next-token prediction on packed blocks; logs loss, perplexity, learning rate and tokens.
+
+    `train/loss` is the mean over the tokens of one optimizer step's micro-batch (never a sum
+    over accumulation steps, the original's defect). `val/loss` is token-weighted over the
+    whole validation set: summed token losses divided by the token count.
+    """
+
+    def __init__(
+        self,
+        config: LlamaConfig,
+        optimizer_factory: Callable,
+        scheduler_factory: Callable | None,
+        tokens_per_step: int,
+        compile_model: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.model: LlamaForCausalLM = build_model(config)
+        self.optimizer_factory = optimizer_factory
+        self.scheduler_factory = scheduler_factory
+        self.tokens_per_step = tokens_per_step
+        self.compile_model = compile_model
+        self._val_loss_sum = torch.zeros(())
+        self._val_tokens = torch.zeros((), dtype=torch.long)
+        # (step, perplexity) of every validation in this session, for the end-of-run report.
+        self.val_history: list[tuple[int, float]] = []
+
+    def configure_model(self) -> None:
+        """Compile in place, so checkpoints keep plain parameter names (no `_orig_mod.`)."""
+        if self.compile_model and not getattr(self, "_compiled", False):
+            self.model.compile()
+            self._compiled = True
+
+    @property
+    def tokens_seen(self) -> int:
+        """Training tokens consumed so far over all devices (optimizer steps x tokens/step)."""
+        return self.global_step * self.tokens_per_step
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy of a batch of blocks."""
+        return self.model(input_ids=input_ids, labels=input_ids).loss
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """One micro-batch; logging keeps tensors on device (no host synchronisation)."""
+        loss = self(batch)
+        detached = loss.detach()
+        self.log("train/loss", detached, prog_bar=True)
+        self.log("train/ppl", torch.exp(detached), prog_bar=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """Log learning rate and tokens seen (host-side numbers: no device sync)."""
+        schedulers = self.lr_schedulers()
+        if schedulers is not None:
+            self.log("train/lr", schedulers.get_last_lr()[0])
+        self.log("progress/tokens", float(self.tokens_seen))
+
+    def on_train_epoch_start(self) -> None:
+        """Tell the training stream which epoch starts (its order depends on it)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        dataset = getattr(datamodule, "train_dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
+
+    def on_validation_epoch_start(self) -> None:
+        """Reset the token-weighted accumulators."""
+        self._val_loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._val_tokens = torch.zeros((), device=self.device, dtype=torch.long)
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Accumulate summed token losses and token counts."""
+        tokens = batch[:, 1:].numel()
+        loss = self(batch)
+        self._val_loss_sum += loss.double() * tokens
+        self._val_tokens += tokens
+
+    def on_validation_epoch_end(self) -> None:
+        """Log val/loss and val/ppl over every validation token (summed over ranks)."""
+        total = self.all_gather(self._val_loss_sum).sum()
+        count = self.all_gather(self._val_tokens).sum()
+        if int(count) == 0:
+            return
+        mean = float(total / count)
+        self.log("val/loss", mean, prog_bar=True, sync_dist=False, rank_zero_only=True)
+        self.log("val/ppl", math.exp(mean), prog_bar=True, sync_dist=False, rank_zero_only=True)
+        if not self.trainer.sanity_checking:
+            self.val_history.append((self.global_step, math.exp(mean)))
+
+    def configure_optimizers(self):
+        """The optimizer from its Hydra partial and a per-step scheduler."""
+        optimizer = self.optimizer_factory(self.model)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

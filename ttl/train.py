@@ -1,0 +1,167 @@
+"""`python -m ttl.train [overrides]`: compose the config, validate, seed, build, fit.
+
+Examples:
+    python -m ttl.train experiment=quickstart          # tiny model on CPU, minutes
+    python -m ttl.train model=160m trainer=a100         # TeenyTinyLlama-160m's recipe
+    python -m ttl.train model=460m dry_run=true         # print the 460m plan and exit
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ttl.callbacks.hf_checkpoint import HFCheckpoint
+from ttl.config import lightning_trainer_kwargs, plan_batch, validate
+from ttl.data.datamodule import DataSettings, PackedTextDataModule
+from ttl.errors import TTLError
+from ttl.loggers import build_loggers, finish_wandb
+from ttl.model import llama_config, resolve_attn_implementation
+from ttl.module import CausalLMModule
+from ttl.plan import describe
+from ttl.resources import register_resolvers
+from ttl.tokenizer import load_tokenizer, train_from_path
+
+log = logging.getLogger("ttl.train")
+
+
+def prepare_tokenizer(cfg: DictConfig):
+    """Load `tokenizer.path`, training it first when missing and `train_if_missing` is set."""
+    path, recipe = cfg.tokenizer.path, cfg.tokenizer.get("train_if_missing")
+    if recipe is not None and not Path(path).exists():
+        print(f"training a {recipe.vocab_size:,}-token tokenizer on {recipe.data_path} -> {path}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        train_from_path(recipe.data_path, path, vocab_size=recipe.vocab_size,
+                        model_max_length=cfg.model.max_position_embeddings)
+    tokenizer = load_tokenizer(path)
+    if len(tokenizer) != cfg.model.vocab_size:
+        raise TTLError(
+            f"tokenizer.path={path} has {len(tokenizer):,} tokens but "
+            f"model.vocab_size={cfg.model.vocab_size:,}; they must match"
+        )
+    return tokenizer
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """The .ckpt to resume from, per `resume` (auto / never / a path)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if cfg.resume == "auto":
+        return str(last) if last.exists() else None
+    if cfg.resume == "never":
+        if last.exists() or any(run_dir.glob("step-*")):
+            raise TTLError(
+                f"run directory {run_dir} already holds a run and resume=never; "
+                "choose another run_name or use resume=auto"
+            )
+        return None
+    if not Path(cfg.resume).is_file():
+        raise TTLError(f"resume={cfg.resume}: no such checkpoint file")
+    return str(cfg.resume)
+
+
+def save_config(cfg: DictConfig, run_dir: Path) -> None:
+    """Keep each session's resolved config: config.yaml first, then configs/session-<k>.yaml."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / "config.yaml"
+    if target.exists():
+        sessions = run_dir / "configs"
+        sessions.mkdir(exist_ok=True)
+        target = sessions / f"session-{len(list(sessions.glob('session-*.yaml'))) + 2}.yaml"
+    target.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
+    validate(cfg)
+    plan = plan_batch(cfg)
+    print(describe(cfg, plan))
+    if cfg.dry_run:
+        return {}
+    run_dir = Path(cfg.run_dir)
+    ckpt_path = resume_checkpoint(cfg, run_dir)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.trainer.tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tokenizer = prepare_tokenizer(cfg)
+    attn = resolve_attn_implementation(cfg.trainer.attn_implementation, cfg.trainer.accelerator)
+    module = CausalLMModule(
+        config=llama_config(cfg.model, attn),
+        optimizer_factory=instantiate(cfg.optimizer),
+        scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        tokens_per_step=plan.tokens_per_step,
+        compile_model=cfg.trainer.compile,
+    )
+    datamodule = PackedTextDataModule(
+        DataSettings(**OmegaConf.to_container(cfg.data, resolve=True)), tokenizer,
+        plan.micro_batch_size,
+    )
+    # Resolve the data now: a missing path or an offline Hub id fails before the run
+    # directory gets a config, logs or checkpoints.
+    datamodule.setup("fit")
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
+    for exporter in exporters:
+        exporter.tokenizer = tokenizer
+        exporter.export_on_train_end = False
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    save_config(cfg, run_dir)
+    try:
+        trainer = pl.Trainer(
+            **lightning_trainer_kwargs(cfg, plan),
+            callbacks=callbacks,
+            logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved) or False,
+            default_root_dir=str(run_dir),
+        )
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        # The final weights get a validation of their own (unless the last interval was it),
+        # then their Hugging Face export, which records that perplexity.
+        if not module.val_history or module.val_history[-1][0] != trainer.global_step:
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+        for exporter in exporters:
+            exporter.export(trainer, module)
+    finally:
+        finish_wandb()
+    return report(module, trainer, run_dir)
+
+
+def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
+    """Print the validation perplexity history and return the final figures."""
+    history = module.val_history
+    if history:
+        path = " -> ".join(f"{ppl:.2f} (step {step})" for step, ppl in history)
+        print(f"validation perplexity: {path}")
+        print(f"final validation perplexity: {history[-1][1]:.2f}")
+    print(f"run directory: {run_dir}")
+    return {
+        "val_ppl": history[-1][1] if history else None,
+        "step": trainer.global_step,
+        "tokens": module.tokens_seen,
+        "run_dir": str(run_dir),
+    }
+
+
+@hydra.main(config_path="pkg://ttl.conf", config_name="train", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except TTLError as error:
+        print(f"ttl.train: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Console entry point (`python -m ttl.train` / `ttl-train`)."""
+    register_resolvers()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
