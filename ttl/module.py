@@ -64,7 +64,13 @@ class CausalLMModule(pl.LightningModule):
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        """Log learning rate and tokens seen (host-side numbers: no device sync)."""
+        """Log learning rate and tokens seen on logging steps only.
+
+        Lightning turns logged floats into device tensors, and a copy from host memory waits
+        for the GPU queue: doing it every step would stall the pipeline.
+        """
+        if not self.trainer._logger_connector.should_update_logs:
+            return
         schedulers = self.lr_schedulers()
         if schedulers is not None:
             self.log("train/lr", schedulers.get_last_lr()[0])

@@ -1,0 +1,243 @@
+"""Tokens/s and MFU of ttl's training step against a TeenyTinyLlama-style loop, in one run.
+
+On a GPU: the 160m and 460m models at seq 2048 in bf16, each with
+  - baseline: the original's way (Hugging Face model, Accelerate-style loop with bf16
+    autocast, foreach AdamW, SDPA attention, no compile, the loss read back every step);
+  - ttl: `CausalLMModule` in a Lightning Trainer with the `trainer=h100` hardware config
+    (bf16-mixed, TF32, fused AdamW, torch.compile in place, micro-batch from the config);
+and, for 160m, ttl without compile and ttl with liger-kernel's fused Triton kernels (when
+the package is importable) to attribute the gain. Prints a table, writes it as JSON.
+On a CPU (no GPU, or --cpu) the same script runs the tiny model in fp32, for tests.
+
+    python experiments/bench_gpu/bench.py [--out bench_gpu.json] [--budget-s 480]
+
+Needs only torch, lightning, transformers and PyYAML (no Hydra), so it runs on a bare GPU
+machine with PYTHONPATH pointing at the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from ttl.data.datamodule import BlockDataset  # noqa: E402
+from ttl.model import build_model, count_parameters, flops_per_token, llama_config  # noqa: E402
+from ttl.module import CausalLMModule  # noqa: E402
+from ttl.optim import build_adamw, warmup_cosine  # noqa: E402
+from ttl.perf import mfu, peak_flops  # noqa: E402
+
+
+def load_yaml(*parts: str) -> dict:
+    return yaml.safe_load((ROOT / "conf" / Path(*parts)).read_text())
+
+
+def settings(model_name: str, on_gpu: bool, seq_len: int | None) -> dict:
+    model = load_yaml("model", f"{model_name}.yaml")
+    hardware = load_yaml("trainer", "h100.yaml" if on_gpu else "cpu.yaml")
+    seq = seq_len or model["max_position_embeddings"]
+    recipe = model["recipe"]
+    micro = hardware["micro_batch_by_model"][model_name]
+    sequences = recipe["tokens_per_step"] // seq
+    return dict(model=model, hardware=hardware, seq_len=seq, micro=micro,
+                accumulation=max(1, sequences // micro), lr=recipe["lr"])
+
+
+def batches(n: int, micro: int, seq: int, vocab: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    blocks = torch.randint(4, vocab, (n * micro, seq), generator=generator)
+    return DataLoader(BlockDataset(blocks), batch_size=micro, pin_memory=torch.cuda.is_available())
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def window_rates(stamps: list[float], steps_per_window: int, tokens_per_step: int) -> list[float]:
+    return [steps_per_window * tokens_per_step / (b - a) for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def run_baseline(s: dict, warmup: int, window: int, windows: int, device: str) -> dict:
+    """The original's loop: HF model in fp32 weights, bf16 autocast, AdamW, loss.item()."""
+    torch.manual_seed(0)
+    config = llama_config(s["model"], "sdpa")
+    model = build_model(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.999), eps=1e-8,
+                                  weight_decay=0.01)
+    total = warmup + window * windows
+    scheduler = warmup_cosine(optimizer, warmup_steps=10, total_steps=total)
+    boundaries = {warmup + i * window for i in range(windows + 1)}
+    stamps, losses = [], []
+    micro_index = step = 0
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model.train()
+    for batch in batches(total * s["accumulation"], s["micro"], s["seq_len"], config.vocab_size):
+        batch = batch.to(device, non_blocking=True)
+        with torch.autocast(device_type=device, dtype=dtype, enabled=device == "cuda"):
+            loss = model(input_ids=batch, labels=batch).loss / s["accumulation"]
+        loss.backward()
+        losses.append(loss.item() * s["accumulation"])  # logged every micro-batch, as the original
+        micro_index += 1
+        if micro_index % s["accumulation"] == 0:
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if step in boundaries:
+                sync()
+                stamps.append(time.perf_counter())
+    return dict(stamps=stamps, losses=losses, params=count_parameters(model),
+                flops=flops_per_token(count_parameters(model), config.num_hidden_layers,
+                                      config.hidden_size, s["seq_len"]))
+
+
+class _Stamps(pl.Callback):
+    def __init__(self, boundaries: set[int]) -> None:
+        self.boundaries, self.stamps, self.losses = boundaries, [], []
+        self._last_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step in self.boundaries and step != self._last_step:
+            sync()
+            self.stamps.append(time.perf_counter())
+            self.losses.append(float(outputs["loss"]))
+        self._last_step = step
+
+
+def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
+            compile_model: bool, liger: bool = False, sdpa_backend: str | None = None) -> dict:
+    """ttl's own training step: CausalLMModule in a Lightning Trainer, hardware from conf/.
+
+    sdpa_backend: None lets PyTorch choose; "cudnn" or "flash" leaves SDPA only that backend.
+    """
+    torch.manual_seed(0)
+    if device == "cuda":
+        torch.backends.cuda.enable_flash_sdp(sdpa_backend in (None, "flash"))
+        torch.backends.cuda.enable_cudnn_sdp(sdpa_backend in (None, "cudnn"))
+        torch.backends.cuda.enable_mem_efficient_sdp(sdpa_backend is None)
+    hardware = s["hardware"]
+    config = llama_config(s["model"], "sdpa")
+    total = warmup + window * windows
+    module = CausalLMModule(
+        config,
+        partial(build_adamw, lr=s["lr"], weight_decay=0.01),
+        partial(warmup_cosine, warmup_steps=10, total_steps=total),
+        tokens_per_step=s["micro"] * s["seq_len"] * s["accumulation"],
+        compile_model=compile_model,
+    )
+    if liger:
+        from liger_kernel.transformers import apply_liger_kernel_to_llama
+
+        apply_liger_kernel_to_llama(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
+                                    fused_linear_cross_entropy=True, model=module.model)
+    if device == "cuda" and hardware.get("tf32"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    stamps = _Stamps({warmup + i * window for i in range(windows + 1)})
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = pl.Trainer(
+            accelerator="gpu" if device == "cuda" else "cpu", devices=1,
+            precision=hardware["precision"], max_steps=total,
+            accumulate_grad_batches=s["accumulation"], limit_val_batches=0,
+            num_sanity_val_steps=0, enable_checkpointing=False,
+            logger=pl.loggers.CSVLogger(run_dir), log_every_n_steps=50,
+            callbacks=[stamps, pl.callbacks.TQDMProgressBar(refresh_rate=10)],
+            enable_model_summary=False, default_root_dir=run_dir,
+        )
+        trainer.fit(module, train_dataloaders=batches(total * s["accumulation"], s["micro"],
+                                                       s["seq_len"], config.vocab_size))
+    n = count_parameters(module.model)
+    keys = [k for k in module.model.state_dict() if "_orig_mod" in k]
+    return dict(stamps=stamps.stamps, losses=stamps.losses, params=n, orig_mod_keys=len(keys),
+                flops=flops_per_token(n, config.num_hidden_layers, config.hidden_size, s["seq_len"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench_gpu.json")
+    parser.add_argument("--budget-s", type=float, default=480.0)
+    parser.add_argument("--cpu", action="store_true", help="tiny model on the CPU (for tests)")
+    args = parser.parse_args()
+    on_gpu = torch.cuda.is_available() and not args.cpu
+    device = "cuda" if on_gpu else "cpu"
+    name = torch.cuda.get_device_name() if on_gpu else "cpu"
+    peak = peak_flops(name) if on_gpu else None
+    if on_gpu:
+        plan = [("160m", "baseline"), ("160m", "ttl"), ("460m", "baseline"), ("460m", "ttl"),
+                ("160m", "ttl-nocompile"), ("160m", "ttl+liger")]
+        warmup, window, windows = 10, 20, 3
+    else:
+        plan = [("tiny", "baseline"), ("tiny", "ttl")]
+        warmup, window, windows = 3, 4, 3
+    print(f"device: {name}; torch {torch.__version__}; peak bf16 {peak}")
+    start, rows = time.monotonic(), []
+    for model_name, variant in plan:
+        if time.monotonic() - start > args.budget_s:
+            rows.append(dict(model=model_name, variant=variant, skipped="time budget"))
+            continue
+        s = settings(model_name, on_gpu, None)
+        t0 = time.monotonic()
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            if variant == "baseline":
+                result = run_baseline(s, warmup, window, windows, device)
+            else:
+                result = run_ttl(s, warmup, window, windows, device,
+                                 compile_model=on_gpu and variant in ("ttl", "ttl+liger"),
+                                 liger=variant == "ttl+liger")
+        except Exception as error:  # a lever that fails is reported, not fatal
+            rows.append(dict(model=model_name, variant=variant,
+                             error=f"{type(error).__name__}: {str(error)[:300]}"))
+            print(rows[-1], flush=True)
+            continue
+        tokens_per_step = s["micro"] * s["seq_len"] * s["accumulation"]
+        rates = window_rates(result["stamps"], window, tokens_per_step)
+        rate = statistics.median(rates)
+        row = dict(model=model_name, variant=variant, params=result["params"],
+                   micro_batch=s["micro"], accumulation=s["accumulation"], seq_len=s["seq_len"],
+                   tokens_per_s=round(rate), window_rates=[round(r) for r in rates],
+                   mfu=round(mfu(rate, result["flops"], peak), 4) if peak else None,
+                   peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if on_gpu else None,
+                   first_loss=round(result["losses"][0], 4), last_loss=round(result["losses"][-1], 4),
+                   orig_mod_keys=result.get("orig_mod_keys"), wall_s=round(time.monotonic() - t0, 1))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        Path(args.out).write_text(json.dumps(dict(device=name, rows=rows), indent=2))
+        del result
+        gc.collect()
+        if on_gpu:
+            torch.cuda.empty_cache()
+            torch._dynamo.reset()
+    Path(args.out).write_text(json.dumps(dict(device=name, torch=torch.__version__, rows=rows), indent=2))
+    baseline = {r["model"]: r["tokens_per_s"] for r in rows
+                if r.get("variant") == "baseline" and "tokens_per_s" in r}
+    print(f"\n{'model':<6} {'variant':<14} {'tokens/s':>10} {'MFU':>7} {'x baseline':>10} {'mem GiB':>8}")
+    for r in rows:
+        if "tokens_per_s" not in r:
+            print(f"{r['model']:<6} {r['variant']:<14} {r.get('error') or r.get('skipped')}")
+            continue
+        ratio = r["tokens_per_s"] / baseline[r["model"]] if r["model"] in baseline else float("nan")
+        mfu_text = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
+        print(f"{r['model']:<6} {r['variant']:<14} {r['tokens_per_s']:>10,} {mfu_text:>7} "
+              f"{ratio:>10.2f} {r['peak_mem_gib'] or '-':>8}")
+
+
+if __name__ == "__main__":
+    main()
