@@ -110,8 +110,11 @@ def main() -> None:
         diffs.append(max(abs(a - b) for a, b in zip(plain_losses, ttl_losses, strict=True)))
     plain, ours = statistics.median(plain_rates), statistics.median(ttl_rates)
     print(f"threads: {torch.get_num_threads()}, model: {MODEL}, seq {SEQ_LEN}, micro-batch {MICRO_BATCH}")
-    print(f"plain PyTorch loop : {plain:10,.0f} tokens/s  (runs: {', '.join(f'{r:,.0f}' for r in plain_rates)})")
-    print(f"ttl (Lightning)    : {ours:10,.0f} tokens/s  (runs: {', '.join(f'{r:,.0f}' for r in ttl_rates)})")
+    def runs(rates: list[float]) -> str:
+        return ", ".join(f"{r:,.0f}" for r in rates)
+
+    print(f"plain PyTorch loop : {plain:10,.0f} tokens/s  (runs: {runs(plain_rates)})")
+    print(f"ttl (Lightning)    : {ours:10,.0f} tokens/s  (runs: {runs(ttl_rates)})")
     print(f"ratio ttl / plain  : {ours / plain:.3f}")
     print(f"max |loss difference| between the loops: {max(diffs):.2e}")
 
