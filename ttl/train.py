@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.config import lightning_trainer_kwargs, plan_batch, validate
-from ttl.data.datamodule import DataSettings, PackedTextDataModule
+from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
 from ttl.loggers import build_loggers, finish_wandb
 from ttl.model import llama_config, resolve_attn_implementation
@@ -99,10 +99,7 @@ def run(cfg: DictConfig) -> dict:
         tokens_per_step=plan.tokens_per_step,
         compile_model=cfg.trainer.compile,
     )
-    datamodule = PackedTextDataModule(
-        DataSettings(**OmegaConf.to_container(cfg.data, resolve=True)), tokenizer,
-        plan.micro_batch_size,
-    )
+    datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run
     # directory gets a config, logs or checkpoints.
     datamodule.setup("fit")

@@ -153,3 +153,11 @@ class PackedTextDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         """The validation blocks, in order, every one of them (no drop_last)."""
         return DataLoader(self.val_dataset, batch_size=self.micro_batch_size, shuffle=False)
+
+
+def build_datamodule(data_cfg, tokenizer, micro_batch_size: int) -> pl.LightningDataModule:
+    """The DataModule for a `data:` config group (what `ttl.train` calls)."""
+    from omegaconf import OmegaConf
+
+    settings = DataSettings(**OmegaConf.to_container(data_cfg, resolve=True))
+    return PackedTextDataModule(settings, tokenizer, micro_batch_size)
