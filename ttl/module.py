@@ -51,9 +51,26 @@ class CausalLMModule(pl.LightningModule):
         """Training tokens consumed so far over all devices (optimizer steps x tokens/step)."""
         return self.global_step * self.tokens_per_step
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Mean next-token cross-entropy of a batch of blocks."""
-        return self.model(input_ids=input_ids, labels=input_ids).loss
+    def forward(self, batch: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean next-token cross-entropy of a batch of blocks.
+
+        A batch is a (B, T) tensor of token ids, or a dict with `input_ids` and optionally
+        `position_ids`, `attention_mask` (e.g. per-document masking of packed rows) and
+        `labels` (-100 where no loss is wanted); labels default to the input ids.
+        """
+        if isinstance(batch, torch.Tensor):
+            return self.model(input_ids=batch, labels=batch).loss
+        inputs = dict(batch)
+        inputs.setdefault("labels", inputs["input_ids"])
+        return self.model(**inputs).loss
+
+    @staticmethod
+    def _predicted_tokens(batch: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | int:
+        """Number of tokens that carry a loss (the shift drops the first position)."""
+        if isinstance(batch, torch.Tensor):
+            return batch[:, 1:].numel()
+        labels = batch.get("labels", batch["input_ids"])
+        return (labels[:, 1:] != -100).sum()
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         """One micro-batch; logging keeps tensors on device (no host synchronisation)."""
@@ -90,7 +107,7 @@ class CausalLMModule(pl.LightningModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """Accumulate summed token losses and token counts."""
-        tokens = batch[:, 1:].numel()
+        tokens = self._predicted_tokens(batch)
         loss = self(batch)
         self._val_loss_sum += loss.double() * tokens
         self._val_tokens += tokens
