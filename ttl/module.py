@@ -121,6 +121,8 @@ class CausalLMModule(pl.LightningModule):
         mean = float(total / count)
         self.log("val/loss", mean, prog_bar=True, sync_dist=False, rank_zero_only=True)
         self.log("val/ppl", math.exp(mean), prog_bar=True, sync_dist=False, rank_zero_only=True)
+        # The x-axis of validation curves: W&B plots val/* against progress/tokens.
+        self.log("progress/tokens", float(self.tokens_seen), rank_zero_only=True)
         if not self.trainer.sanity_checking:
             self.val_history.append((self.global_step, math.exp(mean)))
 

@@ -8,6 +8,8 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +21,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
+from ttl.callbacks.samples import SampleGenerations
+from ttl.card import write_card
 from ttl.config import lightning_trainer_kwargs, plan_batch, validate
 from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
@@ -66,6 +70,15 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     return str(cfg.resume)
 
 
+def config_hash(cfg: DictConfig) -> str:
+    """Short hash of the resolved config, minus keys that do not change what is trained."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("resume", "dry_run"):
+        resolved.pop(key, None)
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     """Keep each session's resolved config: config.yaml first, then configs/session-<k>.yaml."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +120,11 @@ def run(cfg: DictConfig) -> dict:
     exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
     for exporter in exporters:
         exporter.tokenizer = tokenizer
+        exporter.config_hash = config_hash(cfg)
         exporter.export_on_train_end = False
+    for callback in callbacks:
+        if isinstance(callback, SampleGenerations):
+            callback.tokenizer = tokenizer
     resolved = OmegaConf.to_container(cfg, resolve=True)
     save_config(cfg, run_dir)
     try:
@@ -124,6 +141,8 @@ def run(cfg: DictConfig) -> dict:
             trainer.validate(module, datamodule=datamodule, verbose=False)
         for exporter in exporters:
             exporter.export(trainer, module)
+        if exporters and trainer.is_global_zero:
+            print(f"model card: {write_card(run_dir)}")
     finally:
         finish_wandb()
     return report(module, trainer, run_dir)

@@ -2,8 +2,9 @@
 
 Each export holds safetensors weights, config.json, generation_config.json (the model card's
 sampling settings), the tokenizer, and trainer_state.json (step, tokens, latest validation
-perplexity, wall time). It is written to a temporary directory and renamed into place, so a
-crash mid-write never leaves a half checkpoint under the final name.
+perplexity, energy, emissions, wall time over all sessions, the run's config hash). It is
+written to a temporary directory and renamed into place, so a crash mid-write never leaves a
+half checkpoint under the final name (loaders look for `step-*` only).
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ GENERATION_DEFAULTS = dict(
 )
 
 
+def _hardware_name(pl_module) -> str:
+    import torch
+
+    if pl_module.device.type == "cuda":
+        return torch.cuda.get_device_name(pl_module.device)
+    return f"CPU ({os.cpu_count()} cores)"
+
+
 def step_dir_name(step: int) -> str:
     """Directory name of the export at optimizer step `step`."""
     return f"step-{step}"
@@ -46,11 +55,29 @@ class HFCheckpoint(pl.Callback):
         self.export_on_train_end = export_on_train_end
         self._start_time = time.monotonic()
         self.tokenizer = None  # set by ttl.train before fit
+        self.config_hash: str | None = None  # set by ttl.train before fit
         self._last_exported = -1
+        # Wall time of earlier sessions of this run, restored from the checkpoint.
+        self._previous_wall_s = 0.0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Start the wall clock of this session."""
+        """Start the wall clock of this session; remove temporaries of a crashed export."""
         self._start_time = time.monotonic()
+        if trainer.is_global_zero:
+            for stale in self.dirpath.glob(".tmp-step-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def wall_time_s(self) -> float:
+        """Training wall time of this run over all its sessions."""
+        return self._previous_wall_s + time.monotonic() - self._start_time
+
+    def state_dict(self) -> dict:
+        """Saved in the Lightning checkpoint: the wall time so far."""
+        return {"wall_time_s": self.wall_time_s()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Continue the wall clock of the sessions before this resume."""
+        self._previous_wall_s = float(state_dict.get("wall_time_s", 0.0))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         """Export when an optimizer step lands on the interval."""
@@ -61,6 +88,28 @@ class HFCheckpoint(pl.Callback):
             self.export(trainer, pl_module)
             self._last_exported = step
 
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Record the perplexity of weights exported at this very step.
+
+        Lightning validates after the batch-end hooks, so an export at an evaluation step is
+        written before its perplexity exists; the small state file is updated in place.
+        """
+        if trainer.sanity_checking or trainer.global_step != self._last_exported:
+            return
+        self._update_val_ppl(trainer)
+
+    @rank_zero_only
+    def _update_val_ppl(self, trainer: pl.Trainer) -> None:
+        path = self.dirpath / step_dir_name(trainer.global_step) / "trainer_state.json"
+        val_ppl = trainer.callback_metrics.get("val/ppl")
+        if not path.is_file() or val_ppl is None:
+            return
+        state = json.loads(path.read_text())
+        state["val_ppl"] = round(float(val_ppl), 4)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, path)
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Export the final weights (unless this step was just exported)."""
         if self.export_on_train_end and trainer.global_step != self._last_exported:
@@ -68,14 +117,25 @@ class HFCheckpoint(pl.Callback):
 
     def state(self, trainer: pl.Trainer, pl_module) -> dict:
         """The figures written to trainer_state.json."""
+        from ttl.callbacks.emissions import EmissionsMonitor
+
         val_ppl = trainer.callback_metrics.get("val/ppl")
+        kwh = kg = None
+        for callback in trainer.callbacks:
+            if isinstance(callback, EmissionsMonitor) and callback.enabled:
+                callback.flush()
+                kwh, kg = callback.totals()
         return {
             "step": trainer.global_step,
-            "tokens": pl_module.tokens_seen,
+            "tokens": trainer.global_step * pl_module.tokens_per_step,
             "tokens_per_step": pl_module.tokens_per_step,
             "val_ppl": None if val_ppl is None or not math.isfinite(float(val_ppl))
             else round(float(val_ppl), 4),
-            "wall_time_s": round(time.monotonic() - self._start_time, 2),
+            "energy_kwh": None if kwh is None else round(kwh, 9),
+            "emissions_kg_co2eq": None if kg is None else round(kg, 9),
+            "wall_time_s": round(self.wall_time_s(), 2),
+            "config_hash": self.config_hash,
+            "hardware": _hardware_name(pl_module),
         }
 
     @rank_zero_only

@@ -1,0 +1,97 @@
+"""`SampleGenerations`: a W&B table of generations from fixed Portuguese prompts at checkpoints.
+
+Researchers read these tables to see what the model can write at each point of training. The
+sampling settings are the TeenyTinyLlama model card's (see GENERATION_DEFAULTS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
+
+PROMPTS = (
+    "A capital do Brasil é",
+    "Era uma vez, em uma pequena cidade do interior,",
+    "Para fazer um bolo de cenoura, você precisa de",
+    "O Cerrado é um bioma",
+)
+
+
+@contextlib.contextmanager
+def _eager(model: torch.nn.Module):
+    """Run a model compiled in place (nn.Module.compile) eagerly: generation has changing
+    shapes and would recompile at every length."""
+    compiled = getattr(model, "_compiled_call_impl", None)
+    model._compiled_call_impl = None
+    try:
+        yield model
+    finally:
+        model._compiled_call_impl = compiled
+
+
+@torch.no_grad()
+def generate_samples(model, tokenizer, prompts=PROMPTS, seed: int = 42,
+                     **overrides) -> list[str]:
+    """Generate one completion per prompt with the model card's sampling settings."""
+    settings = {**GENERATION_DEFAULTS, **overrides}
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        with _eager(model):
+            for prompt in prompts:
+                torch.manual_seed(seed)
+                inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+                ids = model.generate(**inputs, use_cache=True, pad_token_id=tokenizer.pad_token_id,
+                                     **settings)
+                outputs.append(tokenizer.decode(ids[0], skip_special_tokens=True))
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+class SampleGenerations(pl.Callback):
+    """Log a `samples` table (step, tokens, prompt, generation) to W&B every n steps and at the end."""
+
+    def __init__(self, every_n_steps: int, prompts: list[str] | None = None,
+                 max_new_tokens: int = 150) -> None:
+        super().__init__()
+        self.every_n_steps = every_n_steps
+        self.prompts = tuple(prompts) if prompts else PROMPTS
+        self.max_new_tokens = max_new_tokens
+        self.tokenizer = None  # set by ttl.train
+        self._rows: list[list] = []
+        self._last_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Sample when an optimizer step lands on the interval."""
+        step = trainer.global_step
+        if step > 0 and step % self.every_n_steps == 0 and step != self._last_step:
+            self.log_samples(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Sample the final weights."""
+        if trainer.global_step != self._last_step:
+            self.log_samples(trainer, pl_module)
+
+    @rank_zero_only
+    def log_samples(self, trainer: pl.Trainer, pl_module) -> None:
+        """Generate and log the cumulative table (W&B tables are immutable: log all rows)."""
+        self._last_step = trainer.global_step
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+        if not loggers or self.tokenizer is None:
+            return
+        import wandb
+
+        texts = generate_samples(pl_module.model, self.tokenizer, self.prompts,
+                                 max_new_tokens=self.max_new_tokens)
+        for prompt, text in zip(self.prompts, texts, strict=True):
+            self._rows.append([trainer.global_step, pl_module.tokens_seen, prompt, text])
+        table = wandb.Table(columns=["step", "tokens", "prompt", "generation"], data=self._rows)
+        loggers[0].experiment.log({"samples": table, "progress/tokens": pl_module.tokens_seen})

@@ -1,0 +1,232 @@
+"""Hugging Face model cards (README.md) for ttl runs, in the TeenyTinyLlama card's format.
+
+`python -m ttl.card run_dir=runs/quickstart [step=N] [repo_id=user/model] [output=PATH]`
+writes the card of step N (default: the latest `step-<N>/`) into that step directory (or
+`output`). Every figure comes from the run: its resolved config.yaml and the
+trainer_state.json of each `step-<N>/` export. `ttl.train` writes the card of the final step
+at the end of training.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from omegaconf import OmegaConf
+
+from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
+from ttl.errors import TTLError
+from ttl.model import build_model, count_parameters, llama_config
+
+WIDGET_PROMPTS = (
+    "A capital do Brasil é",
+    "Era uma vez, em uma pequena cidade do interior,",
+    "Para fazer um bolo de cenoura, você precisa de",
+)
+
+
+def step_dirs(run_dir: Path) -> list[Path]:
+    """The run's `step-<N>/` exports, sorted by step (temporaries of crashed writes excluded)."""
+    found = [p for p in run_dir.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def read_states(run_dir: Path) -> list[dict]:
+    """trainer_state.json of every export, in step order."""
+    return [json.loads((p / "trainer_state.json").read_text())
+            for p in step_dirs(run_dir) if (p / "trainer_state.json").is_file()]
+
+
+def _fmt(value, spec: str = ".6g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def evaluations_table(states: list[dict]) -> str:
+    """The card's Evaluations table: processed tokens, perplexity, energy, emissions."""
+    lines = ["| Processed Tokens | Perplexity | Energy Consumption (kWh) | Emissions (KgCO2eq) |",
+             "|------------------|------------|--------------------------|---------------------|"]
+    for s in states:
+        lines.append(f"| {s['tokens']:,} | {_fmt(s.get('val_ppl'), '.4f')} | "
+                     f"{_fmt(s.get('energy_kwh'))} | {_fmt(s.get('emissions_kg_co2eq'))} |")
+    return "\n".join(lines)
+
+
+def _front_matter(cfg, state: dict) -> str:
+    grams = state.get("emissions_kg_co2eq")
+    matter = {
+        "license": "apache-2.0",
+        "datasets": [str(cfg.data.path)],
+        "language": ["pt"],
+        "metrics": ["perplexity"],
+        "library_name": "transformers",
+        "pipeline_tag": "text-generation",
+        "tags": ["text-generation-inference", "ttl"],
+        "widget": [{"text": p, "example_title": "Exemplo"} for p in WIDGET_PROMPTS],
+        "inference": {"parameters": {k: v for k, v in GENERATION_DEFAULTS.items() if k != "do_sample"}},
+        "co2_eq_emissions": {
+            # The Hub's model-card specification counts emissions in grams.
+            "emissions": None if grams is None else round(grams * 1000, 6),
+            "source": "CodeCarbon",
+            "training_type": "pre-training",
+            "geographical_location": cfg.energy.get("geographical_location") or cfg.energy.country_iso_code,
+            "hardware_used": cfg.energy.get("hardware_used") or state.get("hardware") or "unknown",
+        },
+    }
+    return "---\n" + yaml.safe_dump(matter, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def render_card(run_dir: Path, step_dir: Path, repo_id: str | None = None) -> str:
+    """The README.md text of `step_dir`, from the run's config and exports."""
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise TTLError(f"{config_path}: not found; run_dir must be a ttl run directory")
+    cfg = OmegaConf.load(config_path)
+    state_path = step_dir / "trainer_state.json"
+    if not state_path.is_file():
+        raise TTLError(f"{state_path}: not found; is {step_dir} a ttl step-<N> export?")
+    state = json.loads(state_path.read_text())
+    n_params = count_parameters(build_model(llama_config(OmegaConf.to_container(cfg.model)), "meta"))
+    name = repo_id or str(step_dir)
+    hours = state.get("wall_time_s", 0) / 3600
+    kg, kwh = state.get("emissions_kg_co2eq"), state.get("energy_kwh")
+    states = [s for s in read_states(run_dir) if s["step"] <= state["step"]]
+    return f"""{_front_matter(cfg, state)}# {cfg.run_name} (step {state['step']:,})
+
+A small Llama language model for Brazilian Portuguese, pre-trained from scratch with
+ttl (a Lightning + Hydra re-implementation of TeenyTinyLlama). This card
+describes the checkpoint at optimizer step {state['step']:,}; every figure below was recorded by
+the training run itself.
+
+## Details
+
+- **Architecture:** decoder-only Transformer (Hugging Face `LlamaForCausalLM`), causal language modelling
+- **Size:** {n_params:,} parameters
+- **Context length:** {cfg.model.max_position_embeddings:,} tokens
+- **Vocabulary:** {cfg.model.vocab_size:,} tokens
+- **Dataset:** {cfg.data.path}
+- **Language:** Portuguese
+- **Number of steps:** {state['step']:,} ({state['tokens']:,} tokens, {state['tokens_per_step']:,} per step)
+- **Hardware:** {cfg.energy.get('hardware_used') or state.get('hardware') or 'unknown'}
+- **Training time:** {hours:.2f} hours
+- **Emissions:** {_fmt(kg)} kg CO2eq ({cfg.energy.country_iso_code})
+- **Total energy consumption:** {_fmt(kwh)} kWh
+- **Validation perplexity:** {_fmt(state.get('val_ppl'), '.4f')}
+- **Config hash:** {state.get('config_hash') or '-'}
+
+## Intended uses
+
+Research on language models for low-resource languages: the intermediate checkpoints of a run
+make controlled experiments possible (how capabilities and perplexity grow with tokens and
+energy). Fine-tuning for your own use is allowed under the Apache 2.0 licence; assess the
+risks and biases of the result yourself.
+
+## Limitations
+
+The model is small and trained on web and instruction text. It makes up facts, repeats
+itself (keep the repetition penalty on), reproduces the biases and toxicity of its training
+data, and understands little beyond Brazilian Portuguese. It is not a product: do not put it
+in front of people without human moderation.
+
+## Basic usage
+
+With the `pipeline`:
+
+```python
+from transformers import pipeline
+
+generator = pipeline("text-generation", model="{name}")
+for completion in generator("A capital do Brasil é", num_return_sequences=2, max_new_tokens=100):
+    print(completion["generated_text"])
+```
+
+With `AutoTokenizer` and `AutoModelForCausalLM`:
+
+```python
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{name}")
+model = AutoModelForCausalLM.from_pretrained("{name}")
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+model.to(device).eval()
+
+inputs = tokenizer("A capital do Brasil é", return_tensors="pt").to(device)
+completions = model.generate(**inputs, num_return_sequences=2, max_new_tokens=100)
+for completion in completions:
+    print(tokenizer.decode(completion, skip_special_tokens=True))
+```
+
+The checkpoint's `generation_config.json` holds the sampling settings of the widget above
+(repetition penalty 1.2, temperature 0.2, top-k 20, top-p 0.2, 150 new tokens).
+
+## Evaluations
+
+Validation perplexity (token-weighted over the held-out split), energy and emissions at each
+checkpoint of the run:
+
+{evaluations_table(states)}
+
+## License
+
+Apache License 2.0.
+
+## Cite
+
+This model follows the recipe of TeenyTinyLlama:
+
+```bibtex
+@misc{{correa24ttllama,
+  title = {{TeenyTinyLlama: open-source tiny language models trained in Brazilian Portuguese}},
+  author = {{Corr{{\\^e}}a, Nicholas Kluge and Falk, Sophia and Fatimah, Shiza and Sen, Aniket
+            and De Oliveira, Nythamar}},
+  journal = {{arXiv preprint arXiv:2401.16640}},
+  year = {{2024}}
+}}
+```
+"""
+
+
+def write_card(run_dir: str | Path, step: int | None = None, repo_id: str | None = None,
+               output: str | Path | None = None) -> Path:
+    """Write the card of `step` (default: the latest export) and return its path."""
+    run_dir = Path(run_dir)
+    exports = step_dirs(run_dir)
+    if not exports:
+        raise TTLError(f"run_dir={run_dir}: no step-<N>/ exports there")
+    if step is None:
+        step_dir = exports[-1]
+    else:
+        step_dir = run_dir / f"step-{step}"
+        if not step_dir.is_dir():
+            steps = ", ".join(p.name[5:] for p in exports)
+            raise TTLError(f"step={step}: no {step_dir} (steps: {steps})")
+    target = Path(output) if output else step_dir / "README.md"
+    target.write_text(render_card(run_dir, step_dir, repo_id), encoding="utf-8")
+    return target
+
+
+DEFAULTS = {"run_dir": "???", "step": None, "repo_id": None, "output": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run_dir=DIR [step=N] [repo_id=ID] [output=PATH]."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        unknown = [a for a in args if "=" not in a or a.split("=", 1)[0] not in DEFAULTS]
+        if unknown:
+            raise TTLError(f"unknown argument {unknown[0]!r}; use key=value with keys {', '.join(DEFAULTS)}")
+        cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_dotlist(args))
+        if OmegaConf.is_missing(cfg, "run_dir"):
+            raise TTLError("run_dir is required: python -m ttl.card run_dir=runs/NAME")
+        path = write_card(cfg.run_dir, cfg.step, cfg.repo_id, cfg.output)
+    except TTLError as error:
+        print(f"ttl.card: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
