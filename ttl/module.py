@@ -9,7 +9,10 @@ import lightning.pytorch as pl
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from ttl.errors import TTLError
 from ttl.model import build_model
+
+NONFINITE_POLICIES = ("stop", "skip")
 
 
 class CausalLMModule(pl.LightningModule):
@@ -27,8 +30,15 @@ class CausalLMModule(pl.LightningModule):
         scheduler_factory: Callable | None,
         tokens_per_step: int,
         compile_model: bool = False,
+        nonfinite_loss: str = "stop",
     ) -> None:
         super().__init__()
+        if nonfinite_loss not in NONFINITE_POLICIES:
+            raise TTLError(f"guard.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
+        self.nonfinite_loss = nonfinite_loss
+        # (host flag, CUDA event or None, step) of the last loss not yet checked for NaN/Inf.
+        self._pending_check: tuple | None = None
+        self.skipped_batches = 0
         self.config = config
         self.model: LlamaForCausalLM = build_model(config)
         self.optimizer_factory = optimizer_factory
@@ -72,13 +82,58 @@ class CausalLMModule(pl.LightningModule):
         labels = batch.get("labels", batch["input_ids"])
         return (labels[:, 1:] != -100).sum()
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
         """One micro-batch; logging keeps tensors on device (no host synchronisation)."""
         loss = self(batch)
         detached = loss.detach()
+        if self.nonfinite_loss == "skip":
+            # Skipping must decide before backward: a host sync per step is its price.
+            if not bool(torch.isfinite(detached)):
+                self.skipped_batches += 1
+                print(f"warning: non-finite loss at step {self.global_step}, batch skipped "
+                      f"({self.skipped_batches} so far)")
+                return None
+        else:
+            self._watch_finite(detached)
         self.log("train/loss", detached, prog_bar=True)
         self.log("train/ppl", torch.exp(detached), prog_bar=True)
         return loss
+
+    def _watch_finite(self, loss: torch.Tensor) -> None:
+        """Check the loss for NaN/Inf without stalling the GPU.
+
+        On CPU the check is immediate (the bad update never happens). On GPU the flag is
+        copied to the host asynchronously and read one step later, when it is long computed;
+        checkpoints call `check_finite` first, so no checkpoint ever holds the damage.
+        """
+        if not loss.is_cuda:
+            self._pending_check = (torch.isfinite(loss), None, self.global_step)
+            self.check_finite()
+            return
+        self.check_finite()
+        host = torch.empty((), dtype=torch.bool, pin_memory=True)
+        host.copy_(torch.isfinite(loss), non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._pending_check = (host, event, self.global_step)
+
+    def check_finite(self) -> None:
+        """Raise TTLError if the last watched loss was NaN or Inf (stops the run)."""
+        if self._pending_check is None:
+            return
+        flag, event, step = self._pending_check
+        if event is not None:
+            event.synchronize()
+        self._pending_check = None
+        if not bool(flag):
+            raise TTLError(
+                f"non-finite loss (NaN or Inf) at step {step}: training stopped; the checkpoints "
+                "written before it are intact (guard.nonfinite_loss=skip skips such batches instead)"
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Never write a checkpoint after a non-finite loss."""
+        self.check_finite()
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         """Log learning rate and tokens seen on logging steps only.

@@ -18,19 +18,29 @@ import hydra
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
+from ttl.callbacks.preemption import PreemptionCheckpoint
 from ttl.callbacks.samples import SampleGenerations
 from ttl.card import write_card
 from ttl.config import lightning_trainer_kwargs, plan_batch, validate
 from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
+from ttl.guards import (
+    RunLock,
+    checkpoint_is_readable,
+    is_primary_process,
+    latest_good_checkpoint,
+    resume_candidates,
+)
 from ttl.loggers import build_loggers, finish_wandb
 from ttl.model import llama_config, resolve_attn_implementation
 from ttl.module import CausalLMModule
 from ttl.plan import describe
 from ttl.resources import register_resolvers
+from ttl.sweep import in_multirun, place_sweep_job
 from ttl.tokenizer import load_tokenizer, train_from_path
 
 log = logging.getLogger("ttl.train")
@@ -54,20 +64,30 @@ def prepare_tokenizer(cfg: DictConfig):
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """The .ckpt to resume from, per `resume` (auto / never / a path)."""
-    last = run_dir / "checkpoints" / "last.ckpt"
+    """The .ckpt to resume from, per `resume` (auto / never / a path).
+
+    `auto` takes the newest checkpoint of the run that loads (last.ckpt, step-N.ckpt, or
+    SLURM's hpc_ckpt_N.ckpt); truncated or corrupt ones are skipped with a warning.
+    """
     if cfg.resume == "auto":
-        return str(last) if last.exists() else None
+        good = latest_good_checkpoint(run_dir)
+        if good is None and resume_candidates(run_dir):
+            raise TTLError(f"{run_dir}/checkpoints: no readable checkpoint (all truncated or corrupt); "
+                           "use resume=never with another run_name, or resume=PATH.ckpt")
+        return str(good) if good else None
     if cfg.resume == "never":
-        if last.exists() or any(run_dir.glob("step-*")):
+        if resume_candidates(run_dir) or any(run_dir.glob("step-*")):
             raise TTLError(
                 f"run directory {run_dir} already holds a run and resume=never; "
                 "choose another run_name or use resume=auto"
             )
         return None
-    if not Path(cfg.resume).is_file():
+    path = Path(cfg.resume)
+    if not path.is_file():
         raise TTLError(f"resume={cfg.resume}: no such checkpoint file")
-    return str(cfg.resume)
+    if not checkpoint_is_readable(path):
+        raise TTLError(f"resume={cfg.resume}: unreadable checkpoint (truncated or corrupt)")
+    return str(path)
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -81,7 +101,16 @@ def config_hash(cfg: DictConfig) -> str:
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     """Keep each session's resolved config: config.yaml first, then configs/session-<k>.yaml."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not is_primary_process():
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise TTLError(f"run directory {run_dir} is not writable ({error.strerror}); "
+                       "set paths.runs_dir to a writable place") from error
     target = run_dir / "config.yaml"
     if target.exists():
         sessions = run_dir / "configs"
@@ -92,12 +121,23 @@ def save_config(cfg: DictConfig, run_dir: Path) -> None:
 
 def run(cfg: DictConfig) -> dict:
     """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
+    if in_multirun():
+        place_sweep_job(cfg)
     validate(cfg)
     plan = plan_batch(cfg)
     print(describe(cfg, plan))
     if cfg.dry_run:
         return {}
     run_dir = Path(cfg.run_dir)
+    lock = RunLock(run_dir).acquire() if is_primary_process() else None
+    try:
+        return _train(cfg, plan, run_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     ckpt_path = resume_checkpoint(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.trainer.tf32 and torch.cuda.is_available():
@@ -111,6 +151,7 @@ def run(cfg: DictConfig) -> dict:
         scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         tokens_per_step=plan.tokens_per_step,
         compile_model=cfg.trainer.compile,
+        nonfinite_loss=cfg.guard.nonfinite_loss,
     )
     datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run
@@ -134,7 +175,13 @@ def run(cfg: DictConfig) -> dict:
             logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved) or False,
             default_root_dir=str(run_dir),
         )
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            saved = next((c.saved_path for c in callbacks if isinstance(c, PreemptionCheckpoint)), None)
+            print(f"preempted at step {trainer.global_step}: checkpoint saved to {saved}; "
+                  "run the same command to resume")
+            sys.exit(143)
         # The final weights get a validation of their own (unless the last interval was it),
         # then their Hugging Face export, which records that perplexity.
         if not module.val_history or module.val_history[-1][0] != trainer.global_step:
@@ -165,9 +212,9 @@ def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
 
 
 @hydra.main(config_path="pkg://ttl.conf", config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> dict | None:
     try:
-        run(cfg)
+        return run(cfg)
     except TTLError as error:
         print(f"ttl.train: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -141,6 +141,8 @@ class HFCheckpoint(pl.Callback):
     @rank_zero_only
     def export(self, trainer: pl.Trainer, pl_module) -> Path:
         """Write `step-<N>/` atomically and return its path."""
+        if hasattr(pl_module, "check_finite"):
+            pl_module.check_finite()
         final = self.dirpath / step_dir_name(trainer.global_step)
         tmp = self.dirpath / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,122 @@
+"""ttl.guards and the training guards: run lock, damaged checkpoints, NaN/Inf, unwritable dirs."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ttl.errors import TTLError
+from ttl.guards import RunLock, checkpoint_is_readable, latest_good_checkpoint
+
+from .conftest import OFFLINE_ENV, run_cli
+
+QUICK = ["-m", "ttl.train", "experiment=quickstart", "logger=none", "energy.enabled=false"]
+
+
+def test_second_lock_on_a_run_directory_is_refused(tmp_path):
+    first = RunLock(tmp_path).acquire()
+    with pytest.raises(TTLError, match=r"in use by another process \(pid \d+\)"):
+        RunLock(tmp_path).acquire()
+    first.release()
+    RunLock(tmp_path).acquire().release()  # free again once released
+
+
+def test_latest_good_checkpoint_skips_truncated_files(tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    torch.save({"global_step": 20}, ckpts / "step-20.ckpt")
+    time.sleep(0.01)
+    torch.save({"global_step": 30}, ckpts / "last.ckpt")
+    data = (ckpts / "last.ckpt").read_bytes()
+    (ckpts / "last.ckpt").write_bytes(data[: len(data) // 2])
+    assert not checkpoint_is_readable(ckpts / "last.ckpt")
+    assert latest_good_checkpoint(tmp_path) == ckpts / "step-20.ckpt"
+
+
+@pytest.mark.slow
+def test_second_process_on_the_same_run_refuses(tmp_path, shared_cache):
+    env = {"TTL_CACHE_DIR": str(shared_cache)}
+    lock = RunLock(tmp_path / "runs" / "quickstart").acquire()
+    try:
+        result = run_cli(QUICK, tmp_path, env)
+    finally:
+        lock.release()
+    assert result.returncode == 2 and "is in use by another process" in result.stderr
+
+
+@pytest.mark.slow
+def test_unwritable_output_directory_is_one_clear_line(tmp_path, shared_cache):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli([*QUICK, f"paths.runs_dir={blocker}/runs"], tmp_path,
+                     {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"ttl.train: error: run directory {blocker}/runs/quickstart is not writable (Not a directory); "
+        "set paths.runs_dir to a writable place"]
+
+
+@pytest.mark.slow
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, shared_cache):
+    env = {"TTL_CACHE_DIR": str(shared_cache)}
+    args = [*QUICK, "optimizer.lr=1e12", "scheduler=constant", "checkpoint.every_n_steps=1",
+            "trainer.max_steps=20"]
+    result = run_cli(args, tmp_path, env)
+    assert result.returncode == 2 and "non-finite loss (NaN or Inf) at step 1" in result.stderr
+    ckpts = tmp_path / "runs" / "quickstart" / "checkpoints"
+    state = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] == 1
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
+@pytest.mark.slow
+def test_nonfinite_loss_skip_option_skips_batches(tmp_path, shared_cache):
+    env = {"TTL_CACHE_DIR": str(shared_cache)}
+    args = [*QUICK, "optimizer.lr=1e12", "scheduler=constant", "trainer.max_steps=6",
+            "guard.nonfinite_loss=skip", "evaluation.every_n_steps=100"]
+    result = run_cli(args, tmp_path, env)
+    assert "non-finite loss at step 1, batch skipped" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, shared_cache):
+    env = {"TTL_CACHE_DIR": str(shared_cache)}
+    first = run_cli([*QUICK, "trainer.max_steps=20", "checkpoint.every_n_steps=10"], tmp_path, env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    ckpts = tmp_path / "runs" / "quickstart" / "checkpoints"
+    last = ckpts / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    (ckpts / "step-20.ckpt").write_bytes(b"garbage")
+    again = run_cli([*QUICK, "trainer.max_steps=25", "checkpoint.every_n_steps=10"], tmp_path, env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    out = again.stdout + again.stderr
+    assert "checkpoints/last.ckpt is truncated or corrupt" in out
+    assert "step-10.ckpt" in out.split("Restoring states from the checkpoint path at", 1)[1][:300]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, shared_cache):
+    env = {**OFFLINE_ENV, "TTL_CACHE_DIR": str(shared_cache), "PATH": "/usr/bin:/bin"}
+    args = [sys.executable, *QUICK, "logger=csv", "trainer.max_steps=100000",
+            "trainer.log_every_n_steps=1", "checkpoint.every_n_steps=100000"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "runs" / "quickstart" / "logs" / "version_0" / "metrics.csv"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 200):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "preempted at step" in out and "run the same command to resume" in out
+    last = tmp_path / "runs" / "quickstart" / "checkpoints" / "last.ckpt"
+    step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert step > 0
+    resumed = run_cli([*QUICK, f"trainer.max_steps={step + 3}"], tmp_path,
+                      {"TTL_CACHE_DIR": str(shared_cache)})
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"step-{step + 3}" in resumed.stdout

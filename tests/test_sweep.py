@@ -1,0 +1,39 @@
+"""Hydra multirun: one run directory per job, grouped W&B runs, a summary table."""
+
+import csv
+
+import pytest
+
+from ttl.sweep import summary_table
+
+from .conftest import run_cli
+
+
+def test_summary_table_formats_each_job():
+    rows = [{"job": 0, "overrides": "optimizer.lr=0.001", "val_ppl": 12.3456, "step": 10,
+             "tokens": 40960, "run_dir": "x", "status": "COMPLETED"},
+            {"job": 1, "overrides": "optimizer.lr=0.003", "val_ppl": None, "step": None,
+             "tokens": None, "run_dir": None, "status": "FAILED"}]
+    table = summary_table(rows).splitlines()
+    assert table[2] == "| 0 | optimizer.lr=0.001 | 12.3456 | 10 | 40,960 | COMPLETED |"
+    assert table[3] == "| 1 | optimizer.lr=0.003 | - | - | - | FAILED |"
+
+
+@pytest.mark.slow
+def test_two_job_sweep_gives_two_runs_and_a_summary(tmp_path, shared_cache):
+    args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,3e-3",
+            "trainer.max_steps=6", "evaluation.every_n_steps=3", "checkpoint.every_n_steps=3",
+            "logger=wandb", "energy.enabled=false"]
+    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "runs" / "quickstart-sweep"
+    for job in ("0", "1"):
+        assert (sweep / job / "step-6" / "model.safetensors").is_file()
+        assert (sweep / job / "config.yaml").is_file()
+        assert list((sweep / job / "wandb").glob("offline-run-*-quickstart-" + job))
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [r["overrides"].split()[1] for r in rows] == ["optimizer.lr=0.001", "optimizer.lr=0.003"]
+    assert all(float(r["val_ppl"]) > 1 and r["status"] == "COMPLETED" for r in rows)
+    assert "| job | overrides | final val ppl |" in (sweep / "summary.md").read_text()
+    config = (sweep / "1" / "config.yaml").read_text()
+    assert "group: quickstart" in config and "run_name: quickstart-1" in config

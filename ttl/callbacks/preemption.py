@@ -1,0 +1,32 @@
+"""`PreemptionCheckpoint`: save a resumable checkpoint when the job is told to stop.
+
+Lightning turns SIGTERM into a `SIGTERMException` after the current batch; this callback then
+writes `checkpoints/last.ckpt` (full state, data position included) so that re-running the
+same command resumes. SLURM's pre-kill signal with automatic requeue is Lightning's own
+SLURM environment (`hpc_ckpt_*.ckpt` in the run directory), which ttl's resume also finds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class PreemptionCheckpoint(pl.Callback):
+    """On SIGTERM, write `dirpath/last.ckpt` and remember that the run was preempted."""
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__()
+        self.dirpath = Path(dirpath)
+        self.saved_path: Path | None = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        """Save the state reached by the last completed batch."""
+        if not isinstance(exception, SIGTERMException):
+            return
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)
+        self.saved_path = path

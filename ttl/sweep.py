@@ -1,0 +1,89 @@
+"""Hydra multirun support: per-job run directories and a summary table of the sweep.
+
+`python -m ttl.train -m experiment=quickstart optimizer.lr=1e-3,3e-3` runs one job per value
+under `${paths.runs_dir}/<run_name>-sweep/<job>/`; W&B runs are grouped by the sweep's name.
+`SweepSummary` (a Hydra callback) collects each job's final figures and writes
+`summary.md` and `summary.csv` into the sweep directory at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+
+def in_multirun() -> bool:
+    """True inside a job of `python -m ttl.train -m ...`."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def place_sweep_job(cfg: DictConfig) -> None:
+    """Point run_dir at this job's own directory and name its W&B run after the job.
+
+    Lightning's DDP launcher re-executes the command line in child processes, which would
+    start the whole sweep again there; `ddp_spawn` starts the ranks from inside the job.
+    """
+    hydra = HydraConfig.get()
+    job = str(hydra.job.num)
+    with open_dict(cfg):
+        sweep_name = cfg.run_name
+        cfg.run_dir = hydra.runtime.output_dir
+        cfg.run_name = f"{sweep_name}-{job}"
+        if cfg.logger.get("kind") == "wandb":
+            cfg.logger.group = cfg.logger.get("group") or sweep_name
+        if cfg.trainer.get("strategy") == "ddp":
+            print("multirun: trainer.strategy=ddp -> ddp_spawn (ddp would re-launch the sweep)")
+            cfg.trainer.strategy = "ddp_spawn"
+
+
+class SweepSummary(Callback):
+    """Collect each job's overrides and final figures; write summary.md/csv at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs: Any) -> None:
+        """Remember the job's overrides and the dict that `ttl.train` returned."""
+        result = getattr(job_return, "_return_value", None) or {}
+        status = getattr(job_return, "status", None)
+        self.rows.append({
+            "job": config.hydra.job.num,
+            "overrides": " ".join(config.hydra.overrides.task),
+            "val_ppl": result.get("val_ppl"),
+            "step": result.get("step"),
+            "tokens": result.get("tokens"),
+            "run_dir": result.get("run_dir"),
+            "status": getattr(status, "name", str(status)),
+        })
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Print the table and write it next to the jobs."""
+        if not self.rows:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        table = summary_table(self.rows)
+        (sweep_dir / "summary.md").write_text(table + "\n")
+        with open(sweep_dir / "summary.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+        print(f"sweep summary ({sweep_dir}/summary.md):\n{table}")
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table: job, overrides, final validation perplexity, steps, tokens, status."""
+    lines = ["| job | overrides | final val ppl | steps | tokens | status |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        ppl = "-" if row["val_ppl"] is None else f"{row['val_ppl']:.4f}"
+        tokens = "-" if row["tokens"] is None else f"{row['tokens']:,}"
+        lines.append(f"| {row['job']} | {row['overrides']} | {ppl} | {row['step'] or '-'} | {tokens} "
+                     f"| {row['status']} |")
+    return "\n".join(lines)
