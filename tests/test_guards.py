@@ -120,3 +120,13 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, shared_cache):
                       {"TTL_CACHE_DIR": str(shared_cache)})
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"step-{step + 3}" in resumed.stdout
+
+
+@pytest.mark.slow
+def test_unreadable_checkpoint_given_explicitly_is_refused(tmp_path, shared_cache):
+    bad = tmp_path / "broken.ckpt"
+    bad.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    result = run_cli([*QUICK, f"resume={bad}"], tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 2
+    assert f"resume={bad}: unreadable checkpoint (truncated or corrupt)" in result.stderr
+    assert not (tmp_path / "runs" / "quickstart" / "config.yaml").exists()

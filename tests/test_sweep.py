@@ -37,3 +37,19 @@ def test_two_job_sweep_gives_two_runs_and_a_summary(tmp_path, shared_cache):
     assert "| job | overrides | final val ppl |" in (sweep / "summary.md").read_text()
     config = (sweep / "1" / "config.yaml").read_text()
     assert "group: quickstart" in config and "run_name: quickstart-1" in config
+
+
+@pytest.mark.slow
+def test_optuna_search_minimises_validation_perplexity(tmp_path, shared_cache):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install -e '.[sweep]'")
+    args = ["-m", "ttl.train", "-m", "experiment=quickstart", "hparams_search=lr_wd",
+            "hydra.sweeper.n_trials=2", "trainer.max_steps=4", "evaluation.every_n_steps=2",
+            "checkpoint.every_n_steps=2", "logger=none", "energy.enabled=false"]
+    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "runs" / "quickstart-sweep"
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert len(rows) == 2 and all("optimizer.lr=" in r["overrides"] for r in rows)
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert "best_value" in best
+    assert float(best.split("best_value:")[1].split()[0]) == min(float(r["val_ppl"]) for r in rows)

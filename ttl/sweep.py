@@ -50,7 +50,9 @@ class SweepSummary(Callback):
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs: Any) -> None:
         """Remember the job's overrides and the dict that `ttl.train` returned."""
-        result = getattr(job_return, "_return_value", None) or {}
+        result = getattr(job_return, "_return_value", None)
+        if not isinstance(result, dict):  # an Optuna trial returns only the optimised figure
+            result = {"val_ppl": result}
         status = getattr(job_return, "status", None)
         self.rows.append({
             "job": config.hydra.job.num,

@@ -212,9 +212,11 @@ def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
 
 
 @hydra.main(config_path="pkg://ttl.conf", config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> dict | None:
+def _hydra_main(cfg: DictConfig) -> dict | float | None:
     try:
-        return run(cfg)
+        result = run(cfg)
+        # Optuna's sweeper needs the one figure it optimises; other sweeps get the dict.
+        return result.get(cfg.optimized_metric) if cfg.get("optimized_metric") else result
     except TTLError as error:
         print(f"ttl.train: error: {error}", file=sys.stderr)
         sys.exit(2)
