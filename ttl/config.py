@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from ttl.errors import TTLError
 
 # Keys of the trainer/ group that are ttl's own, not Lightning Trainer arguments.
-HARDWARE_KEYS = ("micro_batch_size", "micro_batch_by_model", "attn_implementation", "compile", "tf32")
+HARDWARE_KEYS = ("micro_batch_size", "micro_batch_by_model", "attn_implementation", "compile",
+                 "compile_mode", "tf32")
 
 # key -> (type, minimum): values the run cannot start without.
 _TYPED_KEYS: dict[str, tuple[type, float | None]] = {

@@ -31,6 +31,7 @@ class CausalLMModule(pl.LightningModule):
         tokens_per_step: int,
         compile_model: bool = False,
         nonfinite_loss: str = "stop",
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_POLICIES:
@@ -45,6 +46,7 @@ class CausalLMModule(pl.LightningModule):
         self.scheduler_factory = scheduler_factory
         self.tokens_per_step = tokens_per_step
         self.compile_model = compile_model
+        self.compile_mode = compile_mode
         self._val_loss_sum = torch.zeros(())
         self._val_tokens = torch.zeros((), dtype=torch.long)
         # (step, perplexity) of every validation in this session, for the end-of-run report.
@@ -53,7 +55,7 @@ class CausalLMModule(pl.LightningModule):
     def configure_model(self) -> None:
         """Compile in place, so checkpoints keep plain parameter names (no `_orig_mod.`)."""
         if self.compile_model and not getattr(self, "_compiled", False):
-            self.model.compile()
+            self.model.compile(mode=self.compile_mode)
             self._compiled = True
 
     @property

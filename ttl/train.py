@@ -151,6 +151,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         tokens_per_step=plan.tokens_per_step,
         compile_model=cfg.trainer.compile,
+        compile_mode=cfg.trainer.get("compile_mode"),
         nonfinite_loss=cfg.guard.nonfinite_loss,
     )
     datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)

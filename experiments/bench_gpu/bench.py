@@ -113,6 +113,8 @@ class _Stamps(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
+        if not self.losses:  # the first micro-batch's loss, to compare with the baseline
+            self.losses.append(float(outputs["loss"]))
         if step in self.boundaries and step != self._last_step:
             sync()
             self.stamps.append(time.perf_counter())
@@ -121,7 +123,8 @@ class _Stamps(pl.Callback):
 
 
 def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
-            compile_model: bool, liger: bool = False, sdpa_backend: str | None = None) -> dict:
+            compile_model: bool, liger: bool = False, sdpa_backend: str | None = None,
+            compile_mode: str | None = None) -> dict:
     """ttl's own training step: CausalLMModule in a Lightning Trainer, hardware from conf/.
 
     sdpa_backend: None lets PyTorch choose; "cudnn" or "flash" leaves SDPA only that backend.
@@ -140,6 +143,7 @@ def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
         partial(warmup_cosine, warmup_steps=10, total_steps=total),
         tokens_per_step=s["micro"] * s["seq_len"] * s["accumulation"],
         compile_model=compile_model,
+        compile_mode=compile_mode,
     )
     if liger:
         from liger_kernel.transformers import apply_liger_kernel_to_llama

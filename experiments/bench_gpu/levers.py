@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="levers.json")
     parser.add_argument("--budget-s", type=float, default=240.0)
-    parser.add_argument("--plan", choices=("levers", "order"), default="levers")
+    parser.add_argument("--plan", choices=("levers", "order", "modes"), default="levers")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     name = torch.cuda.get_device_name()
@@ -69,6 +69,10 @@ def main() -> None:
                   ("ttl+flash-attn", dict(compile_model=True, sdpa_backend="flash")),
                   ("baseline", None),
                   ("ttl", dict(compile_model=True))],
+        # torch.compile modes: autotuned matrix products, then CUDA graphs.
+        "modes": [("ttl", dict(compile_model=True)),
+                  ("ttl+max-autotune", dict(compile_model=True, compile_mode="max-autotune-no-cudagraphs")),
+                  ("ttl+cudagraphs", dict(compile_model=True, compile_mode="reduce-overhead"))],
     }
     for variant, kwargs in plans[args.plan]:
         if time.monotonic() - start > args.budget_s:
