@@ -74,3 +74,17 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory, shared_cache) -> Path:
+    """A finished `python -m ttl.train experiment=quickstart` run directory (step-50/100/150,
+    CSV logs), trained once per session for the evaluation, generation and notebook tests.
+
+    Tests may add files under it (e.g. `evaluation/`) but must not change what training wrote.
+    """
+    cwd = tmp_path_factory.mktemp("quickstart-run")
+    result = run_cli(["-m", "ttl.train", "experiment=quickstart"], cwd,
+                     {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "runs" / "quickstart"

@@ -37,10 +37,10 @@ def val_ppl_history(stdout: str) -> list[float]:
 
 
 def digest(run_dir: Path) -> dict[str, str]:
-    """Content hashes of every file of a run (logs excepted)."""
+    """Content hashes of every file of a run (the process lock file excepted)."""
     return {
         str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(run_dir.rglob("*")) if p.is_file()
+        for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != ".lock"
     }
 
 

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
 from ttl.errors import TTLError
+from ttl.evaluate.report import evaluations_table as report_table
 from ttl.model import build_model, count_parameters, llama_config
 
 WIDGET_PROMPTS = (
@@ -44,13 +45,10 @@ def _fmt(value, spec: str = ".6g") -> str:
 
 
 def evaluations_table(states: list[dict]) -> str:
-    """The card's Evaluations table: processed tokens, perplexity, energy, emissions."""
-    lines = ["| Processed Tokens | Perplexity | Energy Consumption (kWh) | Emissions (KgCO2eq) |",
-             "|------------------|------------|--------------------------|---------------------|"]
-    for s in states:
-        lines.append(f"| {s['tokens']:,} | {_fmt(s.get('val_ppl'), '.4f')} | "
-                     f"{_fmt(s.get('energy_kwh'))} | {_fmt(s.get('emissions_kg_co2eq'))} |")
-    return "\n".join(lines)
+    """The card's Evaluations table (processed tokens, perplexity, kWh, kg CO2eq) of exports."""
+    return report_table({"tokens": s["tokens"], "perplexity": s.get("val_ppl"),
+                         "energy_kwh": s.get("energy_kwh"),
+                         "emissions_kg_co2eq": s.get("emissions_kg_co2eq")} for s in states)
 
 
 def _front_matter(cfg, state: dict) -> str:

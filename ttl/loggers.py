@@ -26,8 +26,13 @@ def wandb_mode(requested: str) -> str:
 
 
 def build_loggers(logger_cfg: DictConfig, run_dir: Path, run_name: str,
-                  config: dict[str, Any]) -> list:
-    """The Lightning loggers of a run; W&B uses run id = run name so re-runs resume it."""
+                  config: dict[str, Any], wandb_resume_step: int | None = None) -> list:
+    """The Lightning loggers of a run; W&B uses run id = run name so re-runs resume it.
+
+    `wandb_resume_step`: W&B's own step counter saved in the checkpoint being resumed. Online,
+    the W&B run is rewound to it, so the steps logged after that checkpoint by a killed session
+    are replaced rather than duplicated. (Offline runs cannot be rewound locally.)
+    """
     kind = logger_cfg.kind
     if kind == "none":
         return []
@@ -43,10 +48,12 @@ def build_loggers(logger_cfg: DictConfig, run_dir: Path, run_name: str,
 
         mode = wandb_mode(logger_cfg.get("mode", "auto"))
         os.environ.setdefault("WANDB_SILENT", "true")
+        resume = {"resume": "allow"}
+        if mode == "online" and wandb_resume_step is not None:
+            resume = {"resume_from": f"{run_name}?_step={wandb_resume_step}"}
         logger = WandbLogger(
             project=logger_cfg.project, entity=logger_cfg.get("entity"), name=run_name,
-            id=run_name, save_dir=str(run_dir), resume="allow", mode=mode,
-            group=logger_cfg.get("group"),
+            id=run_name, save_dir=str(run_dir), mode=mode, group=logger_cfg.get("group"), **resume,
         )
         logger.log_hyperparams(config)
         experiment = logger.experiment
@@ -67,3 +74,16 @@ def finish_wandb() -> None:
 
         if wandb.run is not None:
             wandb.finish()
+
+
+def wandb_step_in_checkpoint(ckpt_path: str | None) -> int | None:
+    """W&B's step counter recorded in a Lightning checkpoint by `WandbStep`, if any."""
+    if ckpt_path is None:
+        return None
+    import torch
+
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    for key, value in state.get("callbacks", {}).items():
+        if key.startswith("WandbStep") and isinstance(value, dict):
+            return value.get("wandb_step")
+    return None

@@ -35,7 +35,7 @@ from ttl.guards import (
     latest_good_checkpoint,
     resume_candidates,
 )
-from ttl.loggers import build_loggers, finish_wandb
+from ttl.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
 from ttl.model import llama_config, resolve_attn_implementation
 from ttl.module import CausalLMModule
 from ttl.plan import describe
@@ -173,7 +173,8 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),
             callbacks=callbacks,
-            logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved) or False,
+            logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved,
+                                 wandb_resume_step=wandb_step_in_checkpoint(ckpt_path)) or False,
             default_root_dir=str(run_dir),
         )
         try:

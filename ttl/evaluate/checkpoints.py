@@ -1,0 +1,202 @@
+"""Which checkpoints to evaluate, what their trainer_state.json says, and how to load them.
+
+`checkpoints=` names one of:
+- a run directory: every `step-<N>/` export inside it, sorted by step;
+- one export directory (anything holding a `config.json`);
+- a Hub model id (`owner/name`), optionally at several `revisions` (TeenyTinyLlama published
+  its intermediate checkpoints as revisions named like `step100000`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ttl.errors import TTLError
+
+STEP_DIR = re.compile(r"^step-(\d+)$")
+# Hub revisions of intermediate checkpoints: "step100000", "step-100000", "step_100000".
+REVISION_STEP = re.compile(r"step[-_]?(\d+)")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One model to evaluate, with the figures its training recorded (None when unknown)."""
+
+    source: str  # a local directory or a Hub model id
+    revision: str | None = None
+    step: int | None = None
+    tokens: int | None = None
+    val_ppl: float | None = None
+    energy_kwh: float | None = None
+    emissions_kg_co2eq: float | None = None
+    wall_time_s: float | None = None
+    config_hash: str | None = None
+
+    @property
+    def name(self) -> str:
+        """A short label: the directory name (`step-150`) or `owner/name@revision`."""
+        if Path(self.source).is_dir():
+            return Path(self.source).name
+        return f"{self.source}@{self.revision}" if self.revision else self.source
+
+
+def _number(value) -> float | None:
+    """A finite float, or None for missing, null, non-numeric or NaN values."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _integer(value) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def read_trainer_state(directory: str | Path) -> dict:
+    """The `trainer_state.json` of an export as a dict ({} when the file is absent)."""
+    path = Path(directory) / "trainer_state.json"
+    if not path.is_file():
+        return {}
+    try:
+        state = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise TTLError(f"{path}: invalid JSON ({error.msg})") from error
+    if not isinstance(state, dict):
+        raise TTLError(f"{path}: expected a JSON object")
+    return state
+
+
+def checkpoint_from_dir(directory: str | Path) -> Checkpoint:
+    """A local export, with step, tokens, energy etc. from its trainer_state.json."""
+    directory = Path(directory)
+    state = read_trainer_state(directory)
+    match = STEP_DIR.match(directory.name)
+    step = _integer(state.get("step"))
+    if step is None and match:
+        step = int(match.group(1))
+    tokens = _integer(state.get("tokens"))
+    if tokens is None and step is not None and _integer(state.get("tokens_per_step")):
+        tokens = step * int(state["tokens_per_step"])
+    config_hash = state.get("config_hash")
+    return Checkpoint(
+        source=str(directory),
+        step=step,
+        tokens=tokens,
+        val_ppl=_number(state.get("val_ppl")),
+        energy_kwh=_number(state.get("energy_kwh")),
+        emissions_kg_co2eq=_number(state.get("emissions_kg_co2eq")),
+        wall_time_s=_number(state.get("wall_time_s")),
+        config_hash=str(config_hash) if config_hash else None,
+    )
+
+
+def is_export_dir(path: Path) -> bool:
+    """True for a directory that `from_pretrained` can load (it holds a config.json)."""
+    return (path / "config.json").is_file()
+
+
+def step_dirs(run_dir: str | Path) -> list[Path]:
+    """The `step-<N>/` exports of a run directory, sorted by N (numerically, not by name)."""
+    found = []
+    for path in Path(run_dir).iterdir():
+        match = STEP_DIR.match(path.name)
+        if match and path.is_dir() and is_export_dir(path):
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def looks_like_hub_id(spec: str) -> bool:
+    """`owner/name`, not a relative or absolute path."""
+    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and all(spec.split("/"))
+
+
+def find_checkpoints(spec: str, revisions: list[str] | tuple[str, ...] = (),
+                     tokens_per_step: int | None = None) -> list[Checkpoint]:
+    """Resolve `checkpoints=` (run dir, export dir or Hub id) into checkpoints, in step order.
+
+    For Hub revisions named like `step100000`, the step is read from the name and the tokens
+    are step x `tokens_per_step` when that is given (8,192 for TeenyTinyLlama).
+    """
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if revisions:
+            raise TTLError(f"revisions={list(revisions)} only apply to a Hub model id, "
+                           f"but checkpoints={spec} is a local directory")
+        if is_export_dir(path):
+            return [checkpoint_from_dir(path)]
+        found = step_dirs(path)
+        if not found:
+            raise TTLError(f"checkpoints={spec}: no step-<N>/ checkpoint directories and no "
+                           "config.json in this directory")
+        return [checkpoint_from_dir(p) for p in found]
+    if path.exists():
+        raise TTLError(f"checkpoints={spec}: is a file; give a run directory, a step-<N> "
+                       "directory or a Hub model id")
+    if not looks_like_hub_id(spec):
+        raise TTLError(f"checkpoints={spec}: no such directory (nor a Hub model id like owner/name)")
+    out = []
+    for revision in revisions or [None]:
+        match = REVISION_STEP.search(revision or "")
+        step = int(match.group(1)) if match else None
+        tokens = step * tokens_per_step if step is not None and tokens_per_step else None
+        out.append(Checkpoint(source=spec, revision=revision, step=step, tokens=tokens))
+    return out
+
+
+def run_config(path: str | Path) -> DictConfig | None:
+    """The resolved training config (`config.yaml`) of a run dir or of an export inside one."""
+    path = Path(path)
+    for candidate in (path / "config.yaml", path.parent / "config.yaml"):
+        if candidate.is_file():
+            return OmegaConf.load(candidate)
+    return None
+
+
+def load_checkpoint(checkpoint: Checkpoint, device: str = "cpu", dtype: str = "float32",
+                    tokenizer: str | None = None, key: str = "checkpoints"):
+    """`(model, tokenizer)` of a checkpoint via `from_pretrained`, model in eval mode on `device`.
+
+    `key` names the command-line key in error messages.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype, None)
+    if not isinstance(torch_dtype, torch.dtype):
+        raise TTLError(f"dtype={dtype}: not a torch dtype (use float32, bfloat16 or float16)")
+    where = checkpoint.source + (f" (revision {checkpoint.revision})" if checkpoint.revision else "")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            checkpoint.source, revision=checkpoint.revision, dtype=torch_dtype
+        )
+    except Exception as error:  # OSError offline / missing files, ValueError bad config, ...
+        what = ("cannot load a model" if Path(checkpoint.source).exists() else
+                "no such local directory, and loading it as a Hub model id failed")
+        raise TTLError(f"{key}={where}: {what} ({type(error).__name__}: "
+                       f"{str(error).strip().splitlines()[0][:200]})") from error
+    tok_source = tokenizer or checkpoint.source
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            tok_source, revision=None if tokenizer else checkpoint.revision
+        )
+    except Exception as error:
+        raise TTLError(f"tokenizer={tok_source}: cannot load a tokenizer ({type(error).__name__}: "
+                       f"{str(error).strip().splitlines()[0][:200]})") from error
+    return model.to(device).eval(), tok
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when available, else cpu; anything else unchanged."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

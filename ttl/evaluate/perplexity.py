@@ -1,0 +1,152 @@
+"""Token-weighted perplexity of a causal LM over a text stream: packed blocks or sliding window.
+
+- `packed`: the training's own validation metric. Documents are tokenized in the packing
+  convention (`ttl`: `<s>` before each document), concatenated and cut into blocks of
+  `seq_len` (the final partial block is dropped); every block is scored from a fresh context
+  and every token but each block's first is predicted.
+- `sliding`: the standard Hugging Face sliding-window perplexity over the same token stream
+  (https://huggingface.co/docs/transformers/perplexity): windows of `seq_len` tokens start
+  every `stride` tokens and only the tokens not scored by an earlier window carry a loss, so
+  each token is predicted once, with at least `seq_len - stride` tokens of context after the
+  first window.
+
+Both sum the token losses and divide by the number of predicted tokens (token-weighted, not a
+mean of per-batch means).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ttl.data.packing import Packer, tokenize_documents
+from ttl.errors import TTLError
+
+METHODS = ("packed", "sliding")
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    """Summed negative log-likelihood (nats) over `tokens` predicted tokens."""
+
+    nll_sum: float
+    tokens: int
+
+    @property
+    def loss(self) -> float:
+        """Mean token cross-entropy in nats."""
+        return self.nll_sum / self.tokens
+
+    @property
+    def ppl(self) -> float:
+        """exp(mean token cross-entropy)."""
+        return math.exp(self.loss)
+
+
+def token_stream(texts: Iterable[str], tokenizer, packing: str, max_tokens: int | None = None,
+                 batch_size: int = 256) -> list[int]:
+    """All documents as one stream of token ids in the packing convention (empty ones skipped)."""
+    ids: list[int] = []
+    batch: list[str] = []
+
+    def flush() -> None:
+        for doc in tokenize_documents(tokenizer, batch, packing):
+            ids.extend(doc)
+        batch.clear()
+
+    for text in texts:
+        if text and text.strip():
+            batch.append(text)
+        if len(batch) == batch_size:
+            flush()
+            if max_tokens is not None and len(ids) >= max_tokens:
+                break
+    if batch:
+        flush()
+    return ids[:max_tokens] if max_tokens is not None else ids
+
+
+def packed_blocks(texts: Iterable[str], tokenizer, packing: str, seq_len: int,
+                  max_tokens: int | None = None) -> torch.Tensor:
+    """The training's packing: an (n, seq_len) tensor of blocks, the final partial one dropped."""
+    packer = Packer(seq_len)
+    blocks: list[list[int]] = []
+    for block in packer.pack(texts, tokenizer, packing):
+        blocks.append(block)
+        if max_tokens is not None and len(blocks) * seq_len >= max_tokens:
+            break
+    if not blocks:
+        raise TTLError(f"the evaluation data holds {packer.stats.tokens:,} tokens, fewer than one "
+                       f"block of seq_len={seq_len}; use method=sliding or more data")
+    return torch.tensor(blocks, dtype=torch.long)
+
+
+def sliding_windows(n_tokens: int, seq_len: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, target_len) of each window over `n_tokens` tokens, as in the HF recipe."""
+    if not 0 < stride <= seq_len:
+        raise TTLError(f"stride={stride}: must be between 1 and seq_len={seq_len}")
+    windows, previous_end = [], 0
+    for begin in range(0, n_tokens, stride):
+        end = min(begin + seq_len, n_tokens)
+        windows.append((begin, end, end - previous_end))
+        previous_end = end
+        if end == n_tokens:
+            break
+    return windows
+
+
+@torch.no_grad()
+def summed_nll(model, input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    """Summed next-token cross-entropy of a batch and the number of predicted tokens.
+
+    `labels` is -100 where no loss is wanted; the shift drops each row's first position.
+    """
+    logits = model(input_ids=input_ids, use_cache=False).logits
+    shift_logits = logits[:, :-1].float()
+    shift_labels = labels[:, 1:]
+    loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
+                           shift_labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    return float(loss), int((shift_labels != IGNORE).sum())
+
+
+def _batches(rows: list[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, len(rows), batch_size):
+        yield torch.stack(rows[start:start + batch_size])
+
+
+def perplexity_packed(model, blocks: torch.Tensor, batch_size: int = 8) -> Perplexity:
+    """Perplexity over packed blocks (each block scored on its own, as in training validation)."""
+    device = next(model.parameters()).device
+    nll, count = 0.0, 0
+    for start in range(0, blocks.shape[0], batch_size):
+        batch = blocks[start:start + batch_size].to(device)
+        batch_nll, batch_count = summed_nll(model, batch, batch)
+        nll, count = nll + batch_nll, count + batch_count
+    return Perplexity(nll, count)
+
+
+def perplexity_sliding(model, ids: list[int] | torch.Tensor, seq_len: int, stride: int,
+                       batch_size: int = 8) -> Perplexity:
+    """Sliding-window perplexity over one token stream (windows of equal length are batched)."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.numel() < 2:
+        raise TTLError(f"the evaluation data holds {ids.numel()} token(s); need at least 2")
+    device = next(model.parameters()).device
+    by_length: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for begin, end, target_len in sliding_windows(ids.numel(), seq_len, stride):
+        window = ids[begin:end]
+        labels = window.clone()
+        labels[:-target_len] = IGNORE  # context only: scored by an earlier window
+        by_length.setdefault(end - begin, []).append((window, labels))
+    nll, count = 0.0, 0
+    for pairs in by_length.values():
+        for inputs, labels in zip(_batches([p[0] for p in pairs], batch_size),
+                                  _batches([p[1] for p in pairs], batch_size), strict=True):
+            batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
+            nll, count = nll + batch_nll, count + batch_count
+    return Perplexity(nll, count)

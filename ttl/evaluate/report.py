@@ -1,0 +1,192 @@
+"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table, and the plot.
+
+The table has the TeenyTinyLlama model card's columns:
+
+    | Processed Tokens | Perplexity | Energy Consumption (kWh) | Emissions (KgCO2eq) |
+
+Unknown values (a checkpoint without energy tracking, a Hub revision without a known token
+count) are printed as "-".
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ttl.errors import TTLError
+
+TABLE_HEADER = ("Processed Tokens", "Perplexity", "Energy Consumption (kWh)", "Emissions (KgCO2eq)")
+
+
+@dataclass
+class EvaluationRow:
+    """One checkpoint's evaluation (a row of evaluation.csv)."""
+
+    checkpoint: str
+    revision: str | None = None
+    step: int | None = None
+    tokens: int | None = None  # training tokens processed when the checkpoint was saved
+    perplexity: float | None = None
+    loss: float | None = None  # mean token cross-entropy, nats
+    eval_tokens: int | None = None  # predicted tokens the perplexity averages over
+    method: str | None = None  # packed / sliding / training (val_ppl recorded by the run)
+    seq_len: int | None = None
+    stride: int | None = None
+    val_ppl: float | None = None  # the run's own validation perplexity at that step
+    energy_kwh: float | None = None
+    emissions_kg_co2eq: float | None = None
+    wall_time_s: float | None = None
+    config_hash: str | None = None
+
+
+CSV_COLUMNS = tuple(f.name for f in fields(EvaluationRow))
+_INTS = {"step", "tokens", "eval_tokens", "seq_len", "stride"}
+_FLOATS = {"perplexity", "loss", "val_ppl", "energy_kwh", "emissions_kg_co2eq", "wall_time_s"}
+
+
+def _row(row: EvaluationRow | Mapping) -> EvaluationRow:
+    if isinstance(row, EvaluationRow):
+        return row
+    return EvaluationRow(**{"checkpoint": "", **{k: row[k] for k in CSV_COLUMNS if k in row}})
+
+
+def write_csv(rows: Iterable[EvaluationRow], path: str | Path) -> Path:
+    """Write rows to `path` (columns CSV_COLUMNS; unknown values as empty cells)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in asdict(_row(row)).items()})
+    return path
+
+
+def _parse_cell(column: str, cell: str):
+    if cell == "":
+        return None
+    try:
+        if column in _INTS:
+            return int(float(cell))
+        if column in _FLOATS:
+            return float(cell)
+    except ValueError as error:
+        raise TTLError(f"column {column}: {cell!r} is not a number") from error
+    return cell
+
+
+def read_csv(path: str | Path) -> list[EvaluationRow]:
+    """Rows of an evaluation.csv written by `write_csv`."""
+    path = Path(path)
+    if not path.is_file():
+        raise TTLError(f"{path}: no such file")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"checkpoint", "tokens", "perplexity"} - set(reader.fieldnames or ())
+        if missing:
+            raise TTLError(f"{path}: not an evaluation.csv (missing columns {', '.join(sorted(missing))})")
+        return [
+            EvaluationRow(**{k: _parse_cell(k, v) for k, v in record.items() if k in CSV_COLUMNS})
+            for record in reader
+        ]
+
+
+def format_tokens(tokens: int | None) -> str:
+    """Token counts the way the model card prints them: 819.2M, 3.8B, 204.8K; "-" if unknown."""
+    if tokens is None:
+        return "-"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if tokens >= scale:
+            return f"{tokens / scale:.1f}{suffix}"
+    return str(tokens)
+
+
+def format_quantity(value: float | None) -> str:
+    """Two decimals, or two significant digits below 0.01 (tiny CPU runs use milli-kWh); "-" if unknown."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value == 0 or abs(value) >= 0.01:
+        return f"{value:.2f}"
+    # Two significant digits in plain decimals (0.000061, not 6.1e-05).
+    return f"{value:.{1 - math.floor(math.log10(abs(value)))}f}"
+
+
+def evaluations_table(rows: Iterable[EvaluationRow | Mapping]) -> str:
+    """The model card's markdown table, one line per row in the given order.
+
+    Rows are `EvaluationRow`s or mappings with the same keys (`tokens`, `perplexity`,
+    `energy_kwh`, `emissions_kg_co2eq`); missing or None values print as "-".
+    """
+    lines = [
+        "| " + " | ".join(TABLE_HEADER) + " |",
+        "|" + "|".join("-" * (len(h) + 2) for h in TABLE_HEADER) + "|",
+    ]
+    for row in map(_row, rows):
+        cells = (format_tokens(row.tokens), format_quantity(row.perplexity),
+                 format_quantity(row.energy_kwh), format_quantity(row.emissions_kg_co2eq))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def rows_from_run(run_dir: str | Path) -> list[EvaluationRow]:
+    """Rows for a run's `step-<N>/` exports from their trainer_state.json alone (no evaluation).
+
+    The perplexity is the run's own validation perplexity at that step (`val_ppl`); use
+    `ttl.evaluate.evaluate_checkpoints` or `python -m ttl.evaluate` to measure it afresh.
+    """
+    from ttl.evaluate.checkpoints import find_checkpoints
+
+    return [
+        EvaluationRow(checkpoint=c.source, step=c.step, tokens=c.tokens, perplexity=c.val_ppl,
+                      method="training", val_ppl=c.val_ppl, energy_kwh=c.energy_kwh,
+                      emissions_kg_co2eq=c.emissions_kg_co2eq, wall_time_s=c.wall_time_s,
+                      config_hash=c.config_hash)
+        for c in find_checkpoints(str(run_dir))
+    ]
+
+
+def run_table(run_dir: str | Path) -> str:
+    """The markdown table of a run: from `<run_dir>/evaluation/evaluation.csv` when it exists
+    (written by `python -m ttl.evaluate checkpoints=<run_dir>`), else from trainer_state.json."""
+    measured = Path(run_dir) / "evaluation" / "evaluation.csv"
+    return evaluations_table(read_csv(measured) if measured.is_file() else rows_from_run(run_dir))
+
+
+def plot_evaluations(rows: Iterable[EvaluationRow], path: str | Path, title: str = "") -> Path:
+    """PNG with perplexity against processed tokens and against energy (when recorded)."""
+    # Figure without pyplot: the Agg canvas, no global backend state (safe in notebooks/tests).
+    from matplotlib.figure import Figure
+
+    rows = [r for r in rows if r.perplexity is not None]
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    by_tokens, by_energy = figure.subplots(1, 2)
+    known = [r for r in rows if r.tokens is not None]
+    if known:
+        by_tokens.plot([r.tokens for r in known], [r.perplexity for r in known], "o-")
+        for r in known:
+            if r.step is not None:
+                by_tokens.annotate(f"step {r.step}", (r.tokens, r.perplexity), fontsize=7,
+                                   textcoords="offset points", xytext=(4, 4))
+    else:
+        by_tokens.text(0.5, 0.5, "token counts unknown", ha="center", transform=by_tokens.transAxes)
+        by_tokens.set(xticks=[], yticks=[])
+    by_tokens.set(xlabel="processed tokens", ylabel="perplexity", title="perplexity vs tokens")
+    energetic = [r for r in rows if r.energy_kwh is not None]
+    if energetic:
+        by_energy.plot([r.energy_kwh for r in energetic], [r.perplexity for r in energetic], "s-",
+                       color="tab:green")
+    else:
+        by_energy.text(0.5, 0.5, "energy not recorded", ha="center", transform=by_energy.transAxes)
+        by_energy.set(xticks=[], yticks=[])
+    by_energy.set(xlabel="energy (kWh)", ylabel="perplexity", title="perplexity vs energy")
+    for axes in (by_tokens, by_energy):
+        axes.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    return path

@@ -1,0 +1,235 @@
+"""`python -m ttl.evaluate checkpoints=... data.path=... output_dir=...`: perplexity per checkpoint.
+
+Examples:
+    python -m ttl.evaluate checkpoints=runs/quickstart                    # every step-<N>/
+    python -m ttl.evaluate checkpoints=runs/quickstart/step-150 data.path=corpus.jsonl data.split=all
+    python -m ttl.evaluate checkpoints=runs/ttl-160m method=sliding stride=512 data.max_tokens=1000000
+    python -m ttl.evaluate checkpoints=nicholasKluge/TeenyTinyLlama-160m \\
+        revisions=[step100000,step200000] tokens_per_step=8192 data.path=/data/pt-corpus-instruct
+
+A run directory's own data (its config.yaml: data.path, packing, seq_len, held-out split)
+is the default evaluation text. Writes evaluation.csv, evaluation.md (the model card's table)
+and perplexity.png to `output_dir` (default: `<run dir>/evaluation`, or `./evaluation`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from ttl.data.packing import check_packing
+from ttl.data.sources import SUFFIXES, TextSource, iter_documents, resolve_source
+from ttl.errors import TTLError
+from ttl.evaluate.checkpoints import (
+    Checkpoint,
+    find_checkpoints,
+    load_checkpoint,
+    resolve_device,
+    run_config,
+)
+from ttl.evaluate.cli import parse_args, require
+from ttl.evaluate.perplexity import (
+    METHODS,
+    packed_blocks,
+    perplexity_packed,
+    perplexity_sliding,
+    token_stream,
+)
+from ttl.evaluate.report import EvaluationRow, evaluations_table, plot_evaluations, write_csv
+
+USAGE = "python -m ttl.evaluate checkpoints=<run dir | step dir | Hub id> data.path=<file or dir>"
+
+
+@dataclass
+class DataArgs:
+    """Evaluation text; None means "the run's own setting" (config.yaml), else the fallback."""
+
+    path: str | None = None  # file, directory or Hub dataset id; default: the run's data.path
+    split: str = "validation"  # a split name, or `all`: every document of local data
+    text_column: str | None = None  # default: the run's, else "text"
+    val_fraction: float | None = None  # held-out share when there are no validation files
+    packing: str | None = None  # ttl / eos; default: the run's, else "ttl"
+    max_tokens: int | None = None  # stop after this many tokens of evaluation text
+
+
+@dataclass
+class EvaluateArgs:
+    """Keys of `python -m ttl.evaluate` (perplexity)."""
+
+    checkpoints: str = MISSING
+    revisions: list[str] = field(default_factory=list)
+    tokens_per_step: int | None = None  # tokens of Hub revisions `step<N>` = N x this
+    tokenizer: str | None = None  # default: each checkpoint's own tokenizer
+    data: DataArgs = field(default_factory=DataArgs)
+    method: str = "packed"  # packed (the training's validation) or sliding
+    seq_len: int | None = None  # default: the run's data.seq_len, else the model's context
+    stride: int | None = None  # sliding only; default seq_len // 2
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "float32"
+    output_dir: str | None = None
+
+
+def _setting(explicit, run_cfg: DictConfig | None, key: str, fallback):
+    """The user's value, else the training run's (config.yaml), else `fallback`."""
+    if explicit is not None:
+        return explicit
+    if run_cfg is not None and OmegaConf.select(run_cfg, key) is not None:
+        return OmegaConf.select(run_cfg, key)
+    return fallback
+
+
+def evaluation_source(path: str, split: str, text_column: str, val_fraction: float) -> TextSource:
+    """Where the evaluation documents come from (`resolve_source` rules; `split=all` = everything).
+
+    With a named split, a directory's `<split>-*` files are used, or (without them) the same
+    held-out share of the training files that `ttl.train` validates on; a single file is
+    held out the same way. `split=all` takes every document of a local file or directory.
+    """
+    local = Path(path).expanduser()
+    if (local / "manifest.json").is_file():
+        raise TTLError(f"data.path={path} holds prepared token shards (manifest.json); evaluation "
+                       "reads raw text: pass data.path=<the text files or Hub dataset>")
+    val_split = split if split not in ("train", "all") else "validation"
+    source = resolve_source(path, "train" if split == "all" else split, text_column, "train",
+                            val_split, val_fraction)
+    if split != "all":
+        return source
+    if source.hub_id:
+        raise TTLError(f"data.split=all is for local data; name a split of the Hub dataset {path}")
+    files = (local,) if local.is_file() else tuple(
+        sorted(p for p in local.rglob("*") if p.suffix in SUFFIXES and p.is_file()))
+    return dataclasses.replace(source, files=files, holdout=None)
+
+
+def _fingerprint(tokenizer) -> str:
+    """Identity of a tokenizer's vocabulary, so that checkpoints sharing one share the tokens."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def evaluate_checkpoints(
+    checkpoints: Sequence[Checkpoint],
+    texts: Callable[[], Iterable[str]],
+    method: str = "packed",
+    packing: str = "ttl",
+    seq_len: int | None = None,
+    stride: int | None = None,
+    max_tokens: int | None = None,
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str = "float32",
+    tokenizer: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[EvaluationRow]:
+    """Perplexity of each checkpoint on the documents `texts()` yields, in the given order.
+
+    The text is tokenized once per distinct tokenizer. `seq_len` defaults to each model's
+    `max_position_embeddings`; `stride` (sliding only) to half of `seq_len`.
+    """
+    if method not in METHODS:
+        raise TTLError(f"method={method!r}: choose one of {', '.join(METHODS)}")
+    if batch_size < 1:
+        raise TTLError(f"batch_size={batch_size}: must be at least 1")
+    if max_tokens is not None and max_tokens < 2:
+        raise TTLError(f"data.max_tokens={max_tokens}: must be at least 2")
+    if stride is not None and method != "sliding":
+        raise TTLError(f"stride={stride} applies to method=sliding only (method={method})")
+    check_packing(packing)
+    device = resolve_device(device)
+    cache: dict[tuple, object] = {}
+    rows = []
+    for checkpoint in checkpoints:
+        model, tok = load_checkpoint(checkpoint, device, dtype, tokenizer)
+        context = model.config.max_position_embeddings
+        length = seq_len or context
+        if length > context:
+            raise TTLError(f"seq_len={length} exceeds the model's max_position_embeddings={context} "
+                           f"({checkpoint.name})")
+        step = stride if stride is not None else max(1, length // 2)
+        key = (_fingerprint(tok), method, length)
+        if key not in cache:
+            if method == "packed":
+                cache[key] = packed_blocks(texts(), tok, packing, length, max_tokens)
+            else:
+                cache[key] = token_stream(texts(), tok, packing, max_tokens)
+        start = time.perf_counter()
+        if method == "packed":
+            result = perplexity_packed(model, cache[key], batch_size)
+        else:
+            result = perplexity_sliding(model, cache[key], length, step, batch_size)
+        log(f"{checkpoint.name}: perplexity {result.ppl:.2f} over {result.tokens:,} tokens "
+            f"({method}, seq_len {length}{f', stride {step}' if method == 'sliding' else ''}; "
+            f"{time.perf_counter() - start:.1f} s)")
+        rows.append(EvaluationRow(
+            checkpoint=checkpoint.source, revision=checkpoint.revision, step=checkpoint.step,
+            tokens=checkpoint.tokens, perplexity=result.ppl, loss=result.loss,
+            eval_tokens=result.tokens, method=method, seq_len=length,
+            stride=step if method == "sliding" else None, val_ppl=checkpoint.val_ppl,
+            energy_kwh=checkpoint.energy_kwh, emissions_kg_co2eq=checkpoint.emissions_kg_co2eq,
+            wall_time_s=checkpoint.wall_time_s, config_hash=checkpoint.config_hash,
+        ))
+        del model
+    return rows
+
+
+def _config(args: Sequence[str] | Mapping) -> DictConfig:
+    cfg = parse_args(EvaluateArgs, args if isinstance(args, Mapping) else list(args))
+    require(cfg, "checkpoints", USAGE)
+    return cfg
+
+
+def evaluate(args: Sequence[str] | Mapping, log: Callable[[str], None] = print) -> list[EvaluationRow]:
+    """Run an evaluation from key=value arguments (a list, or a mapping of dotted keys) and
+    write evaluation.csv, evaluation.md and perplexity.png; returns the rows.
+
+    Example: `evaluate({"checkpoints": "runs/quickstart", "output_dir": "/tmp/eval"})`.
+    """
+    cfg = _config(args)
+    if cfg.method not in METHODS:
+        raise TTLError(f"method={cfg.method!r}: choose one of {', '.join(METHODS)}")
+    checkpoints = find_checkpoints(cfg.checkpoints, list(cfg.revisions), cfg.tokens_per_step)
+    local_run = Path(cfg.checkpoints).expanduser()
+    run_cfg = run_config(local_run) if local_run.is_dir() else None
+    data_path = _setting(cfg.data.path, run_cfg, "data.path", None)
+    if data_path is None:
+        why = ("no training config.yaml beside it names its data" if local_run.is_dir() else
+               "it is not a local directory, so it is taken as a Hub model id")
+        raise TTLError(f"data.path is required for checkpoints={cfg.checkpoints} ({why}): {USAGE}")
+    source = evaluation_source(
+        str(data_path), cfg.data.split,
+        _setting(cfg.data.text_column, run_cfg, "data.text_column", "text"),
+        _setting(cfg.data.val_fraction, run_cfg, "data.val_fraction", 0.01),
+    )
+    # Default context: the run's training blocks (seq_len), else each model's own context.
+    seq_len = cfg.seq_len or (OmegaConf.select(run_cfg, "data.seq_len") if run_cfg else None)
+    log(f"evaluating {len(checkpoints)} checkpoint(s) on {source.describe()}")
+    rows = evaluate_checkpoints(
+        checkpoints, lambda: iter_documents(source), method=cfg.method,
+        packing=_setting(cfg.data.packing, run_cfg, "data.packing", "ttl"), seq_len=seq_len,
+        stride=cfg.stride, max_tokens=cfg.data.max_tokens, batch_size=cfg.batch_size,
+        device=cfg.device, dtype=cfg.dtype, tokenizer=cfg.tokenizer, log=log,
+    )
+    output = Path(cfg.output_dir) if cfg.output_dir else (
+        local_run / "evaluation" if run_cfg is not None and not (local_run / "config.json").is_file()
+        else Path("evaluation"))
+    write_csv(rows, output / "evaluation.csv")
+    table = evaluations_table(rows)
+    (output / "evaluation.md").write_text(table)
+    plot_evaluations(rows, output / "perplexity.png", title=f"{cfg.checkpoints} ({cfg.method})")
+    log(table)
+    log(f"wrote {output / 'evaluation.csv'}, {output / 'evaluation.md'}, {output / 'perplexity.png'}")
+    return rows
+
+
+def main(args: list[str]) -> int:
+    """`python -m ttl.evaluate key=value ...` (perplexity); returns the exit status."""
+    evaluate(args)
+    return 0
