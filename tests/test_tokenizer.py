@@ -62,3 +62,12 @@ def test_cli_rejects_unknown_arguments(tmp_path):
     assert result.returncode == 2 and "unknown argument 'vocab'" in result.stderr
 
 
+
+
+def test_sentencepiece_lines_keep_every_word_under_the_byte_limit():
+    from ttl.tokenizer import sentencepiece_lines
+
+    doc = "título\n" + "ação " * 3000 + "\n" + "x" * 9000
+    lines = list(sentencepiece_lines(doc, limit=4192))
+    assert all(len(line.encode()) <= 4192 for line in lines) and len(lines) >= 6
+    assert "".join(lines).replace(" ", "") == doc.replace("\n", "").replace(" ", "")

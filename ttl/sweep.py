@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 
 def in_multirun() -> bool:
@@ -50,12 +50,15 @@ class SweepSummary(Callback):
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs: Any) -> None:
         """Remember the job's overrides and the dict that `ttl.train` returned."""
+        job_num = OmegaConf.select(config, "hydra.job.num", default=None)
+        if job_num is None:  # Hydra calls this for single runs too
+            return
         result = getattr(job_return, "_return_value", None)
         if not isinstance(result, dict):  # an Optuna trial returns only the optimised figure
             result = {"val_ppl": result}
         status = getattr(job_return, "status", None)
         self.rows.append({
-            "job": config.hydra.job.num,
+            "job": job_num,
             "overrides": " ".join(config.hydra.overrides.task),
             "val_ppl": result.get("val_ppl"),
             "step": result.get("step"),

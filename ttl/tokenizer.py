@@ -64,6 +64,28 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 32000, min_frequency: int 
     )
 
 
+# sentencepiece's default (and Llama-2's) `max_sentence_length`: longer input lines are
+# skipped without a word, so baselines trained with it must be fed shorter pieces.
+SENTENCEPIECE_LINE_LIMIT = 4192
+
+
+def sentencepiece_lines(text: str, limit: int = SENTENCEPIECE_LINE_LIMIT) -> Iterator[str]:
+    """Cut a document into lines of at most `limit` UTF-8 bytes, so sentencepiece drops none.
+
+    Cuts at newlines first, then at the last space before the limit, and only inside a word
+    (at a character boundary) when a line has no space at all.
+    """
+    for line in text.split("\n"):
+        while len(line.encode("utf-8")) > limit:
+            head = line.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+            cut = head.rfind(" ")
+            cut = cut if cut > 0 else len(head)
+            yield line[:cut]
+            line = line[cut:].lstrip(" ")
+        if line.strip():
+            yield line
+
+
 def load_tokenizer(path: str):
     """Load a tokenizer directory or Hub id, with a clear error when it cannot be found."""
     try:

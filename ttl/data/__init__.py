@@ -1,1 +1,14 @@
-"""Raw text sources, packing into fixed-length token blocks, and the Lightning DataModule."""
+"""Raw text sources, packing into fixed-length token blocks, prepared shards, and the DataModule.
+
+    sources      documents from local parquet / jsonl / txt files or a Hub dataset
+    packing      the `ttl` and `eos` conventions; rows with their document starts
+    wordcache    an exact, word-cached fast path over the `tokenizers` library
+    prepare      `python -m ttl.data.prepare`: raw text -> packed parquet shards + manifest
+    shards       writing and reading shards row group by row group
+    manifest     manifest.json: fingerprints, counts, shards; checks against a run
+    order        the seeded order of an epoch and how it is dealt to ranks
+    streams      iterable datasets of micro-batches (shards, raw text, validation)
+    batches      packed rows -> batch dicts (position ids for document masking)
+    backends     opening shards or raw text, fingerprints and resume positions
+    datamodule   TTLDataModule and build_datamodule (what ttl.train calls)
+"""

@@ -1,85 +1,59 @@
-"""`PackedTextDataModule`: raw text -> tokenized, packed blocks -> training and validation batches.
+"""`TTLDataModule`: training and validation batches from prepared token shards or raw text.
 
-Training streams documents (memory bounded) and packs them on the fly; documents are dealt
-round-robin to DDP ranks and dataloader workers, so no worker sees another's documents.
-Validation packs the whole validation split once (capped by `max_val_blocks`) so that its
-perplexity is computed over the same tokens at every evaluation.
+`build_datamodule` (what `ttl.train` calls) picks the data from the `data:` config:
+`data.format=shards` (or `auto` with a manifest.json at `data.path`) streams packed shards
+made by `python -m ttl.data.prepare`; `raw` tokenizes and packs text on the fly.
+
+Batches are dicts: `input_ids`, plus `position_ids` (and `labels` with the `eos` packing)
+with `data.document_masking=true`. Training streams are sharded over DDP ranks and loader
+workers by `ttl.data.streams` and resume exactly: `state_dict` (which Lightning saves in
+every checkpoint) records where the stream stands after the micro-batches the trainer has
+processed, and a fingerprint of the data, tokenizer and order that a resume must match.
+One class serves both kinds, so that Lightning files their state under one key and a resume
+on the other kind is refused rather than silently started from the beginning.
+
+Validation is a fixed list of rows (the first `max_val_blocks` of the validation split, in
+order), shared between ranks without overlap, in the training batch format.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset
 
-from ttl.data.packing import Packer, check_packing
-from ttl.data.sources import TextSource, iter_documents, resolve_source
+from ttl.data.backends import backend_for
+from ttl.data.batches import unpack_batch
+from ttl.data.packing import PackedRows
+from ttl.data.settings import DataSettings
+from ttl.data.streams import RawTextStream, ShardStream, ValidationBatches
 from ttl.errors import TTLError
+
+__all__ = ["BatchLoader", "BlockDataset", "DataSettings", "TTLDataModule", "build_datamodule"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DataSettings:
-    """The `data:` config group, typed."""
-
-    path: str
-    seq_len: int
-    text_column: str = "text"
-    train_split: str = "train"
-    val_split: str = "validation"
-    val_fraction: float = 0.01
-    max_val_blocks: int | None = None
-    packing: str = "ttl"
-    tokenize_batch_size: int = 256
-    num_workers: int = 0
-
-
-def _dist_rank_and_world() -> tuple[int, int]:
+def _rank_and_world(trainer) -> tuple[int, int]:
+    if trainer is not None:
+        return trainer.global_rank, trainer.world_size
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
 
-class PackedTextStream(IterableDataset):
-    """Endless-per-epoch stream of packed blocks from raw documents, sharded by rank and worker."""
+class BatchLoader(DataLoader):
+    """A DataLoader over a dataset of packed batches that yields them as batch dicts."""
 
-    def __init__(self, source: TextSource, tokenizer, settings: DataSettings) -> None:
-        self.source = source
-        self.tokenizer = tokenizer
-        self.settings = settings
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called at each epoch start; kept for the shuffled order of later versions."""
-        self.epoch = epoch
-
-    def _my_documents(self) -> Iterator[str]:
-        rank, world = _dist_rank_and_world()
-        info = get_worker_info()
-        workers, worker = (info.num_workers, info.id) if info else (1, 0)
-        shards, shard = world * workers, rank * workers + worker
-        for index, text in enumerate(iter_documents(self.source)):
-            if index % shards == shard:
-                yield text
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        packer = Packer(self.settings.seq_len)
-        for block in packer.pack(
-            self._my_documents(), self.tokenizer, self.settings.packing,
-            self.settings.tokenize_batch_size,
-        ):
-            yield torch.tensor(block, dtype=torch.long)
-        if packer.stats.empty_documents:
-            log.warning("skipped %d empty documents", packer.stats.empty_documents)
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return map(unpack_batch, super().__iter__())
 
 
 class BlockDataset(Dataset):
-    """A fixed set of packed blocks held as one (n, seq_len) tensor."""
+    """A fixed set of packed blocks held as one (n, seq_len) tensor (benchmarks use it)."""
 
     def __init__(self, blocks: torch.Tensor) -> None:
         self.blocks = blocks
@@ -91,73 +65,129 @@ class BlockDataset(Dataset):
         return self.blocks[index]
 
 
-class PackedTextDataModule(pl.LightningDataModule):
-    """Training and validation batches of packed token blocks from raw text."""
+class TTLDataModule(pl.LightningDataModule):
+    """Packed training and validation batches from prepared shards or raw text."""
 
     def __init__(self, settings: DataSettings, tokenizer, micro_batch_size: int) -> None:
         super().__init__()
-        check_packing(settings.packing)
         self.settings = settings
         self.tokenizer = tokenizer
         self.micro_batch_size = micro_batch_size
-        self.train_dataset: PackedTextStream | None = None
-        self.val_dataset: BlockDataset | None = None
+        self.backend = backend_for(settings, tokenizer, micro_batch_size)
+        self.train_dataset: ShardStream | RawTextStream | None = None
+        self.val_dataset: ValidationBatches | None = None
+        # The trainer's processed micro-batch count when the stream (re)started, and a state
+        # loaded from a checkpoint before setup() ran.
+        self._start_batches = 0
+        self._pending_state: dict | None = None
 
-    def _source(self, split: str) -> TextSource:
-        s = self.settings
-        return resolve_source(
-            s.path, split, s.text_column, s.train_split, s.val_split, s.val_fraction
-        )
+    @property
+    def kind(self) -> str:
+        """"shards" or "raw"."""
+        return self.backend.kind
+
+    # -- Lightning hooks -------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
-        """Resolve sources (failing early on a missing path or an unreachable Hub id)."""
+        """Open the data once (train.py calls this early, Lightning again): fail early on bad input."""
         if self.train_dataset is not None:
             return
-        train_source = self._source(self.settings.train_split)
-        # Opening the first document now turns a bad path or an offline Hub id into a clear
-        # error before any training starts.
-        first = next(iter_documents(train_source), None)
-        if first is None:
-            raise TTLError(f"data.path={self.settings.path}: the training split has no documents")
-        self.train_dataset = PackedTextStream(train_source, self.tokenizer, self.settings)
-        self.val_dataset = BlockDataset(self._validation_blocks())
-
-    def _validation_blocks(self) -> torch.Tensor:
-        s = self.settings
-        source = self._source(s.val_split)
-        packer = Packer(s.seq_len)
-        blocks: list[list[int]] = []
-        for block in packer.pack(iter_documents(source), self.tokenizer, s.packing,
-                                 s.tokenize_batch_size):
-            blocks.append(block)
-            if s.max_val_blocks is not None and len(blocks) >= s.max_val_blocks:
-                break
-        if not blocks:
-            raise TTLError(
-                f"data.path={s.path}: the validation split ({source.describe()}) holds "
-                f"{packer.stats.tokens} tokens, fewer than one block of data.seq_len={s.seq_len}"
-            )
-        log.info("validation: %d blocks of %d tokens", len(blocks), s.seq_len)
-        return torch.tensor(blocks, dtype=torch.long)
+        stream, validation, where = self.backend.open()
+        self.val_dataset = self._validation(validation, where)
+        stream.on_set_epoch = self._restart_here
+        self.train_dataset = stream
+        if self._pending_state is not None:
+            self._apply_state(self._pending_state)
+            self._pending_state = None
 
     def train_dataloader(self) -> DataLoader:
-        """Micro-batches of packed training blocks."""
-        return DataLoader(
-            self.train_dataset,
-            batch_size=self.micro_batch_size,
-            num_workers=self.settings.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=True,
-        )
+        """Micro-batches of packed training rows for this rank (the dataset batches itself)."""
+        rank, world = _rank_and_world(self._trainer())
+        self.backend.check_size(self.train_dataset, world)
+        self.train_dataset.rank, self.train_dataset.world_size = rank, world
+        return BatchLoader(self.train_dataset, batch_size=None, num_workers=self.settings.num_workers,
+                           pin_memory=torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
-        """The validation blocks, in order, every one of them (no drop_last)."""
-        return DataLoader(self.val_dataset, batch_size=self.micro_batch_size, shuffle=False)
+        """This rank's share of the fixed validation rows, in order."""
+        self.val_dataset.rank, self.val_dataset.world_size = _rank_and_world(self._trainer())
+        return BatchLoader(self.val_dataset, batch_size=None, pin_memory=torch.cuda.is_available())
+
+    def state_dict(self) -> dict:
+        """Where the training stream stands after the batches the trainer has processed."""
+        if self.train_dataset is None:
+            return {}
+        processed = self._batches_processed()
+        position = self.backend.position(self.train_dataset, processed - self._start_batches, self._world())
+        return {"kind": self.kind, "batches": processed, "fingerprint": self.backend.fingerprint(),
+                **position}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Continue the stream from a checkpoint's state, refusing changed data or tokenizer."""
+        if self.train_dataset is None:
+            self._pending_state = dict(state_dict)
+        else:
+            self._apply_state(state_dict)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _trainer(self):
+        return getattr(self, "trainer", None)
+
+    def _world(self) -> int:
+        return _rank_and_world(self._trainer())[1]
+
+    def _batches_processed(self) -> int:
+        # `processed`, not `completed`: a checkpoint written in on_train_batch_end is saved
+        # after the batch ran but before Lightning counts it completed. The batch Lightning
+        # has already prefetched is not counted, so it is produced again after a resume.
+        trainer = self._trainer()
+        if trainer is None:
+            return self._start_batches
+        return int(trainer.fit_loop.epoch_loop.batch_progress.total.processed)
+
+    def _apply_state(self, state: dict) -> None:
+        if not state:
+            return
+        if state.get("kind") != self.kind:
+            raise TTLError(
+                f"data.path={self.settings.path}: refusing to resume, the checkpoint was trained on "
+                f"{state.get('kind')} data and this is {self.kind} data (data.format); resume with "
+                "the same data or start a new run"
+            )
+        saved, now = state.get("fingerprint", {}), self.backend.fingerprint()
+        changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+        if changed:
+            details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in changed)
+            raise TTLError(
+                f"data.path={self.settings.path}: refusing to resume, the training data differs from "
+                f"the checkpoint's ({details}); resume with the original data, tokenizer and "
+                "settings, or start a new run"
+            )
+        self.backend.restart(self.train_dataset, state, self._world())
+        self._start_batches = int(state["batches"])
+
+    def _restart_here(self) -> None:
+        """At a Lightning epoch start, the new iterator continues where the stream stands."""
+        self._apply_state(self.state_dict())
+
+    def _validation(self, rows: PackedRows, where: str) -> ValidationBatches:
+        if not len(rows):
+            raise TTLError(
+                f"data.path={self.settings.path}: the validation split ({where}) holds fewer "
+                f"tokens than one block of data.seq_len={self.settings.seq_len}"
+            )
+        log.info("validation: %d blocks of %d tokens", len(rows), self.settings.seq_len)
+        return ValidationBatches(rows, self.micro_batch_size, self.settings.document_masking,
+                                 self.backend.packing)
 
 
 def build_datamodule(data_cfg, tokenizer, micro_batch_size: int) -> pl.LightningDataModule:
     """The DataModule for a `data:` config group (what `ttl.train` calls)."""
     from omegaconf import OmegaConf
 
-    settings = DataSettings(**OmegaConf.to_container(data_cfg, resolve=True))
-    return PackedTextDataModule(settings, tokenizer, micro_batch_size)
+    missing = [key for key in data_cfg if OmegaConf.is_missing(data_cfg, key)]
+    if missing:
+        raise TTLError(f"data.{missing[0]} is required (e.g. data.{missing[0]}=...)")
+    settings = DataSettings.from_mapping(OmegaConf.to_container(data_cfg, resolve=True))
+    return TTLDataModule(settings, tokenizer, micro_batch_size)

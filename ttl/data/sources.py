@@ -147,10 +147,17 @@ def _read_hub(source: TextSource) -> Iterator[str]:
         yield record[source.text_column]
 
 
-def iter_documents(source: TextSource) -> Iterator[str]:
-    """Every document of `source` in order (None and non-string values become "")."""
+def iter_documents(source: TextSource, file_order: list[int] | None = None) -> Iterator[str]:
+    """Every document of `source` in order (None and non-string values become "").
+
+    `file_order` reads the local files in another order (a shuffled pass); it is refused for
+    held-out splits, whose membership depends on each document's index in the usual order.
+    """
+    if file_order is not None and source.holdout is not None:
+        raise ValueError("file_order cannot be used with a held-out split")
+    files = source.files if file_order is None else [source.files[i] for i in file_order]
     raw = _read_hub(source) if source.hub_id else (
-        text for path in source.files for text in _read_file(path, source.text_column)
+        text for path in files for text in _read_file(path, source.text_column)
     )
     for index, text in enumerate(raw):
         if source.holdout is not None:

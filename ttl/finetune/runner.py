@@ -1,0 +1,149 @@
+"""What both kinds of fine-tuning share: the Trainer, fitting with selection on validation, the run dir.
+
+The epoch kept is chosen by Lightning's `ModelCheckpoint` on `selection.monitor` (validation
+only); its weights are restored into the module before testing and exporting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from ttl.callbacks.emissions import EmissionsMonitor
+from ttl.errors import TTLError
+from ttl.finetune.modules import FinetuneModule
+from ttl.finetune.settings import trainer_kwargs
+from ttl.guards import RunLock, is_primary_process
+from ttl.loggers import build_loggers
+from ttl.model import resolve_attn_implementation
+
+
+def attn_implementation(cfg: DictConfig) -> str:
+    """The attention kernel for this hardware config (sdpa, or flash-attention 2 when asked and installed)."""
+    return resolve_attn_implementation(cfg.trainer.attn_implementation, cfg.trainer.accelerator)
+
+
+def set_hardware_flags(cfg: DictConfig) -> None:
+    """Seed everything and switch TF32 on where the hardware config asks for it."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.trainer.get("tf32") and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def optimizer_and_scheduler(cfg: DictConfig) -> tuple:
+    """The optimizer and scheduler partials of the config."""
+    return instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+
+
+@contextmanager
+def run_directory(cfg: DictConfig) -> Iterator[Path]:
+    """`run_dir`, locked against a second run on it, holding this run's resolved config.yaml.
+
+    Entered only once the inputs are checked, so a bad command leaves no files behind. A
+    re-run replaces the earlier run's config, metrics and export (fine-tuning does not resume).
+    """
+    run_dir = Path(cfg.run_dir)
+    lock = RunLock(run_dir).acquire() if is_primary_process() else None
+    try:
+        if lock is not None:
+            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        yield run_dir
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@dataclass
+class Fitted:
+    """A finished fit: the trainer, the selected validation entry and its checkpoint."""
+
+    trainer: pl.Trainer
+    selected: dict
+    best_path: str
+
+    def energy(self) -> dict:
+        """kWh and kg CO2eq of the fit (None when the emissions callback is off or absent)."""
+        monitor = next((c for c in self.trainer.callbacks if isinstance(c, EmissionsMonitor)), None)
+        if monitor is None or not monitor.enabled:
+            return {"kwh": None, "kg_co2eq": None}
+        kwh, kg = monitor.totals()
+        return {"kwh": float(f"{kwh:.4g}"), "kg_co2eq": float(f"{kg:.4g}")}
+
+
+def _selected_entry(history: list[dict], best_path: str) -> dict:
+    step = int(re.search(r"step(\d+)", Path(best_path).name).group(1))
+    return next(entry for entry in history if entry["step"] == step)
+
+
+def fit(cfg: DictConfig, module: FinetuneModule, datamodule: pl.LightningDataModule,
+        accumulation: int, run_dir: Path) -> Fitted:
+    """Train per `cfg`, keeping the best validation epoch (`selection.*`) as a weights-only .ckpt.
+
+    The caller closes the W&B run (`ttl.loggers.finish_wandb`) after its last logging.
+    """
+    selector = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        # The step identifies the validation entry in module.history.
+        filename="best-epoch{epoch}-step{step}",
+        auto_insert_metric_name=False,
+        monitor=cfg.selection.monitor,
+        mode=cfg.selection.mode,
+        save_top_k=1,
+        save_weights_only=True,
+        enable_version_counter=False,
+    )
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    trainer = pl.Trainer(
+        **trainer_kwargs(cfg, accumulation),
+        callbacks=[selector, *callbacks],
+        logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved) or False,
+        default_root_dir=str(run_dir),
+    )
+    trainer.fit(module, datamodule=datamodule)
+    best = selector.best_model_path
+    if not best:
+        raise TTLError(f"selection.monitor={cfg.selection.monitor}: no validation produced it, so no "
+                       "epoch could be selected (is trainer.limit_val_batches 0?)")
+    return Fitted(trainer, _selected_entry(module.history, best), best)
+
+
+def drop_checkpoint(cfg: DictConfig, fitted: Fitted) -> None:
+    """Remove the selection .ckpt once the Hugging Face export holds the same weights."""
+    if not cfg.selection.keep_checkpoint:
+        best = Path(fitted.best_path)
+        best.unlink(missing_ok=True)
+        if not any(best.parent.iterdir()):
+            best.parent.rmdir()
+
+
+def validation_table(history: list[dict], keys: list[str]) -> str:
+    """One line per validation: epoch, step and the given metrics."""
+    return "\n".join(
+        f"  epoch {h['epoch']} (step {h['step']}): " + "  ".join(f"{k} {h[k]:.4f}" for k in keys)
+        for h in history
+    )
+
+
+def energy_line(energy: dict) -> str:
+    """The fit's energy and emissions (codecarbon's estimate), or that they were not tracked."""
+    if energy["kwh"] is None:
+        return "energy: not tracked (energy.enabled=false)"
+    return f"energy: {energy['kwh']:.4g} kWh, {energy['kg_co2eq']:.4g} kg CO2eq (codecarbon estimate)"
+
+
+def selection_line(selected: dict) -> str:
+    """Which validation was kept, and its value of the monitored metric."""
+    monitor = selected["monitor"]
+    where = f"epoch {selected['epoch']} (step {selected['step']})"
+    return f"selected: {where} by {monitor} = {selected[monitor]:.4f}"
