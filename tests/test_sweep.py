@@ -53,3 +53,23 @@ def test_optuna_search_minimises_validation_perplexity(tmp_path, shared_cache):
     best = (sweep / "optimization_results.yaml").read_text()
     assert "best_value" in best
     assert float(best.split("best_value:")[1].split()[0]) == min(float(r["val_ppl"]) for r in rows)
+
+
+@pytest.mark.slow
+def test_sweep_of_ddp_jobs_runs_each_job_once_on_two_processes(tmp_path, shared_cache):
+    args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,2e-3",
+            "trainer.devices=2", "trainer.strategy=ddp", "trainer.micro_batch_size=16",
+            "trainer.max_steps=3", "evaluation.every_n_steps=3", "checkpoint.every_n_steps=3",
+            "logger=none", "energy.enabled=false"]
+    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("ddp -> ddp_spawn") == 2
+    sweep = tmp_path / "runs" / "quickstart-sweep"
+    # No child rank started a sweep of its own: just the two jobs and the sweep's files.
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quickstart-sweep"]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [int(r["step"]) for r in rows] == [3, 3] and all(float(r["val_ppl"]) > 1 for r in rows)
+    for job in ("0", "1"):
+        assert "2 device(s)" in result.stdout
+        assert (sweep / job / "step-3" / "model.safetensors").is_file()

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.callbacks.preemption import PreemptionCheckpoint
 from ttl.callbacks.samples import SampleGenerations
-from ttl.card import write_card
+from ttl.card import read_states, write_card
 from ttl.config import lightning_trainer_kwargs, plan_batch, validate
 from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
@@ -163,7 +163,9 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     for exporter in exporters:
         exporter.tokenizer = tokenizer
         exporter.config_hash = config_hash(cfg)
-        exporter.export_on_train_end = False
+        # Spawned ranks (ddp_spawn) hold the trained state; the launching process does not,
+        # so they export at the end themselves.
+        exporter.export_on_train_end = spawned(cfg)
     for callback in callbacks:
         if isinstance(callback, SampleGenerations):
             callback.tokenizer = tokenizer
@@ -184,6 +186,10 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
             print(f"preempted at step {trainer.global_step}: checkpoint saved to {saved}; "
                   "run the same command to resume")
             sys.exit(143)
+        if spawned(cfg):
+            if exporters:
+                print(f"model card: {write_card(run_dir)}")
+            return report_from_exports(run_dir)
         # The final weights get a validation of their own (unless the last interval was it),
         # then their Hugging Face export, which records that perplexity.
         if not module.val_history or module.val_history[-1][0] != trainer.global_step:
@@ -195,6 +201,22 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     finally:
         finish_wandb()
     return report(module, trainer, run_dir)
+
+
+def spawned(cfg: DictConfig) -> bool:
+    """True when Lightning trains in spawned processes (ddp_spawn, used inside sweeps)."""
+    return str(cfg.trainer.get("strategy")) == "ddp_spawn"
+
+
+def report_from_exports(run_dir: Path) -> dict:
+    """The final figures read back from the last export (after a ddp_spawn run)."""
+    states = read_states(run_dir)
+    last = states[-1] if states else {}
+    if last.get("val_ppl") is not None:
+        print(f"final validation perplexity: {last['val_ppl']:.2f}")
+    print(f"run directory: {run_dir}")
+    return {"val_ppl": last.get("val_ppl"), "step": last.get("step"), "tokens": last.get("tokens"),
+            "run_dir": str(run_dir)}
 
 
 def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
