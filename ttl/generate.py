@@ -99,6 +99,8 @@ def generate_text(model, tokenizer, prompt: str, seed: int | None = None, stream
         eos_token_id=model.config.eos_token_id,
         pad_token_id=model.config.pad_token_id if model.config.pad_token_id is not None
         else model.config.eos_token_id,
+        # Checkpoints are saved with use_cache=False (training); generation wants the KV cache.
+        use_cache=True,
         **generation_settings(**settings),
     )
     # The tokenizer adds <s> itself, as documents start in training (`ttl` packing).

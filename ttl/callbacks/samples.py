@@ -13,8 +13,6 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
-
 PROMPTS = (
     "A capital do Brasil é",
     "Era uma vez, em uma pequena cidade do interior,",
@@ -35,25 +33,17 @@ def _eager(model: torch.nn.Module):
         model._compiled_call_impl = compiled
 
 
-@torch.no_grad()
-def generate_samples(model, tokenizer, prompts=PROMPTS, seed: int = 42,
-                     **overrides) -> list[str]:
-    """Generate one completion per prompt with the model card's sampling settings."""
-    settings = {**GENERATION_DEFAULTS, **overrides}
+def generate_samples(model, tokenizer, prompts=PROMPTS, seed: int = 42, **overrides) -> list[str]:
+    """One completion per prompt with the model card's sampling settings (`ttl.generate`)."""
+    from ttl.generate import generate_text
+
     was_training = model.training
     model.eval()
-    outputs = []
     try:
         with _eager(model):
-            for prompt in prompts:
-                torch.manual_seed(seed)
-                inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-                ids = model.generate(**inputs, use_cache=True, pad_token_id=tokenizer.pad_token_id,
-                                     **settings)
-                outputs.append(tokenizer.decode(ids[0], skip_special_tokens=True))
+            return [generate_text(model, tokenizer, prompt, seed=seed, **overrides) for prompt in prompts]
     finally:
         model.train(was_training)
-    return outputs
 
 
 class SampleGenerations(pl.Callback):
