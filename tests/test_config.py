@@ -27,7 +27,7 @@ def make(overrides: list[str]):
 
 def test_the_expected_groups_exist():
     assert {"quickstart", "ttl_160m", "ttl_460m"} <= set(EXPERIMENTS)
-    assert {"cpu", "a100", "h100", "ddp", "multinode"} <= set(TRAINERS)
+    assert {"cpu", "a100", "h100", "ddp", "fsdp", "multinode"} <= set(TRAINERS)
 
 
 @pytest.mark.parametrize(

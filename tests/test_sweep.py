@@ -73,3 +73,12 @@ def test_sweep_of_ddp_jobs_runs_each_job_once_on_two_processes(tmp_path, shared_
     for job in ("0", "1"):
         assert "2 device(s)" in result.stdout
         assert (sweep / job / "step-3" / "model.safetensors").is_file()
+
+
+def test_sweep_of_fsdp_jobs_on_several_processes_is_refused(tmp_path, shared_cache):
+    args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,2e-3",
+            "trainer.devices=2", "trainer.strategy=fsdp", "trainer.micro_batch_size=16", "logger=none"]
+    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 2
+    assert "trainer.strategy=fsdp cannot run inside a sweep (-m)" in result.stderr
+    assert not list((tmp_path / "runs").glob("*/*/checkpoints"))

@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.errors import TTLError
+from ttl.sharding import FSDP, fsdp_strategy
 
 # Keys of the trainer/ group that are ttl's own, not Lightning Trainer arguments.
 HARDWARE_KEYS = ("micro_batch_size", "micro_batch_by_model", "attn_implementation", "compile",
@@ -153,6 +154,9 @@ def lightning_trainer_kwargs(cfg: DictConfig, plan: BatchPlan) -> dict[str, Any]
             "set the batch in tokens instead"
         )
     kwargs["accumulate_grad_batches"] = plan.accumulation
+    if kwargs.get("strategy") == FSDP:
+        # ttl's FSDP is FSDP2 through Lightning's ModelParallelStrategy (see ttl.sharding).
+        kwargs["strategy"] = fsdp_strategy(plan.world_size)
     # Lightning counts validation intervals in micro-batches; the config counts steps.
     kwargs.setdefault("val_check_interval", cfg.evaluation.every_n_steps * plan.accumulation)
     return kwargs

@@ -11,6 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.errors import TTLError
 from ttl.model import build_model
+from ttl.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
 NONFINITE_POLICIES = ("stop", "skip")
 
@@ -53,10 +54,24 @@ class CausalLMModule(pl.LightningModule):
         self.val_history: list[tuple[int, float]] = []
 
     def configure_model(self) -> None:
-        """Compile in place, so checkpoints keep plain parameter names (no `_orig_mod.`)."""
-        if self.compile_model and not getattr(self, "_compiled", False):
+        """Shard under FSDP2 (`trainer=fsdp`), then compile in place.
+
+        Compiling in place keeps plain parameter names in checkpoints (no `_orig_mod.`).
+        Lightning calls this hook again for `trainer.validate` after `fit`: it must be
+        idempotent.
+        """
+        if getattr(self, "_configured", False):
+            return
+        self._configured = True
+        mesh = getattr(self, "_device_mesh", None)  # set by ModelParallelStrategy
+        if mesh is not None:
+            # Data parallelism only: the 1-D data-parallel mesh shards; the 2-D mesh would
+            # silently replicate instead.
+            shard_model(self.model, mesh["data_parallel"], compile_layers=self.compile_model,
+                        compile_mode=self.compile_mode)
+            print(describe_sharding(self.model))
+        elif self.compile_model:
             self.model.compile(mode=self.compile_mode)
-            self._compiled = True
 
     @property
     def tokens_seen(self) -> int:
@@ -134,8 +149,19 @@ class CausalLMModule(pl.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Never write a checkpoint after a non-finite loss."""
+        """Never write a checkpoint after a non-finite loss; number optimizer state as FSDP does.
+
+        FSDP checkpoints (`trainer=fsdp`) already number parameters in model order; the
+        others are renumbered alike, so any run can resume under any strategy.
+        """
         self.check_finite()
+        if is_sharded(self.model) or not checkpoint.get("optimizer_states"):
+            return
+        optimizers = self.trainer.strategy.optimizers
+        checkpoint["optimizer_states"] = [
+            number_params_in_model_order(state, optimizer, self)
+            for state, optimizer in zip(checkpoint["optimizer_states"], optimizers, strict=True)
+        ]
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         """Log learning rate and tokens seen on logging steps only.
@@ -165,8 +191,11 @@ class CausalLMModule(pl.LightningModule):
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """Accumulate summed token losses and token counts."""
         tokens = self._predicted_tokens(batch)
-        loss = self(batch)
-        self._val_loss_sum += loss.double() * tokens
+        loss = self(batch).double()
+        if isinstance(tokens, torch.Tensor):
+            # A batch without labels (padding a rank, see ValidationBatches) has a NaN mean.
+            loss = torch.where(tokens > 0, loss, torch.zeros_like(loss))
+        self._val_loss_sum += loss * tokens
         self._val_tokens += tokens
 
     def on_validation_epoch_end(self) -> None:

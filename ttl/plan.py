@@ -26,7 +26,8 @@ def describe(cfg: DictConfig, plan: BatchPlan) -> str:
         ("total tokens", f"{steps * plan.tokens_per_step:,}"),
         ("FLOPs per token", f"{flops:,} (6N + 12 x layers x hidden x seq)"),
         ("total FLOPs", f"{flops * steps * plan.tokens_per_step:.3e}"),
-        ("devices", f"{plan.world_size} ({cfg.trainer.accelerator}, {cfg.trainer.num_nodes} node(s))"),
+        ("devices", f"{plan.world_size} ({cfg.trainer.accelerator}, {cfg.trainer.num_nodes} node(s), "
+                    f"strategy {cfg.trainer.strategy})"),
         ("precision", f"{cfg.trainer.precision}"),
         ("attention", f"{cfg.trainer.attn_implementation}, compile={cfg.trainer.compile}"),
         ("optimizer", f"lr {cfg.optimizer.lr}, weight decay {cfg.optimizer.weight_decay}, "

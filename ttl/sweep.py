@@ -17,6 +17,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ttl.config import world_size
+from ttl.errors import TTLError
+from ttl.sharding import FSDP
+
 
 def in_multirun() -> bool:
     """True inside a job of `python -m ttl.train -m ...`."""
@@ -37,6 +41,10 @@ def place_sweep_job(cfg: DictConfig) -> None:
         cfg.run_name = f"{sweep_name}-{job}"
         if cfg.logger.get("kind") == "wandb":
             cfg.logger.group = cfg.logger.get("group") or sweep_name
+        if cfg.trainer.get("strategy") == FSDP and world_size(cfg.trainer) > 1:
+            raise TTLError("trainer.strategy=fsdp cannot run inside a sweep (-m): its launcher "
+                           "re-executes the command line, sweep included, in every rank; launch "
+                           "each sweep point with torchrun or srun instead (no -m)")
         if cfg.trainer.get("strategy") == "ddp":
             print("multirun: trainer.strategy=ddp -> ddp_spawn (ddp would re-launch the sweep)")
             cfg.trainer.strategy = "ddp_spawn"

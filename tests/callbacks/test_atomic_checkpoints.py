@@ -21,6 +21,7 @@ class _FakeTrainer:
 
     def __init__(self, step):
         self.global_step = step
+        self.is_global_zero = True
         self.callback_metrics = {"val/ppl": torch.tensor(12.5)}
         self.callbacks = []
 

@@ -74,8 +74,16 @@ def test_validation_is_fixed_in_order_and_split_between_ranks(shard_dir, tiny_to
     dm.setup("fit")
     blocks = dm.val_dataset.blocks
     assert blocks.dtype == torch.long and blocks.shape[1] == SEQ_LEN and blocks.shape[0] > 10
-    parts = [ValidationBatches(dm.val_dataset.rows, 4, False, "ttl", rank, 2) for rank in (0, 1)]
-    seen = torch.cat([unpack_batch(b)["input_ids"] for p in parts for b in p])
+    # A micro-batch that leaves an odd number of batches: rank 1 is one short.
+    micro = next(m for m in (3, 4, 5, 6, 7) if -(-len(blocks) // m) % 2)
+    parts = [[unpack_batch(b) for b in ValidationBatches(dm.val_dataset.rows, micro, False, "ttl", rank, 2)]
+             for rank in (0, 1)]
+    # Every rank runs the same number of forward passes (FSDP's are collective)...
+    assert len(parts[0]) == len(parts[1])
+    padding = [b for b in parts[1] if "labels" in b and bool((b["labels"] == -100).all())]
+    assert len(padding) == 1 and padding[0]["input_ids"].shape == (micro, SEQ_LEN)
+    # ...and every validation row is scored exactly once.
+    seen = torch.cat([b["input_ids"] for part in parts for b in part if not any(b is x for x in padding)])
     assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, blocks.tolist()))
 
 

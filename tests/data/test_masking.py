@@ -55,3 +55,20 @@ def test_eos_packing_masks_the_first_token_of_each_later_document():
     assert batch["labels"][0].tolist() == [0, 1, 2, 3, -100, 5, 6, -100, 8, 9]
     assert batch["position_ids"][0].tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 1, 2]
     assert "labels" not in make_batch(ids, [np.array([0, 4])], True, "ttl")
+
+
+def test_a_batch_without_labels_adds_nothing_to_the_validation_loss():
+    from ttl.data.batches import lossless_batch, unpack_batch
+    from ttl.module import CausalLMModule
+
+    torch.manual_seed(0)
+    module = CausalLMModule(llama_config(TINY), optimizer_factory=None, scheduler_factory=None,
+                            tokens_per_step=32)
+    ids = np.random.default_rng(0).integers(4, 300, (2, 16))
+    module.on_validation_epoch_start()
+    with torch.no_grad():
+        module.validation_step(make_batch(ids, [np.array([0])] * 2, False, "ttl"), 0)
+        loss, tokens = module._val_loss_sum.clone(), int(module._val_tokens)
+        module.validation_step(unpack_batch(lossless_batch(ids)), 1)
+    assert tokens == 2 * 15 and torch.isfinite(loss)
+    assert int(module._val_tokens) == tokens and torch.equal(module._val_loss_sum, loss)

@@ -163,6 +163,8 @@ def test_task_argument_is_required_and_checked_before_hydra():
         (["task=chat", "CKPT"], "data.hub_id=nicholasKluge/instruct-aira-dataset-v2: cannot load split"),
         (["task=hatebr", "checkpoint=nicholasKluge/TeenyTinyLlama-160m"],
          "checkpoint=nicholasKluge/TeenyTinyLlama-160m: cannot load it"),
+        (["task=hatebr", "CKPT", "trainer.strategy=fsdp"],
+         "trainer.strategy=fsdp shards pre-training (ttl.train) only"),
     ],
 )
 def test_config_and_input_errors_name_the_key(tmp_path, monkeypatch, tiny_checkpoint, overrides, message):

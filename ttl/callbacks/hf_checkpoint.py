@@ -20,6 +20,8 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
 from transformers import GenerationConfig
 
+from ttl.sharding import is_sharded, unsharded_copy
+
 # The TeenyTinyLlama model card's sampling settings.
 GENERATION_DEFAULTS = dict(
     do_sample=True,
@@ -138,15 +140,22 @@ class HFCheckpoint(pl.Callback):
             "hardware": _hardware_name(pl_module),
         }
 
-    @rank_zero_only
-    def export(self, trainer: pl.Trainer, pl_module) -> Path:
-        """Write `step-<N>/` atomically and return its path."""
+    def export(self, trainer: pl.Trainer, pl_module) -> Path | None:
+        """Write `step-<N>/` atomically on rank 0 and return its path (None on other ranks).
+
+        Every rank calls it: under FSDP (`trainer=fsdp`) the weights are sharded and
+        gathering them onto rank 0 takes all ranks.
+        """
         if hasattr(pl_module, "check_finite"):
             pl_module.check_finite()
+        model = pl_module.model
+        if is_sharded(model):
+            model = unsharded_copy(model)
+        if not trainer.is_global_zero:
+            return None
         final = self.dirpath / step_dir_name(trainer.global_step)
         tmp = self.dirpath / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model = pl_module.model
         model.generation_config = GenerationConfig(
             bos_token_id=model.config.bos_token_id,
             eos_token_id=model.config.eos_token_id,

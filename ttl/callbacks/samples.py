@@ -11,7 +11,8 @@ import contextlib
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
+
+from ttl.sharding import is_sharded, unsharded_copy
 
 PROMPTS = (
     "A capital do Brasil é",
@@ -70,16 +71,25 @@ class SampleGenerations(pl.Callback):
         if trainer.global_step != self._last_step:
             self.log_samples(trainer, pl_module)
 
-    @rank_zero_only
     def log_samples(self, trainer: pl.Trainer, pl_module) -> None:
-        """Generate and log the cumulative table (W&B tables are immutable: log all rows)."""
+        """Generate and log the cumulative table (W&B tables are immutable: log all rows).
+
+        Every rank calls it: under FSDP the weights are first gathered whole onto rank 0,
+        which alone generates and logs.
+        """
         self._last_step = trainer.global_step
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
         if not loggers or self.tokenizer is None:
             return
+        model = pl_module.model
+        if is_sharded(model):
+            model = unsharded_copy(model)
+            model = model.to(pl_module.device) if model is not None else None
+        if not trainer.is_global_zero:
+            return
         import wandb
 
-        texts = generate_samples(pl_module.model, self.tokenizer, self.prompts,
+        texts = generate_samples(model, self.tokenizer, self.prompts,
                                  max_new_tokens=self.max_new_tokens)
         for prompt, text in zip(self.prompts, texts, strict=True):
             self._rows.append([trainer.global_step, pl_module.tokens_seen, prompt, text])

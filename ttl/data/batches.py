@@ -37,6 +37,17 @@ def pack_batch(ids: np.ndarray, doc_starts: list[np.ndarray], document_masking: 
     return torch.from_numpy(np.stack(planes))
 
 
+def lossless_batch(ids: np.ndarray) -> torch.Tensor:
+    """A packed batch over `ids` that carries no loss: every label is -100.
+
+    It pads a rank that has fewer validation batches than the others: under FSDP each forward
+    pass is collective, so all ranks must run the same number of them.
+    """
+    positions = np.broadcast_to(np.arange(ids.shape[1], dtype=np.int64), ids.shape)
+    labels = np.full(ids.shape, -100, dtype=np.int64)
+    return torch.from_numpy(np.stack([ids.astype(np.int64), positions, labels]))
+
+
 def unpack_batch(packed: torch.Tensor) -> dict[str, torch.Tensor]:
     """The batch dict (views, no copy) of a `pack_batch` tensor."""
     return {name: packed[i] for i, name in enumerate(FIELDS[: packed.shape[0]])}

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ttl.data.batches import pack_batch
+from ttl.data.batches import lossless_batch, pack_batch
 from ttl.data.order import (
     EpochOrder,
     StreamPosition,
@@ -258,7 +258,10 @@ class ValidationBatches(IterableDataset):
     """A fixed set of validation rows, in order, as micro-batches; rank r takes batches r, r+world, ...
 
     Iterable (no `__len__`, which Lightning warns about on iterable datasets) so that Lightning
-    does not put a DistributedSampler on it: that sampler pads ranks with repeated rows.
+    does not put a DistributedSampler on it: that sampler pads ranks with repeated rows, which
+    would count them twice. Ranks left one batch short get a batch without labels instead,
+    so every rank runs the same number of forward passes (FSDP's are collective) and each
+    validation token still counts once.
     """
 
     def __init__(self, rows: PackedRows, micro_batch_size: int, document_masking: bool,
@@ -275,7 +278,10 @@ class ValidationBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         total = -(-len(self.rows) // self.micro)
-        for index in range(self.rank, total, self.world_size):
+        mine = range(self.rank, total, self.world_size)
+        for index in mine:
             end = min(len(self.rows), (index + 1) * self.micro)
             part = _take(self.rows, np.arange(index * self.micro, end))
             yield pack_batch(part.ids, part.doc_starts, self.document_masking, self.packing)
+        for _ in range(len(mine), -(-total // self.world_size)):
+            yield lossless_batch(self.rows.ids[: self.micro])

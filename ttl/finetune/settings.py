@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ttl.config import HARDWARE_KEYS, world_size
 from ttl.errors import TTLError
+from ttl.sharding import FSDP
 
 KINDS = ("classification", "sft")
 
@@ -51,6 +52,9 @@ def validate(cfg: DictConfig) -> None:
             raise TTLError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
         if value < minimum:
             raise TTLError(f"{key}={value!r}: must be at least {minimum}")
+    if cfg.trainer.get("strategy") == FSDP:
+        raise TTLError("trainer.strategy=fsdp shards pre-training (ttl.train) only; fine-tune "
+                       "on one device or with trainer.strategy=ddp")
     if cfg.selection.mode not in ("min", "max"):
         raise TTLError(f"selection.mode={cfg.selection.mode!r}: choose min or max")
     if cfg.task.kind == "classification" and len(cfg.task.labels) < 2:
