@@ -123,6 +123,47 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, shared_cache):
 
 
 @pytest.mark.slow
+def test_slurm_requeue_signal_saves_requeues_and_the_requeued_job_resumes(tmp_path, shared_cache):
+    # `scontrol` is SLURM's own client, absent here: a stand-in on PATH records the call.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "scontrol.log"
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "ttl-160m",
+             "SLURM_NODELIST": "localhost", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+             "SLURM_NODEID": "0", "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    env = {**OFFLINE_ENV, "TTL_CACHE_DIR": str(shared_cache), **slurm}
+    args = [sys.executable, *QUICK, "logger=csv", "trainer.max_steps=100000",
+            "trainer.log_every_n_steps=1", "checkpoint.every_n_steps=100000"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    run_dir = tmp_path / "runs" / "quickstart"
+    metrics = run_dir / "logs" / "version_0" / "metrics.csv"
+    hpc = run_dir / "hpc_ckpt_1.ckpt"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 200):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGUSR1)  # SLURM's warning before the time limit (--signal)
+    while time.time() < deadline and not (calls.exists() and hpc.exists()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # then SLURM stops the job
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert calls.read_text().split() == ["requeue", "4242"]
+    assert checkpoint_is_readable(hpc)
+    step = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert step >= torch.load(hpc, weights_only=False)["global_step"] > 0
+
+    # The requeued job runs the same command under the same job id and resumes.
+    requeued = run_cli([*QUICK, f"trainer.max_steps={step + 3}"], tmp_path,
+                       {"TTL_CACHE_DIR": str(shared_cache), **slurm})
+    assert requeued.returncode == 0, requeued.stderr[-2000:]
+    assert "Restoring states from the checkpoint path" in requeued.stdout + requeued.stderr
+    assert f"step-{step + 3}" in requeued.stdout
+
+
+@pytest.mark.slow
 def test_unreadable_checkpoint_given_explicitly_is_refused(tmp_path, shared_cache):
     bad = tmp_path / "broken.ckpt"
     bad.write_bytes(b"PK\x03\x04 not really a checkpoint")
