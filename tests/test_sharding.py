@@ -127,14 +127,20 @@ def test_fsdp_on_two_processes_trains_what_ddp_trains(tmp_path, shared_cache):
                              capture_output=True, text=True, timeout=120).stdout
     assert records.count('"samples._type"') >= 2
 
-    # A run moves between strategies on resume, and continues exactly.
-    for name, strategy, source in (("ddp-to-fsdp", "fsdp", "ddp"), ("fsdp-to-ddp", "ddp", "fsdp")):
+    # A run moves between strategies on resume and continues: exactly, or, with compiled
+    # layers under FSDP (trainer=fsdp's GPU default), to compiled kernels' rounding.
+    for name, strategy, source, compiled, tolerance in (
+            ("ddp-to-fsdp", "fsdp", "ddp", "true", 1e-4), ("fsdp-to-ddp", "ddp", "fsdp", "false", 1e-6)):
         resumed = run_cli([*COMMON, "logger=csv", f"trainer.strategy={strategy}", f"run_name={name}",
+                           f"trainer.compile={compiled}",
                            f"resume={runs / source / 'checkpoints' / 'step-3.ckpt'}"], tmp_path, env)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         a = load_file(runs / "ddp" / "step-6" / "model.safetensors")
         b = load_file(runs / name / "step-6" / "model.safetensors")
-        assert max_difference(a, b) <= 1e-6, name
+        assert max_difference(a, b) <= tolerance, name
+    # Compiling in place leaves checkpoint names plain.
+    state = torch.load(runs / "ddp-to-fsdp" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert state and not any("_orig_mod" in key for key in state)
 
 
 def test_compiling_in_place_keeps_plain_parameter_names():
@@ -145,19 +151,3 @@ def test_compiling_in_place_keeps_plain_parameter_names():
     module.configure_model()  # Lightning calls it again for trainer.validate after fit
     assert module.model._compiled_call_impl is not None
     assert set(module.state_dict()) == names and not any("_orig_mod" in n for n in names)
-
-
-@pytest.mark.slow
-def test_fsdp_with_compiled_layers_matches_eager_fsdp(tmp_path, shared_cache):
-    env = {"TTL_CACHE_DIR": str(shared_cache)}
-    runs = tmp_path / "runs"
-    short = [*COMMON, "logger=csv", "trainer.strategy=fsdp", "trainer.max_steps=2",
-             "checkpoint.every_n_steps=2"]
-    for name, compiled in (("eager", "false"), ("compiled", "true")):
-        result = run_cli([*short, f"run_name={name}", f"trainer.compile={compiled}"], tmp_path, env)
-        assert result.returncode == 0, result.stderr[-3000:]
-    state = torch.load(runs / "compiled" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    assert state and not any("_orig_mod" in key for key in state)
-    a = load_file(runs / "eager" / "step-2" / "model.safetensors")
-    b = load_file(runs / "compiled" / "step-2" / "model.safetensors")
-    assert max_difference(a, b) <= 1e-4
