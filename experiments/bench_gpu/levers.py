@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="levers.json")
     parser.add_argument("--budget-s", type=float, default=240.0)
-    parser.add_argument("--plan", choices=("levers", "order", "modes"), default="levers")
+    parser.add_argument("--plan", choices=("levers", "order", "modes", "cudagraphs"), default="levers")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     name = torch.cuda.get_device_name()
@@ -73,6 +73,12 @@ def main() -> None:
         "modes": [("ttl", dict(compile_model=True)),
                   ("ttl+max-autotune", dict(compile_model=True, compile_mode="max-autotune-no-cudagraphs")),
                   ("ttl+cudagraphs", dict(compile_model=True, compile_mode="reduce-overhead"))],
+        # CUDA graphs alone (the modes plan spent its budget on autotuning first), ttl first
+        # and last for the spread, the baseline for the ratio.
+        "cudagraphs": [("ttl", dict(compile_model=True)),
+                       ("ttl+cudagraphs", dict(compile_model=True, compile_mode="reduce-overhead")),
+                       ("baseline", None),
+                       ("ttl", dict(compile_model=True))],
     }
     for variant, kwargs in plans[args.plan]:
         if time.monotonic() - start > args.budget_s:
