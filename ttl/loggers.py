@@ -57,12 +57,25 @@ def build_loggers(logger_cfg: DictConfig, run_dir: Path, run_name: str,
         )
         logger.log_hyperparams(config)
         experiment = logger.experiment
+        if mode == "offline" and wandb_resume_step:
+            continue_offline_steps(experiment, wandb_resume_step)
         # Researchers compare runs by tokens seen, not by steps.
         experiment.define_metric("progress/tokens")
         for prefix in ("train", "val", "perf", "energy"):
             experiment.define_metric(f"{prefix}/*", step_metric="progress/tokens")
         return [logger]
     raise TTLError(f"logger.kind={kind!r}: choose wandb, csv or none")
+
+
+def continue_offline_steps(run, step: int) -> None:
+    """Make a resumed offline W&B session number its rows from the checkpoint's step.
+
+    Online, W&B tells a resumed run where it stopped (and ttl rewinds it to the checkpoint);
+    offline it cannot, so a new session would number its rows from 0 again, and `wandb sync`
+    drops rows whose step goes back. An empty row at the checkpoint's step moves the counter
+    there: the rows that follow continue the run.
+    """
+    run.log({}, step=step, commit=False)
 
 
 def finish_wandb() -> None:
@@ -76,14 +89,16 @@ def finish_wandb() -> None:
             wandb.finish()
 
 
-def wandb_step_in_checkpoint(ckpt_path: str | None) -> int | None:
-    """W&B's step counter recorded in a Lightning checkpoint by `WandbStep`, if any."""
+def wandb_step_in_checkpoint(ckpt_path: str | None, checkpoint_dir: Path | None = None) -> int | None:
+    """The W&B step a run resumed from `ckpt_path` continues at (recorded by `WandbStep`)."""
     if ckpt_path is None:
         return None
     import torch
 
+    from ttl.callbacks.wandb_step import settled_wandb_step
+
     state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
     for key, value in state.get("callbacks", {}).items():
         if key.startswith("WandbStep") and isinstance(value, dict):
-            return value.get("wandb_step")
+            return settled_wandb_step(value, checkpoint_dir or Path(ckpt_path).parent)
     return None

@@ -176,7 +176,8 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
             **lightning_trainer_kwargs(cfg, plan),
             callbacks=callbacks,
             logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved,
-                                 wandb_resume_step=wandb_step_in_checkpoint(ckpt_path)) or False,
+                                 wandb_resume_step=wandb_step_in_checkpoint(
+                                     ckpt_path, run_dir / "checkpoints")) or False,
             default_root_dir=str(run_dir),
         )
         try:

@@ -104,3 +104,46 @@ def test_card_cli_writes_any_step_and_refuses_a_missing_one(run_dir, tmp_path):
     assert "# artifacts (step 10)" in (tmp_path / "card.md").read_text()
     bad = run_cli(["-m", "ttl.card", f"run_dir={run_dir}", "step=7"], tmp_path)
     assert bad.returncode == 2 and "step=7: no" in bad.stderr and "10, 20, 30" in bad.stderr
+
+
+def _history(run):
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return [r["history"]["item"] for r in records if r.get("type") == "history"]
+
+
+def test_resumed_run_continues_wandb_history_where_the_checkpoint_left_it(run_dir, tmp_path, shared_cache):
+    import shutil
+
+    from ttl.loggers import wandb_step_in_checkpoint
+
+    copy = tmp_path / "runs" / "artifacts"
+    shutil.copytree(run_dir, copy)
+    checkpoint = copy / "checkpoints" / "step-20.ckpt"
+    resume_at = wandb_step_in_checkpoint(str(checkpoint), copy / "checkpoints")
+    result = run_cli(["-m", "ttl.train", *OVERRIDES, f"resume={checkpoint}"], tmp_path,
+                     {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = (_history(run) for run in sorted((copy / "wandb").glob("offline-run-*")))
+
+    # The resumed session numbers its rows from the checkpoint's W&B step (offline too)...
+    assert second[0]["_step"] == resume_at
+    # ...and re-logs exactly the rows the first session logged from that step on, so a
+    # rewind to it (online) or `wandb sync` (offline) keeps every step once.
+    def content(row):
+        return {k: v for k, v in row.items() if k.startswith(("train/", "val/", "trainer/"))}
+
+    replaced = [content(r) for r in first if r["_step"] >= resume_at]
+    again = [content(r) for r in second]
+    assert [sorted(r) for r in replaced] == [sorted(r) for r in again]
+    for old, new in zip(replaced, again, strict=True):
+        assert old["trainer/global_step"] == new["trainer/global_step"]
+        for key in ("train/loss", "val/loss"):
+            if key in old:
+                assert new[key] == pytest.approx(old[key], abs=1e-5)
+    merged = [r for r in first if r["_step"] < resume_at] + second
+    steps = [r["_step"] for r in merged]
+    assert steps == sorted(set(steps))
+    assert sum("val/ppl" in r for r in merged) == 3  # validations at steps 10, 20 and 30
