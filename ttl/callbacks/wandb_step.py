@@ -62,8 +62,10 @@ class WandbStep(pl.Callback):
         self._settle(trainer)
 
     def _settle(self, trainer: pl.Trainer) -> None:
+        if self._pending is None:  # the common case, every batch: nothing to do
+            return
         run = _wandb_run(trainer)
-        if self._pending is None or run is None or self.dirpath is None:
+        if run is None or self.dirpath is None:
             return
         path = self.dirpath / STEPS_FILE
         steps = json.loads(path.read_text()) if path.is_file() else {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from transformers import DataCollatorWithPadding
 
 from ttl.finetune.checkpoint import effective_max_length, load_classifier, load_tokenizer, resolve_checkpoint
 from ttl.finetune.data import ExamplesDataModule
-from ttl.finetune.export import save_pretrained_atomically
+from ttl.finetune.export import METRICS_FILE, MODEL_DIR, save_run_results
 from ttl.finetune.metrics import majority_baseline
 from ttl.finetune.modules import ClassifierModule
 from ttl.finetune.runner import (
@@ -29,9 +28,6 @@ from ttl.finetune.settings import batch_split
 from ttl.finetune.sources import load_splits
 from ttl.finetune.tasks import encode_split
 from ttl.loggers import finish_wandb
-
-METRICS_FILE = "metrics.json"
-MODEL_DIR = "model"
 
 
 def run_classification(cfg: DictConfig) -> dict:
@@ -83,8 +79,7 @@ def run_classification(cfg: DictConfig) -> dict:
             "run_dir": str(run_dir),
             "model_dir": str(run_dir / MODEL_DIR),
         }
-        save_pretrained_atomically(module.model, tokenizer, run_dir / MODEL_DIR, {METRICS_FILE: results})
-        (run_dir / METRICS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        save_run_results(module.model, tokenizer, run_dir, results)
         drop_checkpoint(cfg, fitted)
     print(report(results, run_dir))
     return results

@@ -25,3 +25,13 @@ def save_pretrained_atomically(model, tokenizer, final: Path, extra_json: dict[s
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+METRICS_FILE = "metrics.json"
+MODEL_DIR = "model"
+
+
+def save_run_results(model, tokenizer, run_dir: Path, results: dict) -> None:
+    """A fine-tuning run's outputs: `run_dir/model/` (with its metrics.json) and `run_dir/metrics.json`."""
+    save_pretrained_atomically(model, tokenizer, run_dir / MODEL_DIR, {METRICS_FILE: results})
+    (run_dir / METRICS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False))

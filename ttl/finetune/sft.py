@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from omegaconf import DictConfig
@@ -13,7 +12,7 @@ from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
 from ttl.finetune.checkpoint import effective_max_length, load_causal_lm, load_tokenizer, resolve_checkpoint
 from ttl.finetune.data import ExamplesDataModule
-from ttl.finetune.export import save_pretrained_atomically
+from ttl.finetune.export import METRICS_FILE, MODEL_DIR, save_run_results
 from ttl.finetune.modules import SFTModule
 from ttl.finetune.runner import (
     attn_implementation,
@@ -29,9 +28,6 @@ from ttl.finetune.runner import (
 from ttl.finetune.settings import batch_split
 from ttl.finetune.sources import load_splits
 from ttl.loggers import finish_wandb
-
-METRICS_FILE = "metrics.json"
-MODEL_DIR = "model"
 
 
 def run_sft(cfg: DictConfig) -> dict:
@@ -95,8 +91,7 @@ def run_sft(cfg: DictConfig) -> dict:
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id, **GENERATION_DEFAULTS,
         )
-        save_pretrained_atomically(model, tokenizer, run_dir / MODEL_DIR, {METRICS_FILE: results})
-        (run_dir / METRICS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        save_run_results(model, tokenizer, run_dir, results)
         drop_checkpoint(cfg, fitted)
     selected = results["selection"]
     print("\n".join([
