@@ -119,6 +119,27 @@ def save_config(cfg: DictConfig, run_dir: Path) -> None:
     target.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def data_line(record: dict) -> str:
+    """One line on what the run trains and validates on, for the console."""
+    holdout = record.get("holdout")
+    if record["format"] == "shards":
+        where = f"data: {record['source']} -> {record['train']['rows']:,} training rows ({record['shards']})"
+        if holdout:
+            where += (f"; validation: {holdout['held_out_documents']:,} documents held out by content "
+                      f"hash ({holdout['fraction']:.2%}), never trained on")
+        return where + f"; {record['validation']['rows_used']:,} validation rows used"
+    where = f"data: {record['train']} streamed raw"
+    if holdout:
+        where += f"; validation: documents held out by content hash ({holdout['fraction']:.2%})"
+    return where + f"; {record['validation_rows']:,} validation rows"
+
+
+def save_data_record(record: dict, run_dir: Path) -> None:
+    """Keep `data.json`: the data, the held-out rule and its counts, as this session saw them."""
+    if is_primary_process():
+        (run_dir / "data.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
 def run(cfg: DictConfig) -> dict:
     """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
     if in_multirun():
@@ -158,6 +179,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     # Resolve the data now: a missing path or an offline Hub id fails before the run
     # directory gets a config, logs or checkpoints.
     datamodule.setup("fit")
+    print(data_line(datamodule.describe()))
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
     for exporter in exporters:
@@ -171,6 +193,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
             callback.tokenizer = tokenizer
     resolved = OmegaConf.to_container(cfg, resolve=True)
     save_config(cfg, run_dir)
+    save_data_record(datamodule.describe(), run_dir)
     try:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),

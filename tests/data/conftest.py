@@ -24,3 +24,9 @@ def prepare_shards(sample_dir: Path, tokenizer_dir: Path, out: Path, **overrides
 def shard_dir(tmp_path_factory, sample_dir, tiny_tokenizer_dir) -> Path:
     """The sample corpus prepared as shards of 32-token rows (64-row groups, 4 groups per file)."""
     return prepare_shards(sample_dir, tiny_tokenizer_dir, tmp_path_factory.mktemp("shards") / "sample")
+
+
+@pytest.fixture(scope="session")
+def prepared_cache(tmp_path_factory) -> Path:
+    """A `data.prepared_dir` shared by the session's tests (sets prepared once are reused)."""
+    return tmp_path_factory.mktemp("prepared")

@@ -13,7 +13,10 @@ from ttl.data.datamodule import DataSettings, TTLDataModule, build_datamodule
 from ttl.data.streams import ValidationBatches
 from ttl.errors import TTLError
 
+from ..conftest import SHARED_DATA
 from .conftest import SEQ_LEN, prepare_shards
+
+LAYOUT = SHARED_DATA / "pt-corpus-instruct-layout"
 
 
 def datamodule(path, tokenizer, **overrides):
@@ -27,7 +30,10 @@ def build(path, tokenizer, **data):
 
 def test_kind_follows_the_manifest_or_the_format_key(shard_dir, sample_dir, tiny_tokenizer):
     assert build(shard_dir, tiny_tokenizer).kind == "shards"
-    assert build(sample_dir, tiny_tokenizer).kind == "raw"
+    # auto on raw text: shards prepared on first use (ttl.data.cache); raw on request.
+    auto = build(sample_dir, tiny_tokenizer)
+    assert auto.kind == "shards" and auto.backend.prepare_first
+    assert build(sample_dir, tiny_tokenizer, format="raw").kind == "raw"
     with pytest.raises(TTLError, match=r"manifest.json: no manifest; prepare shards"):
         build(sample_dir, tiny_tokenizer, format="shards").setup("fit")
     with pytest.raises(TTLError, match="data.format='arrow'"):
@@ -125,21 +131,21 @@ def test_shards_of_another_seq_len_or_packing_are_refused(shard_dir, tiny_tokeni
 
 def test_truncated_shard_is_named(shard_dir, tiny_tokenizer, tmp_path):
     copy = shutil.copytree(shard_dir, tmp_path / "copy")
-    victim = copy / "train" / "shard-00001.parquet"
+    victim = copy / "train" / "shard-00000-00001.parquet"
     victim.write_bytes(victim.read_bytes()[:-100])
-    with pytest.raises(TTLError, match=r"shard-00001.parquet: shard has .* bytes but the manifest"):
+    with pytest.raises(TTLError, match=r"shard-00000-00001.parquet: shard has .* bytes but the manifest"):
         build(copy, tiny_tokenizer).setup("fit")
 
 
 def test_corrupt_shard_is_named_when_read(shard_dir, tiny_tokenizer, tmp_path):
     copy = shutil.copytree(shard_dir, tmp_path / "copy")
-    victim = copy / "train" / "shard-00000.parquet"
+    victim = copy / "train" / "shard-00000-00000.parquet"
     data = bytearray(victim.read_bytes())
     data[100:400] = bytes(300)  # same size, damaged first data page
     victim.write_bytes(bytes(data))
     dm = build(copy, tiny_tokenizer, shuffle=False)
     dm.setup("fit")
-    with pytest.raises(TTLError, match=r"shard-00000.parquet: row group 0 is unreadable"):
+    with pytest.raises(TTLError, match=r"shard-00000-00000.parquet: row group 0 is unreadable"):
         next(iter(dm.train_dataloader()))
 
 
@@ -163,19 +169,28 @@ def test_too_few_rows_for_the_devices_is_refused(sample_dir, tiny_tokenizer_dir,
 
 
 @pytest.mark.parametrize("group", ["sample", "pt_corpus", "text_files", "shards"])
-def test_every_data_config_builds_a_datamodule(group, shard_dir, tiny_tokenizer):
+def test_every_data_config_builds_a_datamodule_that_reads(group, shard_dir, tiny_tokenizer, tmp_path,
+                                                          prepared_cache):
     from hydra import compose, initialize_config_module
 
     from ttl.resources import register_resolvers
 
+    if group == "pt_corpus" and not LAYOUT.is_dir():
+        pytest.skip(f"{LAYOUT} is not available on this machine")
+    (tmp_path / "text.txt").write_text("".join(f"linha {i} de um texto qualquer em português\n"
+                                               for i in range(400)))
     register_resolvers()
-    path = {"shards": [f"data.path={shard_dir}", f"data.seq_len={SEQ_LEN}"],
-            "text_files": ["data.path=/some/text.txt"]}
+    path = {"shards": [f"data.path={shard_dir}"], "text_files": [f"data.path={tmp_path / 'text.txt'}"],
+            "pt_corpus": [f"data.path={LAYOUT}"]}
     with initialize_config_module("ttl.conf", version_base="1.3"):
         cfg = compose("train", overrides=["experiment=quickstart", f"data={group}", "seed=5",
+                                          f"data.seq_len={SEQ_LEN}", f"data.prepared_dir={prepared_cache}",
                                           *path.get(group, [])])
     dm = build_datamodule(cfg.data, tiny_tokenizer, 4)
-    assert dm.settings.seed == 5 and dm.kind == ("shards" if group == "shards" else "raw")
-    if group == "shards":
-        dm.setup("fit")
-        assert dm.backend.packing == "ttl" and len(dm.val_dataset.rows) > 0
+    assert dm.settings.seed == 5 and dm.kind == ("raw" if group == "sample" else "shards")
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input_ids"].shape == (4, SEQ_LEN) and len(dm.val_dataset.rows) > 0
+    record = dm.describe()
+    # Sources without a validation split hold documents out by content hash, and say so.
+    assert (record["holdout"] is not None) == (group in ("pt_corpus", "text_files"))

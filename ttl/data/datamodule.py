@@ -86,6 +86,10 @@ class TTLDataModule(pl.LightningDataModule):
         """"shards" or "raw"."""
         return self.backend.kind
 
+    def describe(self) -> dict:
+        """What the run trains and validates on (source, held-out rule, counts); after setup()."""
+        return self.backend.describe()
+
     # -- Lightning hooks -------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:

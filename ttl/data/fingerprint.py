@@ -45,20 +45,10 @@ def file_fingerprint(path: Path) -> list:
     return [path.name, size, sha.hexdigest()[:16]]
 
 
-def hub_revision(hub_id: str) -> str:
-    """The current commit of a Hub dataset, or "unknown" when the Hub cannot be asked."""
-    try:
-        from huggingface_hub import HfApi
-
-        return HfApi().dataset_info(hub_id).sha or "unknown"
-    except Exception:  # offline, private, rate limited: the id alone still identifies it
-        return "unknown"
-
-
 def source_fingerprint(source: TextSource) -> str:
-    """Hash of a text source: its files (name, size, edges) or Hub id and revision, split rule."""
-    if source.hub_id:
-        where = [source.hub_id, source.hub_split, hub_revision(source.hub_id)]
-    else:
-        where = [file_fingerprint(p) for p in source.files]
-    return digest([where, source.text_column, source.holdout])
+    """Hash of a text source: its files (local: name, size, edges; Hub: URLs pinned to a
+    revision), its splits, its text column and its side of the held-out rule."""
+    files = source.files
+    where = files if source.corpus.hub else [file_fingerprint(Path(f)) for f in files]
+    rule = source.holdout.describe() if source.holdout is not None else None
+    return digest([where, list(source.splits), source.text_column, rule, source.held_out])

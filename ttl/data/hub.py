@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ttl.data.sources import looks_like_hub_id
 from ttl.errors import TTLError
-
-
-def looks_like_hub_id(path: str) -> bool:
-    """`owner/name` and not a local path."""
-    return path.count("/") == 1 and not path.startswith((".", "/", "~"))
 
 
 def resolve_shard_dir(path: str) -> Path:

@@ -65,12 +65,21 @@ class Manifest:
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     created_at: str = ""
+    # Where each split came from: {"train": "train", "validation": "train (held out)"}.
+    source_splits: dict[str, str] | None = None
+    # The held-out rule (ttl.data.holdout) and its counts, when the source had no validation split.
+    holdout: dict | None = None
 
     @property
     def fingerprint(self) -> str:
         """Identity of the data (the creation time excluded): equal fingerprints, equal rows."""
         content = asdict(self)
         content.pop("created_at")
+        # Fields added after the first sets were made count only when set, so that older
+        # manifests keep their fingerprint (and runs trained on them keep resuming).
+        for key in ("source_splits", "holdout"):
+            if content[key] is None:
+                content.pop(key)
         return digest(content)
 
     def to_json(self) -> str:

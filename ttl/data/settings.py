@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
+from ttl.data.holdout import check_fraction
 from ttl.data.packing import check_packing
 from ttl.errors import TTLError
 
@@ -17,12 +19,17 @@ class DataSettings:
 
     path: str
     seq_len: int
-    # auto: prepared shards when data.path holds a manifest.json, raw text otherwise.
+    # auto: data.path's prepared shards when it holds a manifest.json; for raw text, shards
+    # prepared into prepared_dir on first use (ttl.data.cache). raw: tokenize on the fly.
+    # shards: data.path must be a prepared set (or a Hub id of one).
     format: str = "auto"
     text_column: str = "text"
     train_split: str = "train"
     val_split: str = "validation"
+    # Without a validation split: documents held out by content hash (ttl.data.holdout), as
+    # a share, or as a count (val_documents, which then sets the share).
     val_fraction: float = 0.01
+    val_documents: int | None = None
     max_val_blocks: int | None = None
     # ttl | eos; null with shards = the manifest's convention.
     packing: str | None = "ttl"
@@ -35,8 +42,15 @@ class DataSettings:
     shuffle_buffer: int = 1024
     tokenize_batch_size: int = 256
     num_workers: int = 0
+    # format=auto on raw text: where prepared sets are cached, and the processes preparing
+    # them (null = every core).
+    prepared_dir: str = "~/.cache/ttl/shards"
+    prepare_num_proc: int | None = None
 
     def __post_init__(self) -> None:
+        check_fraction(self.val_fraction)
+        if self.prepare_num_proc is None:
+            object.__setattr__(self, "prepare_num_proc", os.cpu_count() or 1)
         if self.packing is not None:
             check_packing(self.packing)
         if self.format not in FORMATS:

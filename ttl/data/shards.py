@@ -49,11 +49,12 @@ def table_to_rows(table: pa.Table, seq_len: int) -> PackedRows:
 
 
 class ShardWriter:
-    """Writes packed rows of one split as `split/shard-NNNNN.parquet` files of fixed row groups."""
+    """Writes packed rows of one split as `split/<prefix>-NNNNN.parquet` files of fixed row groups."""
 
     def __init__(self, root: Path, split: str, dtype: np.dtype, rows_per_group: int,
-                 groups_per_shard: int) -> None:
+                 groups_per_shard: int, prefix: str = "shard") -> None:
         self.root = root
+        self.prefix = prefix
         self.split = split
         self.dtype = dtype
         self.rows_per_group = rows_per_group
@@ -96,7 +97,7 @@ class ShardWriter:
             self._close_file()
 
     def _path(self) -> Path:
-        return self.root / self.split / f"shard-{len(self.shards):05d}.parquet"
+        return self.root / self.split / f"{self.prefix}-{len(self.shards):05d}.parquet"
 
     def _close_file(self) -> None:
         if self._writer is not None:

@@ -32,7 +32,7 @@ from ttl.data.order import (
 )
 from ttl.data.packing import PackedRows, RowPacker, encode_documents, is_empty
 from ttl.data.shards import ShardReader
-from ttl.data.sources import TextSource, iter_documents
+from ttl.data.sources import TextSource
 from ttl.errors import TTLError
 
 log = logging.getLogger(__name__)
@@ -118,10 +118,11 @@ class ShardStream(IterableDataset):
 class RawTextStream(IterableDataset):
     """Training micro-batches tokenized and packed on the fly from raw documents.
 
-    Documents are dealt round robin to (rank, worker) slots; each slot packs its own
-    documents, shuffles its rows in a bounded buffer and cuts micro-batches. The stream is a
-    deterministic function of the seed, the number of ranks and workers and the micro-batch
-    size; a resume replays (re-tokenizes) the batches before the resume point.
+    Files (or, with fewer files than slots, documents) are dealt to (rank, worker) slots;
+    each slot reads its own share, packs it, shuffles its rows in a bounded buffer and cuts
+    micro-batches. The stream is a deterministic function of the seed, the number of ranks
+    and workers and the micro-batch size; a resume replays (re-tokenizes) the batches before
+    the resume point.
     """
 
     def __init__(self, source: TextSource, tokenizer, seq_len: int, packing: str,
@@ -180,13 +181,24 @@ class RawTextStream(IterableDataset):
                 )
             pass_index += 1
 
-    def _documents(self, slot: int, slots: int, pass_index: int) -> Iterator[str]:
-        order = None
-        if self.shuffle and self.source.holdout is None and len(self.source.files) > 1:
-            order = permutation(len(self.source.files), self.seed, pass_index).tolist()
-        for index, text in enumerate(iter_documents(self.source, order)):
-            if index % slots == slot:
-                yield text
+    def slot_documents(self, slot: int, slots: int, pass_index: int) -> Iterator[str]:
+        """This slot's documents of one pass.
+
+        With at least as many files as slots, each slot reads only its own files (dealt from
+        a seeded order of the files, new each pass), several at a time, drawing each next
+        document from a random one of them. With fewer files, every slot reads every file
+        and keeps every slots-th document. Either way no two slots share a document.
+        """
+        units = len(self.source.units)
+        order = permutation(units, self.seed, pass_index) if self.shuffle else np.arange(units)
+        if units < slots:
+            for index, text in enumerate(self.source.documents(order.tolist())):
+                if index % slots == slot:
+                    yield text
+            return
+        mine = [int(u) for u in order[slot::slots]]
+        yield from _interleave([self.source.documents([u]) for u in mine],
+                               OPEN_FILES if self.shuffle else 1, self.seed, pass_index, slot)
 
     def _pass_rows(self, slot: int, slots: int, pass_index: int) -> Iterator[PackedRows]:
         """One pass of this slot's rows, shuffled in a bounded buffer."""
@@ -194,7 +206,7 @@ class RawTextStream(IterableDataset):
         buffer = _ShuffleBuffer(self.shuffle_buffer if self.shuffle else 0, self.seed, pass_index, slot)
         batch: list[str] = []
         empty = 0
-        for text in self._documents(slot, slots, pass_index):
+        for text in self.slot_documents(slot, slots, pass_index):
             if is_empty(text):
                 empty += 1
                 continue
@@ -209,23 +221,68 @@ class RawTextStream(IterableDataset):
             log.warning("skipped %d empty documents (slot %d, pass %d)", empty, slot, pass_index)
 
 
+# Files a raw-text slot reads at once, so that its shuffle buffer mixes more than one file.
+OPEN_FILES = 4
+
+
+def _interleave(streams: list[Iterator[str]], width: int, *key: int) -> Iterator[str]:
+    """Items of `streams`, up to `width` of them open at once, each next item drawn from a
+    seeded random open stream; a finished stream makes room for the next one."""
+    waiting = iter(streams)
+    open_streams = [s for s in (next(waiting, None) for _ in range(width)) if s is not None]
+    draws = _Draws(*key)
+    while open_streams:
+        index = draws.next() % len(open_streams)
+        item = next(open_streams[index], _END)
+        if item is _END:
+            refill = next(waiting, None)
+            if refill is None:
+                open_streams.pop(index)
+            else:
+                open_streams[index] = refill
+            continue
+        yield item
+
+
+_END = object()
+
+
+def round_robin(iterators: list[Iterator]) -> Iterator:
+    """One item from each iterator in turn, dropping each when it ends."""
+    active = list(iterators)
+    while active:
+        for it in list(active):
+            item = next(it, _END)
+            if item is _END:
+                active.remove(it)
+            else:
+                yield item
+
+
+class _Draws:
+    """An endless seeded sequence of random 64-bit integers, drawn in blocks."""
+
+    def __init__(self, *key: int) -> None:
+        self.key = key
+        self._block = 0
+        self._values = iter(())
+
+    def next(self) -> int:
+        value = next(self._values, None)
+        if value is None:
+            self._block += 1
+            self._values = iter(random_keys(4096, *self.key, self._block).tolist())
+            value = next(self._values)
+        return value
+
+
 class _ShuffleBuffer:
     """Bounded, seeded row shuffle: a full buffer emits a random resident row for each new one."""
 
     def __init__(self, size: int, *key: int) -> None:
         self.size = size
-        self.key = key
         self.rows: list[tuple[np.ndarray, np.ndarray]] = []
-        self._draws = iter(())
-        self._block = 0
-
-    def _draw(self) -> int:
-        value = next(self._draws, None)
-        if value is None:
-            self._block += 1
-            self._draws = iter(random_keys(4096, *self.key, self._block).tolist())
-            value = next(self._draws)
-        return value
+        self._draw = _Draws(*key).next
 
     def push(self, rows: PackedRows) -> Iterator[PackedRows]:
         """Add rows; yield the rows that leave the buffer (as they come when size is 0)."""

@@ -14,7 +14,6 @@ and perplexity.png to `output_dir` (default: `<run dir>/evaluation`, or `./evalu
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ from pathlib import Path
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ttl.data.packing import check_packing
-from ttl.data.sources import SUFFIXES, TextSource, iter_documents, resolve_source
+from ttl.data.sources import TextSource, iter_documents, open_corpus, resolve_source
 from ttl.errors import TTLError
 from ttl.evaluate.checkpoints import (
     Checkpoint,
@@ -53,7 +52,8 @@ class DataArgs:
     path: str | None = None  # file, directory or Hub dataset id; default: the run's data.path
     split: str = "validation"  # a split name, or `all`: every document of local data
     text_column: str | None = None  # default: the run's, else "text"
-    val_fraction: float | None = None  # held-out share when there are no validation files
+    val_fraction: float | None = None  # held-out share when the source has no validation split
+    val_documents: int | None = None  # or a held-out count (sets the share); default: the run's
     packing: str | None = None  # ttl / eos; default: the run's, else "ttl"
     max_tokens: int | None = None  # stop after this many tokens of evaluation text
 
@@ -85,27 +85,24 @@ def _setting(explicit, run_cfg: DictConfig | None, key: str, fallback):
     return fallback
 
 
-def evaluation_source(path: str, split: str, text_column: str, val_fraction: float) -> TextSource:
+def evaluation_source(path: str, split: str, text_column: str, val_fraction: float,
+                      val_documents: int | None = None) -> TextSource:
     """Where the evaluation documents come from (`resolve_source` rules; `split=all` = everything).
 
-    With a named split, a directory's `<split>-*` files are used, or (without them) the same
-    held-out share of the training files that `ttl.train` validates on; a single file is
-    held out the same way. `split=all` takes every document of a local file or directory.
+    With a named split, that split of the source is used, or (for `validation` when the
+    source has none) the documents held out by content hash with the training run's
+    `val_fraction`, which `ttl.train` validates on and never trains on. `split=all` takes
+    every document of every split.
     """
     local = Path(path).expanduser()
     if (local / "manifest.json").is_file():
         raise TTLError(f"data.path={path} holds prepared token shards (manifest.json); evaluation "
                        "reads raw text: pass data.path=<the text files or Hub dataset>")
-    val_split = split if split not in ("train", "all") else "validation"
-    source = resolve_source(path, "train" if split == "all" else split, text_column, "train",
-                            val_split, val_fraction)
     if split != "all":
-        return source
-    if source.hub_id:
-        raise TTLError(f"data.split=all is for local data; name a split of the Hub dataset {path}")
-    files = (local,) if local.is_file() else tuple(
-        sorted(p for p in local.rglob("*") if p.suffix in SUFFIXES and p.is_file()))
-    return dataclasses.replace(source, files=files, holdout=None)
+        return resolve_source(path, split, text_column, "train", "validation", val_fraction,
+                              val_documents)
+    corpus = open_corpus(path)
+    return TextSource(corpus, tuple(corpus.splits), text_column)
 
 
 def _fingerprint(tokenizer) -> str:
@@ -207,6 +204,7 @@ def evaluate(args: Sequence[str] | Mapping, log: Callable[[str], None] = print) 
         str(data_path), cfg.data.split,
         _setting(cfg.data.text_column, run_cfg, "data.text_column", "text"),
         _setting(cfg.data.val_fraction, run_cfg, "data.val_fraction", 0.01),
+        _setting(cfg.data.val_documents, run_cfg, "data.val_documents", None),
     )
     # Default context: the run's training blocks (seq_len), else each model's own context.
     seq_len = cfg.seq_len or (OmegaConf.select(run_cfg, "data.seq_len") if run_cfg else None)

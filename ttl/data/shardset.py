@@ -1,0 +1,278 @@
+"""Build a prepared shard set from raw text, one source file at a time, resumably.
+
+Each source file (a "job") is read in order, its documents are sent to the training or the
+validation side (by the split the file belongs to, or by the held-out rule of
+`ttl.data.holdout` when the source has no validation split), tokenized on a pool of
+processes in order, packed, and written as shards of its own:
+`train/shard-JJJJJ-NNNNN.parquet`. When a job's shards are closed it is recorded in
+`progress.json`; an interrupted build (a kill, a lost node, a bad file fixed since) starts
+again at the first job not recorded. The manifest is written only when every job is done,
+into `OUT.partial`, which is then renamed to OUT. Readers trust a directory only when it
+holds `manifest.json`, so a half-built set is never trained on.
+
+Packing starts afresh in each file (the tail of a file that does not fill a row is dropped:
+less than one row per file and side), so the set is identical whether it was built in one
+go or resumed, and for any number of processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ttl.data.fingerprint import digest, file_fingerprint, source_fingerprint, tokenizer_fingerprint
+from ttl.data.manifest import Manifest, ShardInfo, SplitInfo, write_manifest
+from ttl.data.packing import RowPacker, encode_documents, is_empty
+from ttl.data.parallel import OrderedPool
+from ttl.data.shards import ShardWriter, token_dtype
+from ttl.data.sources import TextSource, read_unit
+from ttl.errors import TTLError
+
+PROGRESS = "progress.json"
+SIDES = ("train", "validation")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source file and where its documents go (`side` None: by the held-out rule)."""
+
+    index: int
+    split: str
+    unit: int
+    file: str
+    side: str | None
+
+
+def plan_jobs(train: TextSource, validation: TextSource) -> list[Job]:
+    """The files to read, in order: the training split's, then a validation split's own."""
+    jobs: list[Job] = []
+    by_rule = validation.holdout is not None
+    for source, side in ((train, None if by_rule else "train"), (validation, "validation")):
+        if by_rule and side == "validation":
+            break
+        for split, unit in source.units:
+            jobs.append(Job(len(jobs), split, unit, source.corpus.splits[split][unit], side))
+    return jobs
+
+
+def _job_fingerprint(job: Job, hub: bool) -> list | str:
+    return job.file if hub else file_fingerprint(Path(job.file))
+
+
+# The tokenizer and settings of the tokenizing processes: set in the parent before the
+# processes are forked, so they inherit them instead of loading the tokenizer again.
+_WORKER: dict = {}
+
+
+def _init_worker() -> None:
+    # One thread per process: the processes already use every core.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _encode(task: tuple) -> tuple:
+    job, side, texts = task
+    if texts is None:  # a job's end marker passes through in order
+        return task
+    return job, side, encode_documents(_WORKER["tokenizer"], texts, _WORKER["packing"], _WORKER["dtype"])
+
+
+class _JobWriter:
+    """Packers, shard writers and counts of the job being written."""
+
+    def __init__(self, root: Path, job: Job, cfg, dtype: np.dtype) -> None:
+        self.root, self.job, self.cfg, self.dtype = root, job, cfg, dtype
+        self.packers: dict[str, RowPacker] = {}
+        self.writers: dict[str, ShardWriter] = {}
+
+    def add(self, side: str, flat: np.ndarray, lengths: np.ndarray) -> None:
+        if side not in self.packers:
+            self.packers[side] = RowPacker(self.cfg.seq_len, self.dtype)
+            self.writers[side] = ShardWriter(self.root, side, self.dtype, self.cfg.rows_per_group,
+                                             self.cfg.groups_per_shard, prefix=f"shard-{self.job.index:05d}")
+        self.writers[side].write(self.packers[side].add(flat, lengths))
+
+    def close(self, empty: dict[str, int]) -> dict[str, SplitInfo]:
+        infos = {}
+        for side in SIDES:
+            info = SplitInfo(empty_documents=empty.get(side, 0))
+            if side in self.packers:
+                info.shards = self.writers[side].close()
+                packer = self.packers[side]
+                info.rows, info.documents = packer.stats.blocks, packer.stats.documents
+                info.long_documents = packer.stats.long_documents
+                info.tokens, info.dropped_tokens = info.rows * self.cfg.seq_len, packer.remainder
+            infos[side] = info
+        return infos
+
+
+def _split_info(data: dict) -> SplitInfo:
+    return SplitInfo(**{**data, "shards": [ShardInfo(**s) for s in data["shards"]]})
+
+
+def _read_progress(partial: Path, key: str, jobs: list[Job], fingerprints: dict[int, object]) -> dict:
+    """Jobs of an interrupted build that can be kept; everything else in `partial` is removed."""
+    try:
+        state = json.loads((partial / PROGRESS).read_text())
+    except (OSError, ValueError):
+        state = None
+    if not isinstance(state, dict) or state.get("key") != key:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        return {}
+    done = {}
+    for job in jobs:
+        record = state.get("jobs", {}).get(str(job.index))
+        if not record or record.get("fingerprint") != json.loads(json.dumps(fingerprints[job.index])):
+            continue
+        sides = {side: _split_info(info) for side, info in record["sides"].items()}
+        if all((partial / s.path).is_file() and (partial / s.path).stat().st_size == s.bytes
+               for info in sides.values() for s in info.shards):
+            done[job.index] = {**record, "sides": sides}
+    kept = {s.path for record in done.values() for info in record["sides"].values() for s in info.shards}
+    for path in list(partial.rglob("*.parquet")):
+        if path.relative_to(partial).as_posix() not in kept:
+            path.unlink()
+    return done
+
+
+def _write_progress(partial: Path, key: str, done: dict) -> None:
+    jobs = {str(i): {**r, "sides": {s: asdict(info) for s, info in r["sides"].items()}}
+            for i, r in sorted(done.items())}
+    tmp = partial / (PROGRESS + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "jobs": jobs}, indent=1))
+    tmp.replace(partial / PROGRESS)
+
+
+def _merge(records: list[dict], side: str) -> SplitInfo:
+    total = SplitInfo()
+    for record in records:
+        info = record["sides"][side]
+        for name in ("rows", "tokens", "documents", "empty_documents", "long_documents", "dropped_tokens"):
+            setattr(total, name, getattr(total, name) + getattr(info, name))
+        total.shards.extend(info.shards)
+    return total
+
+
+def _progress_bar(total: int | None, enabled: bool):
+    from tqdm.auto import tqdm
+
+    # On a terminal only: in a batch job's log a bar is noise; the per-file lines remain.
+    return tqdm(total=total, unit="doc", unit_scale=True, desc="prepare", file=sys.stderr,
+                disable=not (enabled and sys.stderr.isatty()), dynamic_ncols=True)
+
+
+def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: TextSource,
+                    say: Callable[[str], None] = print, progress: bool = True) -> Manifest:
+    """Prepare `train`/`validation` into the shard set `out` (resuming `out.partial`).
+
+    `cfg` holds seq_len, packing, text_column, num_proc, batch_size, rows_per_group,
+    groups_per_shard, max_documents (source documents read, null = all) and data_path.
+    """
+    dtype = token_dtype(len(tokenizer))
+    jobs = plan_jobs(train, validation)
+    hub = train.corpus.hub
+    fingerprints = {job.index: _job_fingerprint(job, hub) for job in jobs}
+    rule = validation.holdout
+    key = digest([tokenizer_fingerprint(tokenizer), cfg.seq_len, cfg.packing, cfg.text_column,
+                  rule.describe() if rule else None, cfg.rows_per_group, cfg.groups_per_shard,
+                  cfg.max_documents, [(j.split, j.unit, j.side) for j in jobs]])
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    done = _read_progress(partial, key, jobs, fingerprints)
+    if done:
+        say(f"resuming {partial}: {len(done)} of {len(jobs)} files already prepared")
+    known = [train.corpus.documents.get(j.split) for j in jobs]
+    total = sum({j.split: n for j, n in zip(jobs, known, strict=True)}.values()) if all(known) else None
+    limit = cfg.max_documents
+    read_before = sum(r["read"] for r in done.values())
+    counts: dict[int, dict] = {}
+
+    def tasks() -> Iterator[tuple]:
+        read = read_before
+        for job in jobs:
+            if job.index in done:
+                continue
+            count = counts[job.index] = {"read": 0, "empty": {side: 0 for side in SIDES}}
+            for texts in read_unit(train.corpus, job.split, job.unit, cfg.text_column, cfg.batch_size):
+                if limit is not None:
+                    texts = texts[: max(0, limit - read)]
+                if not texts:
+                    break
+                read += len(texts)
+                count["read"] += len(texts)
+                bar.update(len(texts))
+                sides: dict[str, list[str]] = {side: [] for side in SIDES}
+                for text in texts:
+                    side = job.side or ("validation" if rule.held_out(text) else "train")
+                    if is_empty(text):
+                        count["empty"][side] += 1
+                    else:
+                        sides[side].append(text)
+                for side, kept in sides.items():
+                    if kept:
+                        yield job.index, side, kept
+            yield job.index, None, None
+
+    _WORKER.update(tokenizer=tokenizer, packing=cfg.packing, dtype=dtype)
+    writer: _JobWriter | None = None
+    bar = _progress_bar(total, progress)
+    bar.update(sum(r["read"] for r in done.values()))
+    try:
+        with OrderedPool(cfg.num_proc, _init_worker) as pool:
+            for index, side, encoded in pool.map(_encode, tasks()):
+                if writer is None or writer.job.index != index:
+                    writer = _JobWriter(partial, jobs[index], cfg, dtype)
+                if side is not None:
+                    writer.add(side, *encoded)
+                    continue
+                sides = writer.close(counts[index]["empty"])
+                done[index] = {"fingerprint": fingerprints[index], "read": counts[index]["read"],
+                               "sides": sides}
+                _write_progress(partial, key, done)
+                writer = None
+                rows = ", ".join(f"{s.rows:,} {side} rows" for side, s in sides.items() if s.rows)
+                say(f"prepared file {len(done)}/{len(jobs)}: {jobs[index].file} "
+                    f"({counts[index]['read']:,} documents{', ' + rows if rows else ''})")
+    finally:
+        bar.close()
+        _WORKER.clear()
+    records = [done[job.index] for job in jobs]
+    splits = {side: _merge(records, side) for side in SIDES}
+    for side, info in splits.items():
+        if info.rows == 0:
+            source = validation if side == "validation" else train
+            raise TTLError(
+                f"data_path={cfg.data_path}: the {side} split ({source.describe()}) holds "
+                f"{info.dropped_tokens} tokens, fewer than one row of seq_len={cfg.seq_len}"
+            )
+    holdout = None
+    if rule is not None:
+        holdout = {**rule.describe(), "held_out_documents": splits["validation"].documents,
+                   "held_out_empty_documents": splits["validation"].empty_documents,
+                   "training_documents": splits["train"].documents}
+    manifest = Manifest(
+        seq_len=cfg.seq_len, packing=cfg.packing, dtype=dtype.name, vocab_size=len(tokenizer),
+        tokenizer_fingerprint=tokenizer_fingerprint(tokenizer),
+        tokenizer_name=str(getattr(tokenizer, "name_or_path", "")),
+        source_fingerprint=digest([source_fingerprint(train), source_fingerprint(validation)]),
+        source=str(cfg.data_path), text_column=cfg.text_column, rows_per_group=cfg.rows_per_group,
+        splits=splits, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source_splits={"train": ", ".join(train.splits),
+                       "validation": (f"{', '.join(train.splits)} (held out by content hash)" if rule
+                                      else ", ".join(validation.splits))},
+        holdout=holdout,
+    )
+    write_manifest(manifest, partial)
+    (partial / PROGRESS).unlink()
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return manifest
