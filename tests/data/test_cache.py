@@ -44,6 +44,7 @@ print("set:", prepared_shards(settings, AutoTokenizer.from_pretrained(sys.argv[3
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not LAYOUT.is_dir(), reason=f"{LAYOUT} is not available on this machine")
 def test_a_second_process_waits_for_the_first_and_reuses_its_set(tiny_tokenizer_dir, tmp_path):
     """Two ranks of a torchrun/srun job asking at once: one prepares, the other waits."""

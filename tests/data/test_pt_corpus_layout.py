@@ -208,6 +208,7 @@ def paper_run(tmp_path_factory, tiny_tokenizer_dir):
     return home, env, args, result
 
 
+@pytest.mark.slow
 def test_the_paper_config_prepares_the_layout_once_and_trains_on_it(paper_run):
     home, env, args, first = paper_run
     assert "preparing" in first.stdout and "prepared file 4/4" in first.stdout
@@ -253,6 +254,7 @@ def _bad_corpus(kind: str, tmp_path: Path) -> tuple[Path, list[str], str]:
     return LAYOUT, ["data.val_fraction=1.5"], r"data.val_fraction=1.5: must be a number strictly between 0"
 
 
+@pytest.mark.slow
 def test_a_file_cut_short_ends_the_command_in_one_line_touching_nothing(paper_run, tmp_path):
     home, env, args, _ = paper_run
     before = _snapshot(home / "runs", home / "cache")
@@ -265,6 +267,7 @@ def test_a_file_cut_short_ends_the_command_in_one_line_touching_nothing(paper_ru
     assert _snapshot(home / "runs", home / "cache") == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["no text column", "empty validation", "val_fraction"])
 def test_bad_input_is_a_clear_error_that_touches_no_earlier_run_or_cache(kind, paper_run, tmp_path,
                                                                          monkeypatch):
@@ -289,6 +292,7 @@ def test_bad_input_is_a_clear_error_that_touches_no_earlier_run_or_cache(kind, p
 
 # -- an interrupted prepare -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_prepare_killed_halfway_is_not_trusted_and_a_rerun_finishes_it(tiny_tokenizer_dir, tmp_path):
     from ttl.data.datamodule import DataSettings, TTLDataModule
     from ttl.errors import TTLError
