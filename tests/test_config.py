@@ -87,7 +87,8 @@ def test_accumulation_follows_devices_and_keeps_the_global_batch():
 def test_validation_interval_counts_optimizer_steps():
     cfg = make(["model=460m", "trainer=a100"])
     kwargs = lightning_trainer_kwargs(cfg, plan_batch(cfg))
-    assert kwargs["val_check_interval"] == 100_000 * 2
+    # Validation at every checkpoint (25,000 optimizer steps), counted in micro-batches.
+    assert kwargs["val_check_interval"] == 25_000 * 2
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """ttl.guards and the training guards: run lock, damaged checkpoints, NaN/Inf, unwritable dirs."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -7,11 +8,12 @@ import time
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from ttl.errors import TTLError
 from ttl.guards import RunLock, checkpoint_is_readable, latest_good_checkpoint
 
-from .conftest import OFFLINE_ENV, run_cli
+from .conftest import OFFLINE_ENV, ROOT, run_cli
 
 QUICK = ["-m", "ttl.train", "experiment=quickstart", "logger=none", "energy.enabled=false"]
 
@@ -78,8 +80,31 @@ def test_nonfinite_loss_skip_option_skips_batches(tmp_path, shared_cache):
     args = [*QUICK, "optimizer.lr=1e12", "scheduler=constant", "trainer.max_steps=6",
             "guard.nonfinite_loss=skip", "evaluation.every_n_steps=100"]
     result = run_cli(args, tmp_path, env)
-    assert "non-finite loss at step 1, batch skipped" in result.stdout
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "non-finite loss at step 1 on at least one rank, batch skipped" in result.stdout
     assert "Traceback" not in result.stderr
+    run = tmp_path / "runs" / "quickstart"
+    state = json.loads((run / "step-6" / "trainer_state.json").read_text())
+    assert state["step"] == 6
+    weights = load_file(run / "step-6" / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+@pytest.mark.slow
+def test_skip_on_two_processes_with_a_nan_on_one_rank_neither_hangs_nor_diverges(tmp_path, shared_cache):
+    """Rank 1 alone sees a NaN loss at step 3: both ranks skip that batch and stay equal."""
+    probe_dir = tmp_path / "probe"
+    args = [*QUICK, "trainer.devices=2", "trainer.strategy=ddp", "trainer.micro_batch_size=16",
+            "trainer.max_steps=6", "guard.nonfinite_loss=skip", "evaluation.every_n_steps=100",
+            "+callbacks.nan._target_=tests.probes.NanOnOneRank", "+callbacks.nan.step=3",
+            "+callbacks.nan.rank=1", f"+callbacks.nan.out_dir={probe_dir}"]
+    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache), "PYTHONPATH": str(ROOT)},
+                     timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "non-finite loss at step 3 on at least one rank, batch skipped on every rank" in result.stdout
+    ranks = [json.loads((probe_dir / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [r["step"] for r in ranks] == [6, 6] and all(r["finite"] for r in ranks)
+    assert ranks[0]["weights"] == ranks[1]["weights"] and ranks[0]["pid"] != ranks[1]["pid"]
 
 
 @pytest.mark.slow

@@ -43,6 +43,19 @@ def test_flops_per_token_matches_the_mfu_convention():
     assert flops_per_token(162_417_408, 12, 768, 2048) == 6 * 162_417_408 + 12 * 12 * 768 * 2048
 
 
+@pytest.mark.parametrize("tied, expected", [(False, 162_417_408 - 32_000 * 768), (True, 137_841_408)])
+def test_mfu_counts_every_parameter_but_the_input_embedding(tied, expected):
+    """torchtitan's count: the input embedding is a lookup; tied, it is the head and counts once."""
+    from ttl.model import build_model, count_parameters, matmul_parameters
+
+    cfg = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=12,
+               intermediate_size=3072, vocab_size=32000, max_position_embeddings=2048,
+               tie_word_embeddings=tied)
+    model = build_model(llama_config(cfg), "meta")
+    assert matmul_parameters(model) == expected
+    assert count_parameters(model) == (137_841_408 if tied else 162_417_408)
+
+
 def test_attention_auto_falls_back_to_sdpa_on_cpu():
     assert resolve_attn_implementation("auto", "cpu") == "sdpa"
     assert resolve_attn_implementation("eager", "cpu") == "eager"

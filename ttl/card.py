@@ -17,6 +17,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
+from ttl.data.sources import looks_like_hub_id
 from ttl.errors import TTLError
 from ttl.evaluate.report import evaluations_table as report_table
 from ttl.model import build_model, count_parameters, llama_config
@@ -45,17 +46,39 @@ def _fmt(value, spec: str = ".6g") -> str:
 
 
 def evaluations_table(states: list[dict]) -> str:
-    """The card's Evaluations table (processed tokens, perplexity, kWh, kg CO2eq) of exports."""
-    return report_table({"tokens": s["tokens"], "perplexity": s.get("val_ppl"),
+    """The card's Evaluations table (processed tokens, perplexity, kWh, kg CO2eq): one row per
+    export whose perplexity was measured on its own weights at its own step."""
+    return report_table({"tokens": s["tokens"], "perplexity": s["val_ppl"],
                          "energy_kwh": s.get("energy_kwh"),
-                         "emissions_kg_co2eq": s.get("emissions_kg_co2eq")} for s in states)
+                         "emissions_kg_co2eq": s.get("emissions_kg_co2eq")}
+                        for s in states if s.get("val_ppl") is not None)
+
+
+def dataset_name(cfg) -> str:
+    """How the card names the training data: `data.dataset_id`, a Hub id, or the directory's
+    name; never a path of the machine that trained."""
+    if cfg.data.get("dataset_id"):
+        return str(cfg.data.dataset_id)
+    path = str(cfg.data.path)
+    if looks_like_hub_id(path) and not Path(path).expanduser().exists():
+        return path
+    return Path(path.rstrip("/")).name or "local data"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in the unit that fits: seconds, minutes or hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 def _front_matter(cfg, state: dict) -> str:
     grams = state.get("emissions_kg_co2eq")
     matter = {
         "license": "apache-2.0",
-        "datasets": [str(cfg.data.path)],
+        "datasets": [dataset_name(cfg)],
         "language": ["pt"],
         "metrics": ["perplexity"],
         "library_name": "transformers",
@@ -65,7 +88,7 @@ def _front_matter(cfg, state: dict) -> str:
         "inference": {"parameters": {k: v for k, v in GENERATION_DEFAULTS.items() if k != "do_sample"}},
         "co2_eq_emissions": {
             # The Hub's model-card specification counts emissions in grams.
-            "emissions": None if grams is None else round(grams * 1000, 6),
+            "emissions": None if grams is None else float(f"{grams * 1000:.8g}"),
             "source": "CodeCarbon",
             "training_type": "pre-training",
             "geographical_location": cfg.energy.get("geographical_location") or cfg.energy.country_iso_code,
@@ -87,15 +110,18 @@ def render_card(run_dir: Path, step_dir: Path, repo_id: str | None = None) -> st
     state = json.loads(state_path.read_text())
     n_params = count_parameters(build_model(llama_config(OmegaConf.to_container(cfg.model)), "meta"))
     name = repo_id or str(step_dir)
-    hours = state.get("wall_time_s", 0) / 3600
     kg, kwh = state.get("emissions_kg_co2eq"), state.get("energy_kwh")
     states = [s for s in read_states(run_dir) if s["step"] <= state["step"]]
     return f"""{_front_matter(cfg, state)}# {cfg.run_name} (step {state['step']:,})
 
+## Model Summary
+
 A small Llama language model for Brazilian Portuguese, pre-trained from scratch with
-ttl (a Lightning + Hydra re-implementation of TeenyTinyLlama). This card
-describes the checkpoint at optimizer step {state['step']:,}; every figure below was recorded by
-the training run itself.
+ttl, a Lightning + Hydra re-implementation of TeenyTinyLlama. Models of this size make it
+affordable to study how a language model for a low-resource language learns: every
+intermediate checkpoint of the run is published with its perplexity, energy and emissions.
+This card describes the checkpoint at optimizer step {state['step']:,}; every figure below was
+recorded by the training run itself.
 
 ## Details
 
@@ -103,11 +129,11 @@ the training run itself.
 - **Size:** {n_params:,} parameters
 - **Context length:** {cfg.model.max_position_embeddings:,} tokens
 - **Vocabulary:** {cfg.model.vocab_size:,} tokens
-- **Dataset:** {cfg.data.path}
+- **Dataset:** {dataset_name(cfg)}
 - **Language:** Portuguese
 - **Number of steps:** {state['step']:,} ({state['tokens']:,} tokens, {state['tokens_per_step']:,} per step)
 - **Hardware:** {cfg.energy.get('hardware_used') or state.get('hardware') or 'unknown'}
-- **Training time:** {hours:.2f} hours
+- **Training time:** {format_duration(state.get('wall_time_s', 0))}
 - **Emissions:** {_fmt(kg)} kg CO2eq ({cfg.energy.country_iso_code})
 - **Total energy consumption:** {_fmt(kwh)} kWh
 - **Validation perplexity:** {_fmt(state.get('val_ppl'), '.4f')}
@@ -119,6 +145,13 @@ Research on language models for low-resource languages: the intermediate checkpo
 make controlled experiments possible (how capabilities and perplexity grow with tokens and
 energy). Fine-tuning for your own use is allowed under the Apache 2.0 licence; assess the
 risks and biases of the result yourself.
+
+## Out-of-scope Use
+
+This is a research artifact, not a product: do not deploy it where people read its output
+unsupervised. It writes Brazilian Portuguese only, so it is no tool for translation or for
+other languages, and it has not been tuned to follow instructions or hold a conversation
+safely: it needs fine-tuning and an assessment of its own before any downstream use.
 
 ## Limitations
 
@@ -161,8 +194,8 @@ The checkpoint's `generation_config.json` holds the sampling settings of the wid
 
 ## Evaluations
 
-Validation perplexity (token-weighted over the held-out split), energy and emissions at each
-checkpoint of the run:
+Validation perplexity (token-weighted over the held-out split, measured on each checkpoint's
+own weights at its own step), energy and emissions of the checkpoints that have one:
 
 {evaluations_table(states)}
 

@@ -19,9 +19,10 @@ NONFINITE_POLICIES = ("stop", "skip")
 class CausalLMModule(pl.LightningModule):
     """Next-token prediction on packed blocks; logs loss, perplexity, learning rate and tokens.
 
-    `train/loss` is the mean over the tokens of one optimizer step's micro-batch (never a sum
-    over accumulation steps, the original's defect). `val/loss` is token-weighted over the
-    whole validation set: summed token losses divided by the token count.
+    `train/loss` is the mean over the tokens of every micro-batch of one optimizer step, on
+    every rank (never a sum over accumulation steps, the original's defect). `val/loss` is
+    token-weighted over the whole validation set: summed token losses divided by the token
+    count.
     """
 
     def __init__(
@@ -50,6 +51,12 @@ class CausalLMModule(pl.LightningModule):
         self.compile_mode = compile_mode
         self._val_loss_sum = torch.zeros(())
         self._val_tokens = torch.zeros((), dtype=torch.long)
+        # Token-weighted loss of the optimizer step in progress (its micro-batches so far), and
+        # how many of its micro-batches ran and were skipped (guard.nonfinite_loss=skip).
+        self._step_loss_sum = torch.zeros((), dtype=torch.float64)
+        self._step_tokens = torch.zeros((), dtype=torch.long)
+        self._step_micro_batches = 0
+        self._step_skipped = 0
         # (step, perplexity) of every validation in this session, for the end-of-run report.
         self.val_history: list[tuple[int, float]] = []
 
@@ -100,21 +107,66 @@ class CausalLMModule(pl.LightningModule):
         return (labels[:, 1:] != -100).sum()
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
-        """One micro-batch; logging keeps tensors on device (no host synchronisation)."""
+        """One micro-batch; the loss of an optimizer step is logged when its last micro-batch
+        ends. Accumulating stays on the device (no host synchronisation per step)."""
         loss = self(batch)
         detached = loss.detach()
+        self._step_micro_batches += 1
         if self.nonfinite_loss == "skip":
-            # Skipping must decide before backward: a host sync per step is its price.
-            if not bool(torch.isfinite(detached)):
+            # Skipping must decide before backward: a host sync per step is its price. Under
+            # DDP/FSDP every rank must skip together, or the others would wait forever in the
+            # gradient all-reduce: the decision is collective.
+            finite = bool(torch.isfinite(detached))
+            if self.trainer.world_size > 1:
+                finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+            if not finite:
                 self.skipped_batches += 1
-                print(f"warning: non-finite loss at step {self.global_step}, batch skipped "
-                      f"({self.skipped_batches} so far)")
-                return None
+                self._step_skipped += 1
+                print(f"warning: non-finite loss at step {self.global_step} on at least one rank, "
+                      f"batch skipped on every rank ({self.skipped_batches} so far)")
+                self._end_of_step_logging()
+                if self.trainer.world_size == 1:
+                    return None
+                # Lightning refuses None with several processes: a loss whose gradient is zero
+                # for every parameter keeps the gradient all-reduce of every rank in step.
+                return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
         else:
             self._watch_finite(detached)
-        self.log("train/loss", detached, prog_bar=True)
-        self.log("train/ppl", torch.exp(detached), prog_bar=True)
+        tokens = self._predicted_tokens(batch)
+        self._step_loss_sum = self._step_loss_sum.to(detached.device) + detached.double() * tokens
+        self._step_tokens = self._step_tokens.to(detached.device) + tokens
+        self._end_of_step_logging()
         return loss
+
+    def _end_of_step_logging(self) -> None:
+        """At the last micro-batch of an optimizer step: log train/loss, the token-weighted mean
+        over all of the step's micro-batches on every rank (the original logged a sum)."""
+        if self.trainer.fit_loop.epoch_loop._should_accumulate():
+            return
+        loss_sum, tokens = self._step_loss_sum, self._step_tokens
+        self._step_loss_sum = torch.zeros((), dtype=torch.float64)
+        self._step_tokens = torch.zeros((), dtype=torch.long)
+        # Lightning hands on_step values to the loggers at logging steps only; reduce over
+        # ranks (a collective, taken by every rank alike) only then.
+        if not self.trainer._logger_connector.should_update_logs:
+            return
+        if self.trainer.world_size > 1:
+            totals = self.trainer.strategy.reduce(torch.stack([loss_sum, tokens.double()]).to(self.device),
+                                                  reduce_op="sum")
+            loss_sum, tokens = totals[0], totals[1]
+        if float(tokens) == 0:  # every micro-batch of the step was skipped
+            return
+        mean = (loss_sum / tokens).float()
+        self.log("train/loss", mean, prog_bar=True, sync_dist=False)
+        self.log("train/ppl", torch.exp(mean), prog_bar=True, sync_dist=False)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """A step whose every micro-batch was skipped updates nothing: with no gradients AdamW
+        leaves weights and moments alone, as on one process (where skipped batches return None)."""
+        if self._step_skipped and self._step_skipped == self._step_micro_batches:
+            for parameter in self.model.parameters():
+                parameter.grad = None
+        self._step_micro_batches = self._step_skipped = 0
 
     def _watch_finite(self, loss: torch.Tensor) -> None:
         """Check the loss for NaN/Inf without stalling the GPU.

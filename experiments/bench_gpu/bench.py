@@ -36,7 +36,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ttl.data.datamodule import BlockDataset  # noqa: E402
-from ttl.model import build_model, count_parameters, flops_per_token, llama_config  # noqa: E402
+from ttl.model import (  # noqa: E402
+    build_model,
+    count_parameters,
+    flops_per_token,
+    llama_config,
+    matmul_parameters,
+)
 from ttl.module import CausalLMModule  # noqa: E402
 from ttl.optim import build_adamw, warmup_cosine  # noqa: E402
 from ttl.perf import mfu, peak_flops  # noqa: E402
@@ -68,13 +74,38 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
+def set_backend_flags(device: str, tf32: bool, sdpa_backend: str | None = None) -> None:
+    """Set every global backend flag a variant depends on, so that no variant inherits another's
+    (the order of variants must not change any figure). sdpa_backend None: all backends, as
+    PyTorch's default; "cudnn" or "flash": that backend only."""
+    if device != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.enable_flash_sdp(sdpa_backend in (None, "flash"))
+    torch.backends.cuda.enable_cudnn_sdp(sdpa_backend in (None, "cudnn"))
+    torch.backends.cuda.enable_mem_efficient_sdp(sdpa_backend is None)
+    torch.backends.cuda.enable_math_sdp(True)
+
+
+def flops_both_ways(model, config, seq_len: int) -> dict:
+    """FLOPs per token without the input embedding (what ttl logs, torchtitan's count) and with
+    every parameter (the count of earlier figures)."""
+    return dict(flops=flops_per_token(matmul_parameters(model), config.num_hidden_layers,
+                                      config.hidden_size, seq_len),
+                flops_all_params=flops_per_token(count_parameters(model), config.num_hidden_layers,
+                                                 config.hidden_size, seq_len))
+
+
 def window_rates(stamps: list[float], steps_per_window: int, tokens_per_step: int) -> list[float]:
     return [steps_per_window * tokens_per_step / (b - a) for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
 def run_baseline(s: dict, warmup: int, window: int, windows: int, device: str) -> dict:
-    """The original's loop: HF model in fp32 weights, bf16 autocast, AdamW, loss.item()."""
+    """The original's loop: HF model in fp32 weights, bf16 autocast, AdamW, loss.item(); TF32 on
+    and PyTorch's default attention backends, as the original ran."""
     torch.manual_seed(0)
+    set_backend_flags(device, tf32=True)
     config = llama_config(s["model"], "sdpa")
     model = build_model(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=(0.9, 0.999), eps=1e-8,
@@ -102,8 +133,7 @@ def run_baseline(s: dict, warmup: int, window: int, windows: int, device: str) -
                 sync()
                 stamps.append(time.perf_counter())
     return dict(stamps=stamps, losses=losses, params=count_parameters(model),
-                flops=flops_per_token(count_parameters(model), config.num_hidden_layers,
-                                      config.hidden_size, s["seq_len"]))
+                **flops_both_ways(model, config, s["seq_len"]))
 
 
 class _Stamps(pl.Callback):
@@ -130,11 +160,8 @@ def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
     sdpa_backend: None lets PyTorch choose; "cudnn" or "flash" leaves SDPA only that backend.
     """
     torch.manual_seed(0)
-    if device == "cuda":
-        torch.backends.cuda.enable_flash_sdp(sdpa_backend in (None, "flash"))
-        torch.backends.cuda.enable_cudnn_sdp(sdpa_backend in (None, "cudnn"))
-        torch.backends.cuda.enable_mem_efficient_sdp(sdpa_backend is None)
     hardware = s["hardware"]
+    set_backend_flags(device, tf32=bool(hardware.get("tf32")), sdpa_backend=sdpa_backend)
     config = llama_config(s["model"], "sdpa")
     total = warmup + window * windows
     module = CausalLMModule(
@@ -150,9 +177,6 @@ def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
 
         apply_liger_kernel_to_llama(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
                                     fused_linear_cross_entropy=True, model=module.model)
-    if device == "cuda" and hardware.get("tf32"):
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     stamps = _Stamps({warmup + i * window for i in range(windows + 1)})
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = pl.Trainer(
@@ -169,7 +193,7 @@ def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
     n = count_parameters(module.model)
     keys = [k for k in module.model.state_dict() if "_orig_mod" in k]
     return dict(stamps=stamps.stamps, losses=stamps.losses, params=n, orig_mod_keys=len(keys),
-                flops=flops_per_token(n, config.num_hidden_layers, config.hidden_size, s["seq_len"]))
+                **flops_both_ways(module.model, config, s["seq_len"]))
 
 
 def main() -> None:
@@ -218,6 +242,7 @@ def main() -> None:
                    micro_batch=s["micro"], accumulation=s["accumulation"], seq_len=s["seq_len"],
                    tokens_per_s=round(rate), window_rates=[round(r) for r in rates],
                    mfu=round(mfu(rate, result["flops"], peak), 4) if peak else None,
+                   mfu_all_params=round(mfu(rate, result["flops_all_params"], peak), 4) if peak else None,
                    peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if on_gpu else None,
                    first_loss=round(result["losses"][0], 4), last_loss=round(result["losses"][-1], 4),
                    orig_mod_keys=result.get("orig_mod_keys"), wall_s=round(time.monotonic() - t0, 1))
@@ -232,14 +257,15 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(dict(device=name, torch=torch.__version__, rows=rows), indent=2))
     baseline = {r["model"]: r["tokens_per_s"] for r in rows
                 if r.get("variant") == "baseline" and "tokens_per_s" in r}
-    print(f"\n{'model':<6} {'variant':<14} {'tokens/s':>10} {'MFU':>7} {'x baseline':>10} {'mem GiB':>8}")
+    print("\nMFU: per device, 6N + 12LHT over the peak bf16 FLOP/s; N without / with the input embedding")
+    print(f"{'model':<6} {'variant':<14} {'tokens/s':>10} {'MFU':>13} {'x baseline':>10} {'mem GiB':>8}")
     for r in rows:
         if "tokens_per_s" not in r:
             print(f"{r['model']:<6} {r['variant']:<14} {r.get('error') or r.get('skipped')}")
             continue
         ratio = r["tokens_per_s"] / baseline[r["model"]] if r["model"] in baseline else float("nan")
-        mfu_text = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
-        print(f"{r['model']:<6} {r['variant']:<14} {r['tokens_per_s']:>10,} {mfu_text:>7} "
+        mfu_text = f"{r['mfu']:.1%}/{r['mfu_all_params']:.1%}" if r["mfu"] is not None else "-"
+        print(f"{r['model']:<6} {r['variant']:<14} {r['tokens_per_s']:>10,} {mfu_text:>13} "
               f"{ratio:>10.2f} {r['peak_mem_gib'] or '-':>8}")
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench import ROOT, run_baseline, run_ttl, settings, window_rates  # noqa: F401
+from bench import ROOT, run_baseline, run_ttl, set_backend_flags, settings, window_rates  # noqa: F401
 
 from ttl.model import build_model, llama_config
 from ttl.optim import build_adamw
@@ -22,8 +22,7 @@ from ttl.perf import mfu, peak_flops
 
 def profile_compiled_step(s: dict, steps: int = 6) -> str:
     # Run this before anything imports liger-kernel: it patches the Llama classes globally.
-    torch.backends.cuda.enable_flash_sdp(True)
-    torch.backends.cuda.enable_mem_efficient_sdp(True)
+    set_backend_flags("cuda", tf32=True)
     model = build_model(llama_config(s["model"], "sdpa")).cuda()
     model.compile()
     optimizer = build_adamw(model, lr=6e-4)
@@ -99,6 +98,7 @@ def main() -> None:
         rate = statistics.median(rates)
         rows.append(dict(variant=variant, tokens_per_s=round(rate), window_rates=[round(r) for r in rates],
                          mfu=round(mfu(rate, result["flops"], peak), 4),
+                         mfu_all_params=round(mfu(rate, result["flops_all_params"], peak), 4),
                          peak_mem_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2),
                          last_loss=round(result["losses"][-1], 4)))
         print(json.dumps(rows[-1]), flush=True)

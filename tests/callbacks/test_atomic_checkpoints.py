@@ -7,7 +7,6 @@ import torch
 from lightning.fabric.utilities.cloud_io import _atomic_save
 from transformers import AutoModelForCausalLM
 
-from ttl.callbacks.emissions import EmissionsMonitor
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.model import llama_config
 from ttl.module import CausalLMModule
@@ -22,7 +21,6 @@ class _FakeTrainer:
     def __init__(self, step):
         self.global_step = step
         self.is_global_zero = True
-        self.callback_metrics = {"val/ppl": torch.tensor(12.5)}
         self.callbacks = []
 
 
@@ -37,6 +35,7 @@ def test_crash_during_hf_export_keeps_the_previous_export(tmp_path, tiny_tokeniz
                             tokens_per_step=64)
     exporter = HFCheckpoint(str(tmp_path), every_n_steps=10)
     exporter.tokenizer = tiny_tokenizer
+    module.val_history.append((10, 12.5))  # validated at step 10: the export carries it
     exporter.export(_FakeTrainer(10), module)
     before = (tmp_path / "step-10" / "model.safetensors").read_bytes()
     exporter.tokenizer = _BrokenTokenizer()
@@ -62,12 +61,3 @@ def test_crash_during_lightning_checkpoint_write_keeps_the_previous_file(tmp_pat
         _atomic_save({"global_step": 20}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["global_step"] == 10
-
-
-def test_emissions_totals_survive_a_resume_through_the_checkpoint_state():
-    first = EmissionsMonitor("unused", enabled=False)
-    first.load_state_dict({"energy_kwh": 1.5, "emissions_kg": 0.2})
-    saved = first.state_dict()
-    resumed = EmissionsMonitor("unused", enabled=False)
-    resumed.load_state_dict(saved)
-    assert resumed.totals() == (1.5, 0.2)

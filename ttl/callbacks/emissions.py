@@ -1,21 +1,67 @@
 """`EmissionsMonitor`: energy (kWh) and emissions (kg CO2eq) of a run with codecarbon.
 
-One offline tracker per machine (local rank 0; per-rank trackers would count the node
-several times), writing codecarbon's own emissions.csv into the run directory. Totals of
-earlier sessions travel in the Lightning checkpoint, so a resumed run keeps counting.
-Logged at logging steps: energy/kwh, energy/kg_co2eq, energy/joules_per_token.
+One offline tracker per machine (local rank 0; per-rank trackers would count a machine
+several times), writing codecarbon's own CSV into the run directory: `emissions.csv` on
+node 0, `emissions-node<k>.csv` on node k, so machines sharing the directory never write one
+file at once. The run's totals are summed over machines (a collective every rank takes at
+the same points: logging steps, exports, checkpoints) and travel in the Lightning checkpoint,
+so a resumed run keeps counting. Logged at logging steps: energy/kwh, energy/kg_co2eq,
+energy/joules_per_token.
+
+codecarbon measures from a background thread; its state is read under a lock that its own
+measurements take too, so a reading never sees half an update.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
 log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _locked_tracker_class():
+    """codecarbon's OfflineEmissionsTracker with its measurements serialised by a lock."""
+    from codecarbon import OfflineEmissionsTracker
+
+    class LockedTracker(OfflineEmissionsTracker):
+        def __init__(self, *args, **kwargs) -> None:
+            self._ttl_lock = threading.RLock()
+            super().__init__(*args, **kwargs)
+
+        def _measure_power_and_energy(self, *args, **kwargs):
+            # Runs on codecarbon's sampling thread and inside flush/stop.
+            with self._ttl_lock:
+                return super()._measure_power_and_energy(*args, **kwargs)
+
+        def flush(self):
+            with self._ttl_lock:
+                return super().flush()
+
+        def stop(self):
+            with self._ttl_lock:
+                return super().stop()
+
+        def totals(self) -> tuple[float, float]:
+            """(kWh, kg CO2eq) of this tracker so far, measured now."""
+            with self._ttl_lock:
+                self._measure_power_and_energy_if_stale()
+                data = self._prepare_emissions_data()
+            return (0.0, 0.0) if data is None else (float(data.energy_consumed), float(data.emissions))
+
+    return LockedTracker
+
+
+def emissions_file(node_rank: int) -> str:
+    """The CSV codecarbon writes on machine `node_rank`."""
+    return "emissions.csv" if node_rank == 0 else f"emissions-node{node_rank}.csv"
 
 
 class EmissionsMonitor(pl.Callback):
@@ -29,23 +75,26 @@ class EmissionsMonitor(pl.Callback):
         self.measure_power_secs = measure_power_secs
         self.enabled = enabled
         self._tracker = None
-        # Totals of earlier sessions of this run, restored from the checkpoint.
+        self._trainer: pl.Trainer | None = None
+        # Totals of earlier sessions of this run (all machines), restored from the checkpoint.
         self._previous_kwh = 0.0
         self._previous_kg = 0.0
+        # This session's (kWh, kg) per machine once its trackers stopped (None while they run).
+        self._closed: list[tuple[float, float]] | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Start the machine's tracker on local rank 0 (once per fit)."""
+        self._trainer = trainer
         if stage != "fit" or not self.enabled or self._tracker is not None:
             return
         if trainer.local_rank != 0:
             return
         os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
-        from codecarbon import OfflineEmissionsTracker
-
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._tracker = OfflineEmissionsTracker(
+        self._tracker = _locked_tracker_class()(
             country_iso_code=self.country_iso_code,
             output_dir=str(self.output_dir),
+            output_file=emissions_file(trainer.node_rank),
             measure_power_secs=self.measure_power_secs,
             log_level="error",
             save_to_file=True,
@@ -56,26 +105,35 @@ class EmissionsMonitor(pl.Callback):
         self._tracker.start()
 
     def _session_totals(self) -> tuple[float, float]:
-        if self._tracker is None:
-            return 0.0, 0.0
-        # Measure now rather than wait for codecarbon's next scheduled sample.
-        self._tracker._measure_power_and_energy_if_stale()
-        data = self._tracker._prepare_emissions_data()
-        if data is None:
-            return 0.0, 0.0
-        return float(data.energy_consumed), float(data.emissions)
+        """This machine's (kWh, kg) in this session (zeros on ranks without a tracker)."""
+        return (0.0, 0.0) if self._tracker is None else self._tracker.totals()
+
+    def _distributed(self, trainer: pl.Trainer | None) -> bool:
+        return (trainer is not None and trainer.world_size > 1 and torch.distributed.is_available()
+                and torch.distributed.is_initialized())
+
+    def machine_totals(self, trainer: pl.Trainer | None = None) -> list[tuple[float, float]]:
+        """(kWh, kg) of this session on each machine that tracks, in rank order. Collective
+        under DDP/FSDP while the trackers run: every rank must call it."""
+        if self._closed is not None:
+            return list(self._closed)
+        mine = self._session_totals()
+        if not self._distributed(trainer):
+            return [mine] if self._tracker is not None else []
+        local = torch.tensor([*mine, float(self._tracker is not None)], dtype=torch.float64,
+                             device=trainer.strategy.root_device)
+        rows = trainer.strategy.all_gather(local).reshape(-1, 3).cpu().tolist()
+        return [(kwh, kg) for kwh, kg, tracks in rows if tracks]
 
     def totals(self, trainer: pl.Trainer | None = None) -> tuple[float, float]:
-        """(kWh, kg CO2eq) of the whole run so far, summed over machines."""
-        kwh, kg = self._session_totals()
-        if trainer is not None and trainer.world_size > 1:
-            # Only each machine's local rank 0 measures; the others add zeros.
-            summed = trainer.strategy.reduce(
-                torch.tensor([kwh, kg], dtype=torch.float64, device=trainer.strategy.root_device),
-                reduce_op="sum",
-            )
-            kwh, kg = (float(v) for v in summed.tolist())
-        return self._previous_kwh + kwh, self._previous_kg + kg
+        """(kWh, kg CO2eq) of the whole run so far, summed over machines (collective while the
+        trackers run on several processes: every rank must call it)."""
+        return self.run_totals(self.machine_totals(trainer))
+
+    def run_totals(self, machines: list[tuple[float, float]]) -> tuple[float, float]:
+        """Earlier sessions' totals plus this session's `machines` (as `machine_totals` gives)."""
+        return (self._previous_kwh + sum(m[0] for m in machines),
+                self._previous_kg + sum(m[1] for m in machines))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         """Log totals on logging steps (a host-side read: no device synchronisation)."""
@@ -89,25 +147,39 @@ class EmissionsMonitor(pl.Callback):
             pl_module.log("energy/joules_per_token", kwh * 3.6e6 / tokens)
 
     def flush(self) -> None:
-        """Write a row to codecarbon's emissions.csv (at checkpoints)."""
+        """Write a row to this machine's CSV (at exports)."""
         if self._tracker is not None:
             self._tracker.flush()
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Training ended on every rank: record each machine's session, then stop the trackers
+        (each writes its last row). The final export, after this, reads the recorded totals."""
+        if not self.enabled:
+            return
+        machines = self.machine_totals(trainer)
+        if self._tracker is not None:
+            self._tracker.stop()
+            self._tracker = None
+        self._closed = machines
+
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Stop the tracker and fold its totals into the run's, even after an error."""
+        """Stop a tracker still running after a failure (no collective: other ranks may be gone);
+        this machine's session is kept in memory, while saved checkpoints hold all machines'."""
         if stage != "fit" or self._tracker is None:
             return
-        kwh, kg = self._session_totals()
+        session = self._session_totals()
         self._tracker.stop()
         self._tracker = None
-        self._previous_kwh += kwh
-        self._previous_kg += kg
+        self._closed = [session]
 
     def state_dict(self) -> dict:
-        """Run totals so far, saved in the Lightning checkpoint."""
-        kwh, kg = self._previous_kwh, self._previous_kg
-        session_kwh, session_kg = self._session_totals()
-        return {"energy_kwh": kwh + session_kwh, "emissions_kg": kg + session_kg}
+        """Run totals so far over every machine, saved in the Lightning checkpoint.
+
+        Lightning builds a checkpoint on every rank (`Trainer.save_checkpoint` must be called
+        by all of them), so the sum over machines is collective here.
+        """
+        kwh, kg = self.totals(self._trainer)
+        return {"energy_kwh": kwh, "emissions_kg": kg}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Continue from the totals of the sessions before this resume."""

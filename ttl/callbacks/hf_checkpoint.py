@@ -1,8 +1,9 @@
 """`HFCheckpoint`: export `step-<N>/` Hugging Face checkpoints at step intervals and at the end.
 
 Each export holds safetensors weights, config.json, generation_config.json (the model card's
-sampling settings), the tokenizer, and trainer_state.json (step, tokens, latest validation
-perplexity, energy, emissions, wall time over all sessions, the run's config hash). It is
+sampling settings), the tokenizer, and trainer_state.json (step, tokens, the validation
+perplexity of these very weights when a validation ran at this step (else null), energy and
+emissions summed over machines, wall time over all sessions, the run's config hash). It is
 written to a temporary directory and renamed into place, so a crash mid-write never leaves a
 half checkpoint under the final name (loaders look for `step-*` only).
 """
@@ -39,6 +40,11 @@ def _hardware_name(pl_module) -> str:
     if pl_module.device.type == "cuda":
         return torch.cuda.get_device_name(pl_module.device)
     return f"CPU ({os.cpu_count()} cores)"
+
+
+def _significant(value: float) -> float:
+    """`value` to 10 significant digits (energies span kWh of a GPU run to nWh of a test)."""
+    return float(f"{value:.10g}")
 
 
 def step_dir_name(step: int) -> str:
@@ -103,11 +109,11 @@ class HFCheckpoint(pl.Callback):
     @rank_zero_only
     def _update_val_ppl(self, trainer: pl.Trainer) -> None:
         path = self.dirpath / step_dir_name(trainer.global_step) / "trainer_state.json"
-        val_ppl = trainer.callback_metrics.get("val/ppl")
+        val_ppl = self.measured_val_ppl(trainer, trainer.lightning_module)
         if not path.is_file() or val_ppl is None:
             return
         state = json.loads(path.read_text())
-        state["val_ppl"] = round(float(val_ppl), 4)
+        state["val_ppl"] = val_ppl
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2))
         os.replace(tmp, path)
@@ -117,24 +123,36 @@ class HFCheckpoint(pl.Callback):
         if self.export_on_train_end and trainer.global_step != self._last_exported:
             self.export(trainer, pl_module)
 
-    def state(self, trainer: pl.Trainer, pl_module) -> dict:
-        """The figures written to trainer_state.json."""
+    def energy(self, trainer: pl.Trainer) -> dict:
+        """Energy and emissions of the run so far, summed over machines, with this session's
+        share of each machine. Collective under DDP/FSDP: every rank calls it (export does)."""
         from ttl.callbacks.emissions import EmissionsMonitor
 
-        val_ppl = trainer.callback_metrics.get("val/ppl")
-        kwh = kg = None
         for callback in trainer.callbacks:
             if isinstance(callback, EmissionsMonitor) and callback.enabled:
-                callback.flush()
-                kwh, kg = callback.totals()
+                callback.flush()  # a row in each machine's CSV at this checkpoint
+                machines = callback.machine_totals(trainer)
+                kwh, kg = callback.run_totals(machines)
+                return {"energy_kwh": _significant(kwh), "emissions_kg_co2eq": _significant(kg),
+                        "session_energy_kwh_by_machine": [_significant(m[0]) for m in machines]}
+        return {"energy_kwh": None, "emissions_kg_co2eq": None}
+
+    @staticmethod
+    def measured_val_ppl(trainer: pl.Trainer, pl_module) -> float | None:
+        """The validation perplexity of these weights: measured at this very step, else None
+        (an export never carries a perplexity measured on other weights)."""
+        history = dict(getattr(pl_module, "val_history", []))
+        val_ppl = history.get(trainer.global_step)
+        return None if val_ppl is None or not math.isfinite(val_ppl) else round(float(val_ppl), 4)
+
+    def state(self, trainer: pl.Trainer, pl_module, energy: dict | None = None) -> dict:
+        """The figures written to trainer_state.json (`energy` from `self.energy`)."""
         return {
             "step": trainer.global_step,
             "tokens": trainer.global_step * pl_module.tokens_per_step,
             "tokens_per_step": pl_module.tokens_per_step,
-            "val_ppl": None if val_ppl is None or not math.isfinite(float(val_ppl))
-            else round(float(val_ppl), 4),
-            "energy_kwh": None if kwh is None else round(kwh, 9),
-            "emissions_kg_co2eq": None if kg is None else round(kg, 9),
+            "val_ppl": self.measured_val_ppl(trainer, pl_module),
+            **(energy if energy is not None else self.energy(trainer)),
             "wall_time_s": round(self.wall_time_s(), 2),
             "config_hash": self.config_hash,
             "hardware": _hardware_name(pl_module),
@@ -151,6 +169,7 @@ class HFCheckpoint(pl.Callback):
         model = pl_module.model
         if is_sharded(model):
             model = unsharded_copy(model)
+        energy = self.energy(trainer)  # collective: before the ranks part ways
         if not trainer.is_global_zero:
             return None
         final = self.dirpath / step_dir_name(trainer.global_step)
@@ -165,7 +184,7 @@ class HFCheckpoint(pl.Callback):
         model.save_pretrained(tmp, safe_serialization=True)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(tmp)
-        (tmp / "trainer_state.json").write_text(json.dumps(self.state(trainer, pl_module), indent=2))
+        (tmp / "trainer_state.json").write_text(json.dumps(self.state(trainer, pl_module, energy), indent=2))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

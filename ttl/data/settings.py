@@ -46,6 +46,9 @@ class DataSettings:
     # them (null = every core).
     prepared_dir: str = "~/.cache/ttl/shards"
     prepare_num_proc: int | None = None
+    # The Hub dataset this data is (a copy of): how model cards name it. Null: data.path when
+    # it is a Hub id, else the directory's name.
+    dataset_id: str | None = None
 
     def __post_init__(self) -> None:
         check_fraction(self.val_fraction)
