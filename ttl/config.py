@@ -16,7 +16,7 @@ from ttl.sharding import FSDP, fsdp_strategy
 
 # Keys of the trainer/ group that are ttl's own, not Lightning Trainer arguments.
 HARDWARE_KEYS = ("micro_batch_size", "micro_batch_by_model", "attn_implementation", "compile",
-                 "compile_mode", "tf32")
+                 "compile_mode", "tf32", "loss_impl")
 
 # key -> (type, minimum): values the run cannot start without.
 _TYPED_KEYS: dict[str, tuple[type, float | None]] = {

@@ -10,6 +10,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.errors import TTLError
+from ttl.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss
 from ttl.model import build_model
 from ttl.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
@@ -34,10 +35,17 @@ class CausalLMModule(pl.LightningModule):
         compile_model: bool = False,
         nonfinite_loss: str = "stop",
         compile_mode: str | None = None,
+        loss_impl: str = "hf",
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_POLICIES:
             raise TTLError(f"guard.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
+        if loss_impl not in LOSS_IMPLEMENTATIONS:
+            raise TTLError(f"trainer.loss_impl={loss_impl!r}: choose one of "
+                           f"{', '.join(LOSS_IMPLEMENTATIONS)}")
+        # hf: Hugging Face's loss over the full logits; chunked: ttl.losses (no full fp32 logits).
+        self.loss_impl = loss_impl
+        self._chunked_loss = causal_lm_loss
         self.nonfinite_loss = nonfinite_loss
         # (host flag, CUDA event or None, step) of the last loss not yet checked for NaN/Inf.
         self._pending_check: tuple | None = None
@@ -72,6 +80,10 @@ class CausalLMModule(pl.LightningModule):
         self._configured = True
         mesh = getattr(self, "_device_mesh", None)  # set by ModelParallelStrategy
         if mesh is not None:
+            if self.loss_impl == "chunked":
+                # FSDP gathers the output head's weight only inside the head's own forward.
+                raise TTLError("trainer.loss_impl=chunked reads the output head's weight directly, which "
+                               "FSDP keeps sharded: use trainer.loss_impl=hf with trainer=fsdp")
             # Data parallelism only: the 1-D data-parallel mesh shards; the 2-D mesh would
             # silently replicate instead.
             shard_model(self.model, mesh["data_parallel"], compile_layers=self.compile_model,
@@ -79,6 +91,10 @@ class CausalLMModule(pl.LightningModule):
             print(describe_sharding(self.model))
         elif self.compile_model:
             self.model.compile(mode=self.compile_mode)
+            if self.loss_impl == "chunked":
+                # The chunked loss calls the decoder stack and the head itself, outside the
+                # compiled LlamaForCausalLM.forward: compile the whole loss function instead.
+                self._chunked_loss = torch.compile(causal_lm_loss, mode=self.compile_mode)
 
     @property
     def tokens_seen(self) -> int:
@@ -93,9 +109,11 @@ class CausalLMModule(pl.LightningModule):
         `labels` (-100 where no loss is wanted); labels default to the input ids.
         """
         if isinstance(batch, torch.Tensor):
-            return self.model(input_ids=batch, labels=batch).loss
+            batch = {"input_ids": batch}
         inputs = dict(batch)
         inputs.setdefault("labels", inputs["input_ids"])
+        if self.loss_impl == "chunked":
+            return self._chunked_loss(self.model, inputs)
         return self.model(**inputs).loss
 
     @staticmethod

@@ -173,6 +173,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         tokens_per_step=plan.tokens_per_step,
         compile_model=cfg.trainer.compile,
         compile_mode=cfg.trainer.get("compile_mode"),
+        loss_impl=cfg.trainer.get("loss_impl", "hf"),
         nonfinite_loss=cfg.guard.nonfinite_loss,
     )
     datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
