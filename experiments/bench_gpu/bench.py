@@ -154,10 +154,12 @@ class _Stamps(pl.Callback):
 
 def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
             compile_model: bool, liger: bool = False, sdpa_backend: str | None = None,
-            compile_mode: str | None = None) -> dict:
+            compile_mode: str | None = None, loss_impl: str = "hf", external_loss=None) -> dict:
     """ttl's own training step: CausalLMModule in a Lightning Trainer, hardware from conf/.
 
     sdpa_backend: None lets PyTorch choose; "cudnn" or "flash" leaves SDPA only that backend.
+    loss_impl: ttl's `trainer.loss_impl`. external_loss(model, batch) -> loss replaces the loss
+    with another package's kernel, run eagerly while the decoder stack is compiled.
     """
     torch.manual_seed(0)
     hardware = s["hardware"]
@@ -169,9 +171,14 @@ def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
         partial(build_adamw, lr=s["lr"], weight_decay=0.01),
         partial(warmup_cosine, warmup_steps=10, total_steps=total),
         tokens_per_step=s["micro"] * s["seq_len"] * s["accumulation"],
-        compile_model=compile_model,
+        compile_model=compile_model and external_loss is None,
         compile_mode=compile_mode,
+        loss_impl="chunked" if external_loss is not None else loss_impl,
     )
+    if external_loss is not None:
+        module._chunked_loss = external_loss
+        if compile_model:
+            module.model.model.compile(mode=compile_mode)
     if liger:
         from liger_kernel.transformers import apply_liger_kernel_to_llama
 
