@@ -3,12 +3,12 @@
 Both are trained on the training split of the same corpus with 32,000 tokens and measured
 on its validation split (tokens per whitespace-separated word, no special tokens):
 
-- **ttl**: `ttl.tokenizer.train_bpe` (the `tokenizers` library, Metaspace, byte fallback;
+- **ttl**: `ttl.bpe.train_bpe` (the `tokenizers` library, Metaspace, byte fallback;
   what `python -m ttl.tokenizer` trains), streaming the documents, any length;
 - **llama2-style**: `sentencepiece` BPE with Llama-2's trainer settings (byte fallback,
   split digits, identity normalisation, no extra-whitespace removal, character coverage
   0.99995, max piece length 16, max_sentence_length 4192). Documents are cut into lines of
-  at most 4192 bytes (`ttl.tokenizer.sentencepiece_lines`) so that sentencepiece drops none;
+  at most 4192 bytes (`ttl.bpe.sentencepiece_lines`) so that sentencepiece drops none;
   the script also reports how many documents a plain one-document-per-line feed would lose.
 
     python experiments/bench_data_tokenizer.py [--data ../shared/data/pt-corpus-mini]
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from ttl.bpe import SENTENCEPIECE_LINE_LIMIT, fertility, sentencepiece_lines, train_bpe
 from ttl.data.sources import iter_documents, resolve_source
-from ttl.tokenizer import SENTENCEPIECE_LINE_LIMIT, fertility, sentencepiece_lines, train_bpe
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 32000

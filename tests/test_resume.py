@@ -9,8 +9,8 @@ import time
 import pytest
 from safetensors.torch import load_file
 
-from ttl.card import read_states
 from ttl.evaluate.logs import curve, read_metrics
+from ttl.rundir import read_states
 
 from .conftest import OFFLINE_ENV, run_cli
 

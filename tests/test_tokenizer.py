@@ -4,7 +4,7 @@ import json
 
 from transformers import AutoTokenizer
 
-from ttl.tokenizer import BYTE_TOKENS, fertility, train_bpe
+from ttl.bpe import BYTE_TOKENS, fertility, train_bpe
 
 from .conftest import run_cli
 
@@ -65,7 +65,7 @@ def test_cli_rejects_unknown_arguments(tmp_path):
 
 
 def test_sentencepiece_lines_keep_every_word_under_the_byte_limit():
-    from ttl.tokenizer import sentencepiece_lines
+    from ttl.bpe import sentencepiece_lines
 
     doc = "título\n" + "ação " * 3000 + "\n" + "x" * 9000
     lines = list(sentencepiece_lines(doc, limit=4192))

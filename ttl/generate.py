@@ -23,13 +23,12 @@ from pathlib import Path
 
 from omegaconf import MISSING, DictConfig
 
-from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
 from ttl.errors import TTLError
 from ttl.evaluate.checkpoints import Checkpoint, load_checkpoint, resolve_device
 from ttl.evaluate.cli import parse_args, require, run_main
+from ttl.sampling import GENERATION_DEFAULTS, generate_text, generation_settings
 
 USAGE = 'python -m ttl.generate checkpoint=<dir or Hub id> prompt="..." [prompts_file=FILE] [seed=N]'
-SAMPLING_KEYS = ("repetition_penalty", "temperature", "top_k", "top_p")
 
 
 @dataclass
@@ -67,49 +66,6 @@ def read_prompts(prompt: str | None, prompts_file: str | None) -> list[str]:
     if not prompts:
         raise TTLError(f"no prompt: give prompt=... or prompts_file=... ({USAGE})")
     return prompts
-
-
-def generation_settings(**overrides) -> dict:
-    """The model card's sampling settings with `overrides`; sampling-only keys are dropped
-    for greedy decoding (transformers warns about them otherwise)."""
-    settings = {**GENERATION_DEFAULTS, **overrides}
-    if settings["max_new_tokens"] < 1:
-        raise TTLError(f"max_new_tokens={settings['max_new_tokens']}: must be at least 1")
-    if settings["do_sample"]:
-        if settings["temperature"] <= 0:
-            raise TTLError(f"temperature={settings['temperature']}: must be positive when sampling")
-        if not 0 < settings["top_p"] <= 1:
-            raise TTLError(f"top_p={settings['top_p']}: must be in (0, 1]")
-    else:
-        settings = {k: v for k, v in settings.items() if k not in SAMPLING_KEYS[1:]}
-    return settings
-
-
-def generate_text(model, tokenizer, prompt: str, seed: int | None = None, streamer=None,
-                  **settings) -> str:
-    """Prompt plus continuation as text (special tokens removed); re-seeds first when `seed` is set.
-
-    `settings` override the model card's sampling settings (see `generation_settings`).
-    """
-    import torch
-    from transformers import GenerationConfig, set_seed
-
-    config = GenerationConfig(
-        bos_token_id=model.config.bos_token_id,
-        eos_token_id=model.config.eos_token_id,
-        pad_token_id=model.config.pad_token_id if model.config.pad_token_id is not None
-        else model.config.eos_token_id,
-        # Checkpoints are saved with use_cache=False (training); generation wants the KV cache.
-        use_cache=True,
-        **generation_settings(**settings),
-    )
-    # The tokenizer adds <s> itself, as documents start in training (`ttl` packing).
-    inputs = tokenizer(prompt, return_tensors="pt", return_token_type_ids=False).to(model.device)
-    if seed is not None:
-        set_seed(seed)
-    with torch.no_grad():
-        output = model.generate(**inputs, generation_config=config, streamer=streamer)
-    return tokenizer.decode(output[0], skip_special_tokens=True)
 
 
 def run(cfg: DictConfig) -> list[str]:

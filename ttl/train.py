@@ -1,4 +1,4 @@
-"""`python -m ttl.train [overrides]`: compose the config, validate, seed, build, fit.
+"""`python -m ttl.train [overrides]`: compose the config and train (`ttl.training`).
 
 Examples:
     python -m ttl.train experiment=quickstart          # tiny model on CPU, minutes
@@ -8,267 +8,28 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import sys
-from pathlib import Path
 
 import hydra
-import lightning.pytorch as pl
-import torch
-from hydra.utils import instantiate
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from ttl.callbacks.hf_checkpoint import HFCheckpoint
-from ttl.callbacks.preemption import PreemptionCheckpoint
-from ttl.callbacks.samples import SampleGenerations
-from ttl.card import read_states, write_card
-from ttl.config import lightning_trainer_kwargs, plan_batch, validate
-from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
-from ttl.guards import (
-    RunLock,
-    checkpoint_is_readable,
-    is_primary_process,
-    latest_good_checkpoint,
-    resume_candidates,
-)
-from ttl.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
-from ttl.model import llama_config, resolve_attn_implementation
-from ttl.module import CausalLMModule
-from ttl.plan import describe
 from ttl.resources import register_resolvers
-from ttl.sweep import in_multirun, place_sweep_job
-from ttl.tokenizer import load_tokenizer, train_from_path
-
-log = logging.getLogger("ttl.train")
-
-
-def prepare_tokenizer(cfg: DictConfig):
-    """Load `tokenizer.path`, training it first when missing and `train_if_missing` is set."""
-    path, recipe = cfg.tokenizer.path, cfg.tokenizer.get("train_if_missing")
-    if recipe is not None and not Path(path).exists():
-        print(f"training a {recipe.vocab_size:,}-token tokenizer on {recipe.data_path} -> {path}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        train_from_path(recipe.data_path, path, vocab_size=recipe.vocab_size,
-                        model_max_length=cfg.model.max_position_embeddings)
-    tokenizer = load_tokenizer(path)
-    if len(tokenizer) != cfg.model.vocab_size:
-        raise TTLError(
-            f"tokenizer.path={path} has {len(tokenizer):,} tokens but "
-            f"model.vocab_size={cfg.model.vocab_size:,}; they must match"
-        )
-    return tokenizer
-
-
-def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """The .ckpt to resume from, per `resume` (auto / never / a path).
-
-    `auto` takes the newest checkpoint of the run that loads (last.ckpt, step-N.ckpt, or
-    SLURM's hpc_ckpt_N.ckpt); truncated or corrupt ones are skipped with a warning.
-    """
-    if cfg.resume == "auto":
-        good = latest_good_checkpoint(run_dir)
-        if good is None and resume_candidates(run_dir):
-            raise TTLError(f"{run_dir}/checkpoints: no readable checkpoint (all truncated or corrupt); "
-                           "use resume=never with another run_name, or resume=PATH.ckpt")
-        return str(good) if good else None
-    if cfg.resume == "never":
-        if resume_candidates(run_dir) or any(run_dir.glob("step-*")):
-            raise TTLError(
-                f"run directory {run_dir} already holds a run and resume=never; "
-                "choose another run_name or use resume=auto"
-            )
-        return None
-    path = Path(cfg.resume)
-    if not path.is_file():
-        raise TTLError(f"resume={cfg.resume}: no such checkpoint file")
-    if not checkpoint_is_readable(path):
-        raise TTLError(f"resume={cfg.resume}: unreadable checkpoint (truncated or corrupt)")
-    return str(path)
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """Short hash of the resolved config, minus keys that do not change what is trained."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("resume", "dry_run"):
-        resolved.pop(key, None)
-    text = json.dumps(resolved, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def save_config(cfg: DictConfig, run_dir: Path) -> None:
-    """Keep each session's resolved config: config.yaml first, then configs/session-<k>.yaml."""
-    if not is_primary_process():
-        return
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise TTLError(f"run directory {run_dir} is not writable ({error.strerror}); "
-                       "set paths.runs_dir to a writable place") from error
-    target = run_dir / "config.yaml"
-    if target.exists():
-        sessions = run_dir / "configs"
-        sessions.mkdir(exist_ok=True)
-        target = sessions / f"session-{len(list(sessions.glob('session-*.yaml'))) + 2}.yaml"
-    target.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-
-
-def data_line(record: dict) -> str:
-    """One line on what the run trains and validates on, for the console."""
-    holdout = record.get("holdout")
-    if record["format"] == "shards":
-        where = f"data: {record['source']} -> {record['train']['rows']:,} training rows ({record['shards']})"
-        if holdout:
-            where += (f"; validation: {holdout['held_out_documents']:,} documents held out by content "
-                      f"hash ({holdout['fraction']:.2%}), never trained on")
-        return where + f"; {record['validation']['rows_used']:,} validation rows used"
-    where = f"data: {record['train']} streamed raw"
-    if holdout:
-        where += f"; validation: documents held out by content hash ({holdout['fraction']:.2%})"
-    return where + f"; {record['validation_rows']:,} validation rows"
-
-
-def save_data_record(record: dict, run_dir: Path) -> None:
-    """Keep `data.json`: the data, the held-out rule and its counts, as this session saw them."""
-    if is_primary_process():
-        (run_dir / "data.json").write_text(json.dumps(record, indent=1) + "\n")
-
-
-def run(cfg: DictConfig) -> dict:
-    """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
-    if in_multirun():
-        place_sweep_job(cfg)
-    validate(cfg)
-    plan = plan_batch(cfg)
-    print(describe(cfg, plan))
-    if cfg.dry_run:
-        return {}
-    run_dir = Path(cfg.run_dir)
-    lock = RunLock(run_dir).acquire() if is_primary_process() else None
-    try:
-        return _train(cfg, plan, run_dir)
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
-    ckpt_path = resume_checkpoint(cfg, run_dir)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.trainer.tf32 and torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    tokenizer = prepare_tokenizer(cfg)
-    attn = resolve_attn_implementation(cfg.trainer.attn_implementation, cfg.trainer.accelerator)
-    module = CausalLMModule(
-        config=llama_config(cfg.model, attn),
-        optimizer_factory=instantiate(cfg.optimizer),
-        scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        tokens_per_step=plan.tokens_per_step,
-        compile_model=cfg.trainer.compile,
-        compile_mode=cfg.trainer.get("compile_mode"),
-        loss_impl=cfg.trainer.get("loss_impl", "hf"),
-        nonfinite_loss=cfg.guard.nonfinite_loss,
-    )
-    datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
-    # Resolve the data now: a missing path or an offline Hub id fails before the run
-    # directory gets a config, logs or checkpoints.
-    datamodule.setup("fit")
-    print(data_line(datamodule.describe()))
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-    exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
-    for exporter in exporters:
-        exporter.tokenizer = tokenizer
-        exporter.config_hash = config_hash(cfg)
-        # Spawned ranks (ddp_spawn) hold the trained state; the launching process does not,
-        # so they export at the end themselves.
-        exporter.export_on_train_end = spawned(cfg)
-    for callback in callbacks:
-        if isinstance(callback, SampleGenerations):
-            callback.tokenizer = tokenizer
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    save_config(cfg, run_dir)
-    save_data_record(datamodule.describe(), run_dir)
-    try:
-        trainer = pl.Trainer(
-            **lightning_trainer_kwargs(cfg, plan),
-            callbacks=callbacks,
-            logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved,
-                                 wandb_resume_step=wandb_step_in_checkpoint(
-                                     ckpt_path, run_dir / "checkpoints")) or False,
-            default_root_dir=str(run_dir),
-        )
-        try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        except SIGTERMException:
-            saved = next((c.saved_path for c in callbacks if isinstance(c, PreemptionCheckpoint)), None)
-            print(f"preempted at step {trainer.global_step}: checkpoint saved to {saved}; "
-                  "run the same command to resume")
-            sys.exit(143)
-        if spawned(cfg):
-            if exporters:
-                print(f"model card: {write_card(run_dir)}")
-            return report_from_exports(run_dir)
-        # The final weights get a validation of their own (unless the last interval was it),
-        # then their Hugging Face export, which records that perplexity.
-        if not module.val_history or module.val_history[-1][0] != trainer.global_step:
-            trainer.validate(module, datamodule=datamodule, verbose=False)
-        for exporter in exporters:
-            exporter.export(trainer, module)
-        if exporters and trainer.is_global_zero:
-            print(f"model card: {write_card(run_dir)}")
-    finally:
-        finish_wandb()
-    return report(module, trainer, run_dir)
-
-
-def spawned(cfg: DictConfig) -> bool:
-    """True when Lightning trains in spawned processes (ddp_spawn, used inside sweeps)."""
-    return str(cfg.trainer.get("strategy")) == "ddp_spawn"
-
-
-def report_from_exports(run_dir: Path) -> dict:
-    """The final figures read back from the last export (after a ddp_spawn run)."""
-    states = read_states(run_dir)
-    last = states[-1] if states else {}
-    if last.get("val_ppl") is not None:
-        print(f"final validation perplexity: {last['val_ppl']:.2f}")
-    print(f"run directory: {run_dir}")
-    return {"val_ppl": last.get("val_ppl"), "step": last.get("step"), "tokens": last.get("tokens"),
-            "run_dir": str(run_dir)}
-
-
-def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
-    """Print the validation perplexity history and return the final figures."""
-    history = module.val_history
-    if history:
-        path = " -> ".join(f"{ppl:.2f} (step {step})" for step, ppl in history)
-        print(f"validation perplexity: {path}")
-        print(f"final validation perplexity: {history[-1][1]:.2f}")
-    print(f"run directory: {run_dir}")
-    return {
-        "val_ppl": history[-1][1] if history else None,
-        "step": trainer.global_step,
-        "tokens": module.tokens_seen,
-        "run_dir": str(run_dir),
-    }
+from ttl.training import Preempted, run
 
 
 @hydra.main(config_path="pkg://ttl.conf", config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> dict | float | None:
     try:
         result = run(cfg)
-        # Optuna's sweeper needs the one figure it optimises; other sweeps get the dict.
-        return result.get(cfg.optimized_metric) if cfg.get("optimized_metric") else result
     except TTLError as error:
         print(f"ttl.train: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Preempted as stop:
+        print(stop)
+        sys.exit(143)
+    # Optuna's sweeper needs the one figure it optimises; other sweeps get the dict.
+    return result.get(cfg.optimized_metric) if cfg.get("optimized_metric") else result
 
 
 def main() -> None:

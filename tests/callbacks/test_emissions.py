@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ttl.callbacks.emissions import EmissionsMonitor, emissions_file
-from ttl.card import read_states
+from ttl.rundir import read_states
 
 from ..conftest import OFFLINE_ENV
 

@@ -5,8 +5,8 @@ import csv
 import pytest
 import yaml
 
-from ttl.card import read_states
-from ttl.evaluate.report import format_tokens
+from ttl.rundir import read_states
+from ttl.tables import format_tokens
 
 from ..conftest import run_cli
 

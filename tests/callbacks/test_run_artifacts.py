@@ -8,8 +8,9 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM
 
-from ttl.card import evaluations_table, read_states
-from ttl.evaluate.report import format_quantity, format_tokens
+from ttl.model_card import evaluations_table
+from ttl.rundir import read_states
+from ttl.tables import format_quantity, format_tokens
 
 from ..conftest import run_cli
 

@@ -10,28 +10,25 @@ half checkpoint under the final name (loaders look for `step-*` only).
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
-from transformers import GenerationConfig
 
-from ttl.sharding import is_sharded, unsharded_copy
-
-# The TeenyTinyLlama model card's sampling settings.
-GENERATION_DEFAULTS = dict(
-    do_sample=True,
-    repetition_penalty=1.2,
-    temperature=0.2,
-    top_k=20,
-    top_p=0.2,
-    max_new_tokens=150,
+from ttl.rundir import (
+    TRAINER_STATE,
+    read_trainer_state,
+    remove_stale_temporaries,
+    saved_config_hash,
+    step_dir_name,
+    write_dir,
+    write_json,
 )
+from ttl.sampling import export_generation_config
+from ttl.sharding import is_sharded, unsharded_copy
 
 
 def _hardware_name(pl_module) -> str:
@@ -47,33 +44,40 @@ def _significant(value: float) -> float:
     return float(f"{value:.10g}")
 
 
-def step_dir_name(step: int) -> str:
-    """Directory name of the export at optimizer step `step`."""
-    return f"step-{step}"
-
-
 class HFCheckpoint(pl.Callback):
     """Save `dirpath/step-<N>/` every `every_n_steps` optimizer steps and when training ends."""
 
-    def __init__(self, dirpath: str, every_n_steps: int, export_on_train_end: bool = True) -> None:
+    def __init__(self, dirpath: str, every_n_steps: int, export_on_train_end: bool = True,
+                 tokenizer=None) -> None:
         super().__init__()
         self.dirpath = Path(dirpath)
         self.every_n_steps = every_n_steps
-        # ttl.train turns this off and exports after its final validation instead.
+        # ttl's training flow turns this off: it validates the final weights, then exports them.
+        # Training in spawned processes (ddp_spawn) exports at the end regardless: the
+        # launching process never holds the trained weights.
         self.export_on_train_end = export_on_train_end
+        self._spawned = False
         self._start_time = time.monotonic()
-        self.tokenizer = None  # set by ttl.train before fit
-        self.config_hash: str | None = None  # set by ttl.train before fit
+        # The tokenizer saved with each export (default: the DataModule's, taken in setup) and
+        # the hash of the run's saved config (read in setup).
+        self.tokenizer = tokenizer
+        self.config_hash: str | None = None
         self._last_exported = -1
         # Wall time of earlier sessions of this run, restored from the checkpoint.
         self._previous_wall_s = 0.0
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Take what exports need from the run: its tokenizer and its saved config's hash."""
+        if self.tokenizer is None:
+            self.tokenizer = getattr(trainer.datamodule, "tokenizer", None)
+        self.config_hash = saved_config_hash(self.dirpath)
+        self._spawned = getattr(trainer.strategy, "_start_method", None) == "spawn"
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Start the wall clock of this session; remove temporaries of a crashed export."""
         self._start_time = time.monotonic()
         if trainer.is_global_zero:
-            for stale in self.dirpath.glob(".tmp-step-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+            remove_stale_temporaries(self.dirpath)
 
     def wall_time_s(self) -> float:
         """Training wall time of this run over all its sessions."""
@@ -108,19 +112,16 @@ class HFCheckpoint(pl.Callback):
 
     @rank_zero_only
     def _update_val_ppl(self, trainer: pl.Trainer) -> None:
-        path = self.dirpath / step_dir_name(trainer.global_step) / "trainer_state.json"
+        step_dir = self.dirpath / step_dir_name(trainer.global_step)
         val_ppl = self.measured_val_ppl(trainer, trainer.lightning_module)
-        if not path.is_file() or val_ppl is None:
+        state = read_trainer_state(step_dir)
+        if not state or val_ppl is None:
             return
-        state = json.loads(path.read_text())
-        state["val_ppl"] = val_ppl
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, path)
+        write_json(step_dir / TRAINER_STATE, {**state, "val_ppl": val_ppl})
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Export the final weights (unless this step was just exported)."""
-        if self.export_on_train_end and trainer.global_step != self._last_exported:
+        if (self.export_on_train_end or self._spawned) and trainer.global_step != self._last_exported:
             self.export(trainer, pl_module)
 
     def energy(self, trainer: pl.Trainer) -> dict:
@@ -172,20 +173,13 @@ class HFCheckpoint(pl.Callback):
         energy = self.energy(trainer)  # collective: before the ranks part ways
         if not trainer.is_global_zero:
             return None
-        final = self.dirpath / step_dir_name(trainer.global_step)
-        tmp = self.dirpath / f".tmp-{final.name}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.generation_config = GenerationConfig(
-            bos_token_id=model.config.bos_token_id,
-            eos_token_id=model.config.eos_token_id,
-            pad_token_id=model.config.pad_token_id,
-            **GENERATION_DEFAULTS,
-        )
-        model.save_pretrained(tmp, safe_serialization=True)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(tmp)
-        (tmp / "trainer_state.json").write_text(json.dumps(self.state(trainer, pl_module, energy), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        return final
+        model.generation_config = export_generation_config(model.config)
+        state = self.state(trainer, pl_module, energy)
+
+        def fill(tmp: Path) -> None:
+            model.save_pretrained(tmp, safe_serialization=True)
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(tmp)
+            write_json(tmp / TRAINER_STATE, state)
+
+        return write_dir(self.dirpath / step_dir_name(trainer.global_step), fill)

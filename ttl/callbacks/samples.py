@@ -6,12 +6,10 @@ sampling settings are the TeenyTinyLlama model card's (see GENERATION_DEFAULTS).
 
 from __future__ import annotations
 
-import contextlib
-
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from ttl.sampling import generate_samples
 from ttl.sharding import is_sharded, unsharded_copy
 
 PROMPTS = (
@@ -20,31 +18,6 @@ PROMPTS = (
     "Para fazer um bolo de cenoura, você precisa de",
     "O Cerrado é um bioma",
 )
-
-
-@contextlib.contextmanager
-def _eager(model: torch.nn.Module):
-    """Run a model compiled in place (nn.Module.compile) eagerly: generation has changing
-    shapes and would recompile at every length."""
-    compiled = getattr(model, "_compiled_call_impl", None)
-    model._compiled_call_impl = None
-    try:
-        yield model
-    finally:
-        model._compiled_call_impl = compiled
-
-
-def generate_samples(model, tokenizer, prompts=PROMPTS, seed: int = 42, **overrides) -> list[str]:
-    """One completion per prompt with the model card's sampling settings (`ttl.generate`)."""
-    from ttl.generate import generate_text
-
-    was_training = model.training
-    model.eval()
-    try:
-        with _eager(model):
-            return [generate_text(model, tokenizer, prompt, seed=seed, **overrides) for prompt in prompts]
-    finally:
-        model.train(was_training)
 
 
 class SampleGenerations(pl.Callback):
@@ -56,9 +29,14 @@ class SampleGenerations(pl.Callback):
         self.every_n_steps = every_n_steps
         self.prompts = tuple(prompts) if prompts else PROMPTS
         self.max_new_tokens = max_new_tokens
-        self.tokenizer = None  # set by ttl.train
+        self.tokenizer = None  # the DataModule's, taken in setup
         self._rows: list[list] = []
         self._last_step = -1
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Sample with the run's own tokenizer (the DataModule's)."""
+        if self.tokenizer is None:
+            self.tokenizer = getattr(trainer.datamodule, "tokenizer", None)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         """Sample when an optimizer step lands on the interval."""

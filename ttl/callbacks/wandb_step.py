@@ -12,11 +12,12 @@ process killed in between.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
+
+from ttl.rundir import write_json
 
 STEPS_FILE = "wandb_steps.json"
 
@@ -71,9 +72,7 @@ class WandbStep(pl.Callback):
         steps = json.loads(path.read_text()) if path.is_file() else {}
         steps[str(self._pending)] = run.step
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(steps, indent=1))
-        os.replace(tmp, path)
+        write_json(path, steps)
         self._pending = None
 
 

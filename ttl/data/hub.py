@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ttl.data.sources import looks_like_hub_id
 from ttl.errors import TTLError
+from ttl.rundir import looks_like_hub_id
 
 
 def resolve_shard_dir(path: str) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ttl.data.fingerprint import digest
 from ttl.errors import TTLError
+from ttl.rundir import write_json
 
 MANIFEST = "manifest.json"
 FORMAT = "ttl-packed-shards"
@@ -100,11 +101,7 @@ class Manifest:
 
 def write_manifest(manifest: Manifest, directory: Path) -> Path:
     """Write `directory/manifest.json` atomically."""
-    target = directory / MANIFEST
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(manifest.to_json())
-    tmp.replace(target)
-    return target
+    return write_json(directory / MANIFEST, json.loads(manifest.to_json()))
 
 
 def read_manifest(directory: Path) -> Manifest:

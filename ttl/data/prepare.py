@@ -28,6 +28,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ttl.bpe import load_tokenizer
 from ttl.data.holdout import check_fraction
 from ttl.data.hub import push_shards
 from ttl.data.manifest import Manifest
@@ -35,7 +36,6 @@ from ttl.data.packing import check_packing
 from ttl.data.shardset import build_shard_set
 from ttl.data.sources import open_corpus, resolve_source
 from ttl.errors import TTLError
-from ttl.tokenizer import load_tokenizer
 
 DEFAULTS = {
     "data_path": "???",

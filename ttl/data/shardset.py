@@ -35,6 +35,7 @@ from ttl.data.parallel import OrderedPool
 from ttl.data.shards import ShardWriter, token_dtype
 from ttl.data.sources import TextSource, read_unit
 from ttl.errors import TTLError
+from ttl.rundir import write_json
 
 PROGRESS = "progress.json"
 SIDES = ("train", "validation")
@@ -146,9 +147,7 @@ def _read_progress(partial: Path, key: str, jobs: list[Job], fingerprints: dict[
 def _write_progress(partial: Path, key: str, done: dict) -> None:
     jobs = {str(i): {**r, "sides": {s: asdict(info) for s, info in r["sides"].items()}}
             for i, r in sorted(done.items())}
-    tmp = partial / (PROGRESS + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "jobs": jobs}, indent=1))
-    tmp.replace(partial / PROGRESS)
+    write_json(partial / PROGRESS, {"key": key, "jobs": jobs})
 
 
 def _merge(records: list[dict], side: str) -> SplitInfo:

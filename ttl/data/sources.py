@@ -20,15 +20,11 @@ from pathlib import Path
 
 from ttl.data.holdout import HoldoutRule, rule_for
 from ttl.errors import TTLError
+from ttl.rundir import looks_like_hub_id
 
 # File types a local source may hold, and the `datasets` builder that reads each.
 BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".txt": "text"}
 SUFFIXES = tuple(BUILDERS)
-
-
-def looks_like_hub_id(path: str) -> bool:
-    """`owner/name` and not a local path."""
-    return path.count("/") == 1 and not path.startswith((".", "/", "~"))
 
 
 def _first_line(error: BaseException) -> str:

@@ -10,7 +10,7 @@ model card's markdown table; `rows_from_run(run_dir)` gives rows from the checkp
 trainer_state.json alone; `run_table(run_dir)` prefers a measured `evaluation/evaluation.csv`.
 """
 
-from ttl.evaluate.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, read_trainer_state
+from ttl.evaluate.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from ttl.evaluate.report import (
     EvaluationRow,
     evaluations_table,
@@ -22,6 +22,7 @@ from ttl.evaluate.report import (
     write_csv,
 )
 from ttl.evaluate.run import evaluate, evaluate_checkpoints, evaluation_source
+from ttl.rundir import read_trainer_state
 
 __all__ = [
     "Checkpoint",

@@ -9,17 +9,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
 from ttl.errors import TTLError
+from ttl.rundir import STEP_DIR, is_export_dir, looks_like_hub_id, read_trainer_state, step_dirs
 
-STEP_DIR = re.compile(r"^step-(\d+)$")
 # Hub revisions of intermediate checkpoints: "step100000", "step-100000", "step_100000".
 REVISION_STEP = re.compile(r"step[-_]?(\d+)")
 
@@ -60,20 +57,6 @@ def _integer(value) -> int | None:
     return None if number is None else int(number)
 
 
-def read_trainer_state(directory: str | Path) -> dict:
-    """The `trainer_state.json` of an export as a dict ({} when the file is absent)."""
-    path = Path(directory) / "trainer_state.json"
-    if not path.is_file():
-        return {}
-    try:
-        state = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise TTLError(f"{path}: invalid JSON ({error.msg})") from error
-    if not isinstance(state, dict):
-        raise TTLError(f"{path}: expected a JSON object")
-    return state
-
-
 def checkpoint_from_dir(directory: str | Path) -> Checkpoint:
     """A local export, with step, tokens, energy etc. from its trainer_state.json."""
     directory = Path(directory)
@@ -96,26 +79,6 @@ def checkpoint_from_dir(directory: str | Path) -> Checkpoint:
         wall_time_s=_number(state.get("wall_time_s")),
         config_hash=str(config_hash) if config_hash else None,
     )
-
-
-def is_export_dir(path: Path) -> bool:
-    """True for a directory that `from_pretrained` can load (it holds a config.json)."""
-    return (path / "config.json").is_file()
-
-
-def step_dirs(run_dir: str | Path) -> list[Path]:
-    """The `step-<N>/` exports of a run directory, sorted by N (numerically, not by name)."""
-    found = []
-    for path in Path(run_dir).iterdir():
-        match = STEP_DIR.match(path.name)
-        if match and path.is_dir() and is_export_dir(path):
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
-
-
-def looks_like_hub_id(spec: str) -> bool:
-    """`owner/name`, not a relative or absolute path."""
-    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and all(spec.split("/"))
 
 
 def find_checkpoints(spec: str, revisions: list[str] | tuple[str, ...] = (),
@@ -149,15 +112,6 @@ def find_checkpoints(spec: str, revisions: list[str] | tuple[str, ...] = (),
         tokens = step * tokens_per_step if step is not None and tokens_per_step else None
         out.append(Checkpoint(source=spec, revision=revision, step=step, tokens=tokens))
     return out
-
-
-def run_config(path: str | Path) -> DictConfig | None:
-    """The resolved training config (`config.yaml`) of a run dir or of an export inside one."""
-    path = Path(path)
-    for candidate in (path / "config.yaml", path.parent / "config.yaml"):
-        if candidate.is_file():
-            return OmegaConf.load(candidate)
-    return None
 
 
 def load_checkpoint(checkpoint: Checkpoint, device: str = "cpu", dtype: str = "float32",

@@ -25,10 +25,11 @@ from pathlib import Path
 from omegaconf import MISSING, DictConfig
 
 from ttl.errors import TTLError
-from ttl.evaluate.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resolve_device, run_config
+from ttl.evaluate.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resolve_device
 from ttl.evaluate.cli import parse_args, require
 from ttl.evaluate.report import format_tokens
 from ttl.harness import LOCAL_GROUP, LOCAL_TASKS, TASKS_PATH
+from ttl.rundir import load_config
 
 USAGE = ("python -m ttl.evaluate harness checkpoints=<step dir | run dir | Hub id> "
          "tasks_dir=<folder with enem/ and oab/>")
@@ -183,7 +184,7 @@ def run_harness(args: Sequence[str] | Mapping, log: Callable[[str], None] = prin
     device = resolve_device(cfg.device)
     local_run = Path(cfg.checkpoints).expanduser()
     output = Path(cfg.output_dir) if cfg.output_dir else (
-        local_run / "evaluation" if local_run.is_dir() and run_config(local_run) is not None
+        local_run / "evaluation" if local_run.is_dir() and load_config(local_run) is not None
         and not (local_run / "config.json").is_file() else Path("evaluation"))
     output.mkdir(parents=True, exist_ok=True)
     rows: list[HarnessRow] = []

@@ -1,24 +1,18 @@
-"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table, and the plot.
-
-The table has the TeenyTinyLlama model card's columns:
-
-    | Processed Tokens | Perplexity | Energy Consumption (kWh) | Emissions (KgCO2eq) |
-
-Unknown values (a checkpoint without energy tracking, a Hub revision without a known token
-count) are printed as "-".
-"""
+"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table (`ttl.tables`),
+and the plot."""
 
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ttl.errors import TTLError
+from ttl.tables import format_quantity, format_tokens, markdown_table
 
-TABLE_HEADER = ("Processed Tokens", "Perplexity", "Energy Consumption (kWh)", "Emissions (KgCO2eq)")
+__all__ = ["EvaluationRow", "evaluations_table", "format_quantity", "format_tokens", "plot_evaluations",
+           "read_csv", "rows_from_run", "run_table", "write_csv"]
 
 
 @dataclass
@@ -94,41 +88,14 @@ def read_csv(path: str | Path) -> list[EvaluationRow]:
         ]
 
 
-def format_tokens(tokens: int | None) -> str:
-    """Token counts the way the model card prints them: 819.2M, 3.8B, 204.8K; "-" if unknown."""
-    if tokens is None:
-        return "-"
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if tokens >= scale:
-            return f"{tokens / scale:.1f}{suffix}"
-    return str(tokens)
-
-
-def format_quantity(value: float | None) -> str:
-    """Two decimals, or two significant digits below 0.01 (tiny CPU runs use milli-kWh); "-" if unknown."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    if value == 0 or abs(value) >= 0.01:
-        return f"{value:.2f}"
-    # Two significant digits in plain decimals (0.000061, not 6.1e-05).
-    return f"{value:.{1 - math.floor(math.log10(abs(value)))}f}"
-
-
 def evaluations_table(rows: Iterable[EvaluationRow | Mapping]) -> str:
     """The model card's markdown table, one line per row in the given order.
 
     Rows are `EvaluationRow`s or mappings with the same keys (`tokens`, `perplexity`,
     `energy_kwh`, `emissions_kg_co2eq`); missing or None values print as "-".
     """
-    lines = [
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|" + "|".join("-" * (len(h) + 2) for h in TABLE_HEADER) + "|",
-    ]
-    for row in map(_row, rows):
-        cells = (format_tokens(row.tokens), format_quantity(row.perplexity),
-                 format_quantity(row.energy_kwh), format_quantity(row.emissions_kg_co2eq))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_table((r.tokens, r.perplexity, r.energy_kwh, r.emissions_kg_co2eq)
+                          for r in map(_row, rows))
 
 
 def rows_from_run(run_dir: str | Path) -> list[EvaluationRow]:

@@ -30,7 +30,6 @@ from ttl.evaluate.checkpoints import (
     find_checkpoints,
     load_checkpoint,
     resolve_device,
-    run_config,
 )
 from ttl.evaluate.cli import parse_args, require
 from ttl.evaluate.perplexity import (
@@ -41,6 +40,7 @@ from ttl.evaluate.perplexity import (
     token_stream,
 )
 from ttl.evaluate.report import EvaluationRow, evaluations_table, plot_evaluations, write_csv
+from ttl.rundir import load_config
 
 USAGE = "python -m ttl.evaluate checkpoints=<run dir | step dir | Hub id> data.path=<file or dir>"
 
@@ -194,7 +194,7 @@ def evaluate(args: Sequence[str] | Mapping, log: Callable[[str], None] = print) 
         raise TTLError(f"method={cfg.method!r}: choose one of {', '.join(METHODS)}")
     checkpoints = find_checkpoints(cfg.checkpoints, list(cfg.revisions), cfg.tokens_per_step)
     local_run = Path(cfg.checkpoints).expanduser()
-    run_cfg = run_config(local_run) if local_run.is_dir() else None
+    run_cfg = load_config(local_run) if local_run.is_dir() else None
     data_path = _setting(cfg.data.path, run_cfg, "data.path", None)
     if data_path is None:
         why = ("no training config.yaml beside it names its data" if local_run.is_dir() else

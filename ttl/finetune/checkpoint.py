@@ -8,22 +8,19 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from ttl.errors import TTLError
-
-
-def _looks_like_hub_id(value: str) -> bool:
-    return value.count("/") == 1 and not value.startswith((".", "/", "~"))
+from ttl.rundir import is_export_dir, looks_like_hub_id, step_dirs
 
 
 def resolve_checkpoint(value: str) -> str:
     """The checkpoint as a loadable directory or Hub id; a wrong local path is an error."""
     path = Path(value).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            steps = sorted((int(p.name[5:]), p) for p in path.glob("step-*") if p.name[5:].isdigit())
-            hint = f"; pass a step directory such as checkpoint={steps[-1][1]}" if steps else ""
+        if not is_export_dir(path):
+            steps = step_dirs(path)
+            hint = f"; pass a step directory such as checkpoint={steps[-1]}" if steps else ""
             raise TTLError(f"checkpoint={value}: no config.json in this directory{hint}")
         return str(path)
-    if path.exists() or not _looks_like_hub_id(value):
+    if path.exists() or not looks_like_hub_id(value):
         raise TTLError(f"checkpoint={value}: no such directory")
     return value
 

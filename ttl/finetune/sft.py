@@ -7,7 +7,6 @@ import time
 from omegaconf import DictConfig
 from transformers import GenerationConfig
 
-from ttl.callbacks.hf_checkpoint import GENERATION_DEFAULTS
 from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
 from ttl.finetune.checkpoint import effective_max_length, load_causal_lm, load_tokenizer, resolve_checkpoint
@@ -28,6 +27,7 @@ from ttl.finetune.runner import (
 from ttl.finetune.settings import batch_split
 from ttl.finetune.sources import load_splits
 from ttl.loggers import finish_wandb
+from ttl.sampling import GENERATION_DEFAULTS
 
 
 def run_sft(cfg: DictConfig) -> dict:

@@ -1,0 +1,177 @@
+"""The run directory, with one owner: its layout, how it is written, and how it is read back.
+
+    RUN_DIR/
+      config.yaml                  the resolved config of the first session (save_config);
+      configs/session-<k>.yaml     ...and of each later one
+      data.json                    what the run trains and validates on (source, held-out rule)
+      step-<N>/                    Hugging Face exports (step_dirs), written atomically
+        trainer_state.json         step, tokens, perplexity, energy... (read_trainer_state)
+        README.md                  the model card (ttl.card)
+      checkpoints/                 Lightning .ckpt files for resume (ttl.guards chooses one)
+      emissions.csv, emissions-node<k>.csv, logs/, wandb/
+
+Every file here is written whole or not at all: a temporary sibling, then an atomic rename
+(`write_json`, `write_dir`). Data paths and checkpoints that are not local take the form of a
+Hub id (`looks_like_hub_id`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from ttl.errors import TTLError
+
+CONFIG = "config.yaml"
+SESSION_CONFIGS = "configs"
+DATA_RECORD = "data.json"
+TRAINER_STATE = "trainer_state.json"
+CHECKPOINTS = "checkpoints"
+STEP_DIR = re.compile(r"^step-(\d+)$")
+# Keys of the resolved config that do not change what is trained (left out of its hash).
+_UNHASHED_KEYS = ("resume", "dry_run")
+
+
+def looks_like_hub_id(value: str) -> bool:
+    """`owner/name` (a Hugging Face Hub id), not a local path."""
+    return (value.count("/") == 1 and not value.startswith((".", "/", "~"))
+            and all(value.split("/")))
+
+
+# -- writing -------------------------------------------------------------------------------
+
+def write_json(path: Path, data) -> Path:
+    """Write `data` as indented JSON to `path` atomically (a reader never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_dir(final: Path, fill: Callable[[Path], None]) -> Path:
+    """Create directory `final` whole: `fill(tmp)` writes a temporary sibling, then it is renamed
+    into place (replacing an older `final`). An interrupted write leaves `final` as it was."""
+    final = Path(final)
+    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fill(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Remove what interrupted `write_dir` calls left in `directory`."""
+    for stale in Path(directory).glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+# -- step exports ------------------------------------------------------------------------
+
+def step_dir_name(step: int) -> str:
+    """Directory name of the export at optimizer step `step`."""
+    return f"step-{step}"
+
+
+def step_of(path: Path) -> int | None:
+    """The step of a `step-<N>` directory name, else None."""
+    match = STEP_DIR.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def is_export_dir(path: Path) -> bool:
+    """A directory `from_pretrained` can load (it holds a config.json)."""
+    return (Path(path) / "config.json").is_file()
+
+
+def step_dirs(run_dir: str | Path) -> list[Path]:
+    """The run's `step-<N>/` exports, sorted by N (numerically, not by name)."""
+    found = [p for p in Path(run_dir).glob("step-*") if step_of(p) is not None and is_export_dir(p)]
+    return sorted(found, key=step_of)
+
+
+def read_trainer_state(directory: str | Path) -> dict:
+    """An export's trainer_state.json ({} when absent), naming the file when it is damaged."""
+    path = Path(directory) / TRAINER_STATE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise TTLError(f"{path}: not valid JSON ({error})") from error
+
+
+def read_states(run_dir: str | Path) -> list[dict]:
+    """trainer_state.json of every export of the run, in step order."""
+    return [state for state in map(read_trainer_state, step_dirs(run_dir)) if state]
+
+
+# -- the saved config ----------------------------------------------------------------------
+
+def config_hash(cfg) -> str:
+    """Short hash of a resolved config, minus keys that do not change what is trained."""
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for key in _UNHASHED_KEYS:
+        resolved.pop(key, None)
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def save_config(cfg, run_dir: Path) -> Path:
+    """Keep a session's resolved config: config.yaml first, then configs/session-<k>.yaml."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise TTLError(f"run directory {run_dir} is not writable ({error.strerror}); "
+                       "set paths.runs_dir to a writable place") from error
+    target = run_dir / CONFIG
+    if target.exists():
+        sessions = run_dir / SESSION_CONFIGS
+        sessions.mkdir(exist_ok=True)
+        target = sessions / f"session-{len(list(sessions.glob('session-*.yaml'))) + 2}.yaml"
+    target.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return target
+
+
+def load_config(path: str | Path):
+    """The resolved config (config.yaml) of a run directory or of an export inside one; None
+    when there is none."""
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    for candidate in (path / CONFIG, path.parent / CONFIG):
+        if candidate.is_file():
+            return OmegaConf.load(candidate)
+    return None
+
+
+def saved_config_hash(run_dir: str | Path) -> str | None:
+    """`config_hash` of the config the run's latest session saved (None before any)."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir)
+    sessions = sorted((run_dir / SESSION_CONFIGS).glob("session-*.yaml"),
+                      key=lambda p: int(p.stem.split("-")[1]))
+    path = sessions[-1] if sessions else run_dir / CONFIG
+    return config_hash(OmegaConf.load(path)) if path.is_file() else None
+
+
+def holds_a_run(run_dir: Path) -> bool:
+    """Whether `run_dir` already holds exports or checkpoints of a run."""
+    run_dir = Path(run_dir)
+    return bool(step_dirs(run_dir)) or any((run_dir / CHECKPOINTS).glob("*.ckpt"))
