@@ -3,7 +3,9 @@
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ttl.generate import GenerateArgs, generate, generate_text, main
+from ttl.cli import command_config
+from ttl.generate import generate, main
+from ttl.sampling import GENERATION_DEFAULTS, generate_text
 
 from .conftest import run_cli
 
@@ -21,9 +23,8 @@ def final(quickstart_run):
 
 
 def test_defaults_are_the_model_cards_sampling_settings():
-    args = GenerateArgs()
-    assert (args.do_sample, args.repetition_penalty, args.temperature, args.top_k, args.top_p,
-            args.max_new_tokens) == (True, 1.2, 0.2, 20, 0.2, 150)
+    args = command_config("generate")
+    assert {k: args[k] for k in GENERATION_DEFAULTS} == GENERATION_DEFAULTS
 
 
 def test_the_same_seed_gives_the_same_text_and_another_seed_another(final):
@@ -64,6 +65,7 @@ def test_the_command_line_is_reproducible_across_processes(final):
     (["checkpoint=CKPT"], "no prompt: give prompt=... or prompts_file=..."),
     (["checkpoint=CKPT", "prompts_file=/nonexistent.txt"], "prompts_file=/nonexistent.txt: no such file"),
     (["checkpoint=CKPT", "prompt=x", "temperature=0"], "temperature=0.0: must be positive"),
+    (["checkpoint=CKPT", "prompt=x", "top_k=many"], "top_k='many': Value 'many' of type 'str' could not"),
     (["prompt=x"], "checkpoint is required"),
     (["checkpoint=/nonexistent/ckpt", "prompt=x"], "checkpoint=/nonexistent/ckpt"),
 ])

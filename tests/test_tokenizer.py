@@ -57,9 +57,13 @@ def test_cli_trains_saves_and_reports_fertility(tmp_path, sample_dir):
     assert len(AutoTokenizer.from_pretrained(out)) == 1024
 
 
-def test_cli_rejects_unknown_arguments(tmp_path):
-    result = run_cli(["-m", "ttl.tokenizer", "vocab=10"], cwd=tmp_path)
-    assert result.returncode == 2 and "unknown argument 'vocab'" in result.stderr
+def test_cli_refuses_unknown_keys_and_bad_values(tmp_path):
+    unknown = run_cli(["-m", "ttl.tokenizer", "vocab=10"], cwd=tmp_path)
+    # Hydra's error for a key conf/tokenizer.yaml does not have (as for every command).
+    assert unknown.returncode == 1 and "Could not override 'vocab'" in unknown.stderr
+    bad = run_cli(["-m", "ttl.tokenizer", "data_path=x", "vocab_size=big"], cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "ttl.tokenizer: error: vocab_size='big': Value 'big' of type 'str' could not be converted to Integer"]
 
 
 

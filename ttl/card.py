@@ -1,36 +1,45 @@
 """`python -m ttl.card run_dir=runs/quickstart [step=N] [repo_id=user/model] [output=PATH]`:
 write the model card (`ttl.model_card`) of step N (default: the latest `step-<N>/`) into that
-step directory, or `output`.
+step directory, or `output`. Config: conf/card.yaml.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from omegaconf import OmegaConf
+import hydra
+from omegaconf import MISSING, DictConfig
 
-from ttl.errors import TTLError
+from ttl.cli import invoke, require, run_command, typed
 from ttl.model_card import write_card
 
-DEFAULTS = {"run_dir": "???", "step": None, "repo_id": None, "output": None}
+
+@dataclass
+class CardArgs:
+    """The types of conf/card.yaml's keys (its values are the defaults)."""
+
+    run_dir: str = MISSING
+    step: int | None = MISSING
+    repo_id: str | None = MISSING
+    output: str | None = MISSING
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: run_dir=DIR [step=N] [repo_id=ID] [output=PATH]."""
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        unknown = [a for a in args if "=" not in a or a.split("=", 1)[0] not in DEFAULTS]
-        if unknown:
-            raise TTLError(f"unknown argument {unknown[0]!r}; use key=value with keys {', '.join(DEFAULTS)}")
-        cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_dotlist(args))
-        if OmegaConf.is_missing(cfg, "run_dir"):
-            raise TTLError("run_dir is required: python -m ttl.card run_dir=runs/NAME")
-        path = write_card(cfg.run_dir, cfg.step, cfg.repo_id, cfg.output)
-    except TTLError as error:
-        print(f"ttl.card: error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+def _card(cfg: DictConfig) -> None:
+    cfg = typed(cfg, CardArgs)
+    require(cfg, "run_dir", "python -m ttl.card run_dir=runs/NAME")
+    print(f"wrote {write_card(cfg.run_dir, cfg.step, cfg.repo_id, cfg.output)}")
+
+
+@hydra.main(config_path="pkg://ttl.conf.commands", config_name="card", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_command("ttl.card", lambda: _card(cfg))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point (`python -m ttl.card` / `ttl-card`); returns the exit status."""
+    return invoke(_hydra_main, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

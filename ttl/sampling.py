@@ -8,6 +8,7 @@ and the chat fine-tuning export.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import torch
 
@@ -24,6 +25,23 @@ GENERATION_DEFAULTS = dict(
 )
 # Keys that only mean something when sampling (dropped for greedy decoding).
 SAMPLING_KEYS = ("repetition_penalty", "temperature", "top_k", "top_p")
+
+
+def read_prompts(prompt: str | None, prompts_file: str | None, usage: str = "") -> list[str]:
+    """`prompt` (if given) followed by the non-blank lines of `prompts_file` (if given)."""
+    prompts = [prompt] if prompt else []
+    if prompts_file:
+        path = Path(prompts_file).expanduser()
+        if not path.is_file():
+            raise TTLError(f"prompts_file={prompts_file}: no such file")
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise TTLError(f"prompts_file={prompts_file}: not valid UTF-8 ({error.reason})") from error
+        prompts += [line for line in lines if line.strip()]
+    if not prompts:
+        raise TTLError(f"no prompt: give prompt=... or prompts_file=...{f' ({usage})' if usage else ''}")
+    return prompts
 
 
 def generation_settings(**overrides) -> dict:

@@ -76,10 +76,13 @@ def test_cli_prepares_counts_empty_documents_and_warns(tmp_path, tiny_tokenizer_
     assert not (tmp_path / "out.partial").exists()
 
 
-def test_cli_refuses_unknown_arguments_in_one_line(tmp_path):
-    result = run_cli(["-m", "ttl.data.prepare", "seqlen=5"], cwd=tmp_path)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "unknown argument 'seqlen'" in result.stderr
+def test_cli_refuses_unknown_keys_and_bad_values(tmp_path):
+    unknown = run_cli(["-m", "ttl.data.prepare", "seqlen=5"], cwd=tmp_path)
+    assert unknown.returncode == 1 and "Could not override 'seqlen'" in unknown.stderr
+    bad = run_cli(["-m", "ttl.data.prepare", "data_path=x", "tokenizer=y", "output_dir=z", "seq_len=0"],
+                  cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "ttl.data.prepare: error: seq_len=0: expected a positive integer"]
 
 
 def test_existing_output_is_refused(shard_dir, sample_dir, tiny_tokenizer_dir):

@@ -22,17 +22,16 @@ import re
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from ttl.cli import command_config
 from ttl.data.fingerprint import digest, source_fingerprint, tokenizer_fingerprint
 from ttl.data.manifest import MANIFEST
 from ttl.data.settings import DataSettings
-from ttl.data.shardset import build_shard_set
+from ttl.data.shardset import build_shard_set, check_prepare_config
 from ttl.data.sources import TextSource, open_corpus, resolve_source
 
 log = logging.getLogger(__name__)
 
-# The shard layout of sets prepared on first use (see ttl.data.prepare's DEFAULTS).
+# The shard layout of sets prepared on first use (conf/prepare.yaml's defaults).
 ROWS_PER_GROUP = 128
 GROUPS_PER_SHARD = 512
 
@@ -95,12 +94,15 @@ def prepared_shards(settings: DataSettings, tokenizer) -> Path:
         if (out / MANIFEST).is_file():  # another process finished it while we waited
             return out
         print(f"preparing {settings.path} into {out} (first use; later runs reuse it)", flush=True)
-        cfg = OmegaConf.create({
-            "data_path": settings.path, "seq_len": settings.seq_len, "packing": settings.packing or "ttl",
-            "text_column": settings.text_column, "num_proc": settings.prepare_num_proc,
-            "batch_size": 512, "rows_per_group": ROWS_PER_GROUP, "groups_per_shard": GROUPS_PER_SHARD,
-            "max_documents": None,
+        cfg = command_config("prepare", {
+            "data_path": settings.path, "tokenizer": str(getattr(tokenizer, "name_or_path", "")),
+            "output_dir": str(out), "seq_len": settings.seq_len, "packing": settings.packing or "ttl",
+            "text_column": settings.text_column, "train_split": settings.train_split,
+            "val_split": settings.val_split, "val_fraction": settings.val_fraction,
+            "val_documents": settings.val_documents, "num_proc": settings.prepare_num_proc,
+            "rows_per_group": ROWS_PER_GROUP, "groups_per_shard": GROUPS_PER_SHARD,
         })
+        check_prepare_config(cfg)
         start = time.perf_counter()
         manifest = build_shard_set(cfg, out, tokenizer, train, validation,
                                    say=lambda line: print(line, flush=True))

@@ -22,18 +22,19 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from ttl.data.fingerprint import digest, file_fingerprint, source_fingerprint, tokenizer_fingerprint
+from ttl.data.holdout import check_fraction
 from ttl.data.manifest import Manifest, ShardInfo, SplitInfo, write_manifest
-from ttl.data.packing import RowPacker, encode_documents, is_empty
+from ttl.data.packing import RowPacker, check_packing, encode_documents, is_empty
 from ttl.data.parallel import OrderedPool
 from ttl.data.shards import ShardWriter, token_dtype
-from ttl.data.sources import TextSource, read_unit
+from ttl.data.sources import TextSource, open_corpus, read_unit, resolve_source
 from ttl.errors import TTLError
 from ttl.rundir import write_json
 
@@ -275,3 +276,94 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
         shutil.rmtree(out)
     partial.rename(out)
     return manifest
+
+
+@dataclass
+class PrepareArgs:
+    """The types of conf/prepare.yaml's keys (its values are the defaults)."""
+
+    data_path: str
+    tokenizer: str
+    output_dir: str
+    seq_len: int
+    packing: str
+    text_column: str
+    train_split: str
+    val_split: str
+    val_fraction: float
+    val_documents: int | None
+    num_proc: int | None
+    batch_size: int
+    rows_per_group: int
+    groups_per_shard: int
+    max_documents: int | None
+    overwrite: bool
+    push_to_hub: str | None
+    private: bool
+
+
+def check_prepare_config(cfg) -> None:
+    """Refuse values `prepare` cannot use, naming the key; fills num_proc (null: every core)."""
+    from omegaconf import OmegaConf
+
+    for key in ("data_path", "tokenizer", "output_dir"):
+        if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
+            raise TTLError(f"{key} is required: python -m ttl.data.prepare data_path=... "
+                           "tokenizer=DIR output_dir=DIR")
+    known = {f.name for f in fields(PrepareArgs)}
+    for key in ("seq_len", "batch_size", "rows_per_group", "groups_per_shard"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise TTLError(f"{key}={cfg[key]!r}: expected a positive integer")
+    for key in ("val_documents", "max_documents", "num_proc"):
+        if cfg[key] is not None and (not isinstance(cfg[key], int) or isinstance(cfg[key], bool)
+                                     or cfg[key] < 1):
+            raise TTLError(f"{key}={cfg[key]!r}: expected a positive integer or null")
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise TTLError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    check_fraction(cfg.val_fraction, "val_fraction")
+    check_packing(cfg.packing)
+    if cfg.seq_len < 2:
+        raise TTLError(f"seq_len={cfg.seq_len}: must be at least 2")
+    if cfg.num_proc is None:
+        cfg.num_proc = os.cpu_count() or 1
+
+
+def prepare(cfg, tokenizer=None, say: Callable[[str], None] = print, progress: bool = True) -> Manifest:
+    """Build the shard set conf/prepare.yaml's keys describe; returns its manifest.
+
+    Everything the user can get wrong (keys, paths, splits, the text column, a damaged parquet
+    file, the tokenizer) fails before anything is written.
+    """
+    from ttl.bpe import load_tokenizer
+
+    check_prepare_config(cfg)
+    out = Path(cfg.output_dir).expanduser()
+    if out.exists() and not cfg.overwrite:
+        raise TTLError(f"output_dir={out} already exists; choose another or pass overwrite=true")
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.tokenizer)
+    corpus = open_corpus(str(cfg.data_path))
+    train, validation = (
+        resolve_source(str(cfg.data_path), split, cfg.text_column, cfg.train_split, cfg.val_split,
+                       cfg.val_fraction, cfg.val_documents, corpus=corpus)
+        for split in (cfg.train_split, cfg.val_split)
+    )
+    return build_shard_set(cfg, out, tokenizer, train, validation, say=say, progress=progress)
+
+
+def summary(manifest: Manifest, out: str, seconds: float) -> list[str]:
+    """Lines reporting what was written, for people."""
+    lines = [f"prepared {out} ({manifest.dtype}, seq_len {manifest.seq_len}, packing {manifest.packing})"]
+    for name, s in manifest.splits.items():
+        lines.append(
+            f"  {name}: {s.rows:,} rows = {s.tokens:,} tokens in {len(s.shards)} shard(s); "
+            f"{s.documents:,} documents ({s.long_documents:,} longer than a row, split across rows); "
+            f"{s.dropped_tokens:,} tail tokens dropped"
+        )
+    if manifest.holdout:
+        h = manifest.holdout
+        lines.append(f"  held out by content hash: {h['fraction']:.4%} of documents -> "
+                     f"{h['held_out_documents']:,} validation documents, never in the train split")
+    tokens = sum(s.tokens + s.dropped_tokens for s in manifest.splits.values())
+    lines.append(f"  {tokens:,} tokens in {seconds:.1f} s = {tokens / max(seconds, 1e-9):,.0f} tokens/s")
+    return lines

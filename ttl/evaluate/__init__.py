@@ -10,7 +10,7 @@ model card's markdown table; `rows_from_run(run_dir)` gives rows from the checkp
 trainer_state.json alone; `run_table(run_dir)` prefers a measured `evaluation/evaluation.csv`.
 """
 
-from ttl.evaluate.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
+from ttl.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from ttl.evaluate.report import (
     EvaluationRow,
     evaluations_table,

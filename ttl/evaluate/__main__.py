@@ -1,20 +1,37 @@
-"""`python -m ttl.evaluate [harness] key=value ...`: perplexity, or lm-eval with `harness` first."""
+"""`python -m ttl.evaluate [harness] key=value ...`: perplexity (conf/evaluate.yaml), or
+lm-evaluation-harness with `harness` first (conf/harness.yaml)."""
+
+from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-from ttl.evaluate.cli import run_main
+import hydra
+from omegaconf import DictConfig
+
+from ttl.cli import invoke, run_command
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Dispatch: `harness ...` runs lm-evaluation-harness, anything else perplexity."""
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "harness":
-        from ttl.evaluate.harness import main as harness_main
+@hydra.main(config_path="pkg://ttl.conf.commands", config_name="evaluate", version_base="1.3")
+def _perplexity(cfg: DictConfig) -> None:
+    from ttl.evaluate.run import evaluate
 
-        return run_main("ttl.evaluate harness", harness_main, args[1:])
-    from ttl.evaluate.run import main as perplexity_main
+    run_command("ttl.evaluate", lambda: evaluate(cfg))
 
-    return run_main("ttl.evaluate", perplexity_main, args)
+
+@hydra.main(config_path="pkg://ttl.conf.commands", config_name="harness", version_base="1.3")
+def _harness(cfg: DictConfig) -> None:
+    from ttl.evaluate.harness import run_harness
+
+    run_command("ttl.evaluate harness", lambda: run_harness(cfg))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point (`python -m ttl.evaluate` / `ttl-evaluate`); returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["harness"]:
+        return invoke(_harness, args[1:])
+    return invoke(_perplexity, args)
 
 
 if __name__ == "__main__":

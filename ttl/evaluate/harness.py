@@ -19,14 +19,14 @@ import csv
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from omegaconf import MISSING, DictConfig
 
+from ttl.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resolve_device
+from ttl.cli import command_config, require, typed
 from ttl.errors import TTLError
-from ttl.evaluate.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resolve_device
-from ttl.evaluate.cli import parse_args, require
 from ttl.evaluate.report import format_tokens
 from ttl.harness import LOCAL_GROUP, LOCAL_TASKS, TASKS_PATH
 from ttl.rundir import load_config
@@ -39,20 +39,20 @@ HEADLINE_METRICS = ("acc", "acc_norm", "f1", "mcc", "pearson", "exact_match")
 
 @dataclass
 class HarnessArgs:
-    """Keys of `python -m ttl.evaluate harness`."""
+    """The types of conf/harness.yaml's keys (its values are the defaults)."""
 
     checkpoints: str = MISSING  # step dir, run dir (every step-<N>/) or Hub id
-    revisions: list[str] = field(default_factory=list)
-    tokens_per_step: int | None = None
-    tasks: list[str] = field(default_factory=lambda: list(LOCAL_TASKS))
-    tasks_dir: str | None = None  # folder holding enem/ and oab/ (for the local tasks)
-    num_fewshot: int | None = 3  # null: each task's own default
-    limit: float | None = None  # questions per task (a count, or a fraction below 1)
-    batch_size: int = 8
-    device: str = "auto"
-    dtype: str = "float32"
-    seed: int = 1234
-    output_dir: str | None = None
+    revisions: list[str] = MISSING
+    tokens_per_step: int | None = MISSING
+    tasks: list[str] = MISSING
+    tasks_dir: str | None = MISSING  # folder holding enem/ and oab/ (for the local tasks)
+    num_fewshot: int | None = MISSING  # null: each task's own default
+    limit: float | None = MISSING  # questions per task (a count, or a fraction below 1)
+    batch_size: int = MISSING
+    device: str = MISSING
+    dtype: str = MISSING
+    seed: int = MISSING
+    output_dir: str | None = MISSING
 
 
 @dataclass
@@ -167,9 +167,10 @@ def harness_table(rows: Sequence[HarnessRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_harness(args: Sequence[str] | Mapping, log: Callable[[str], None] = print) -> list[HarnessRow]:
-    """Run lm-eval per key=value arguments (see HarnessArgs); write and return the rows."""
-    cfg: DictConfig = parse_args(HarnessArgs, args if isinstance(args, Mapping) else list(args))
+def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> list[HarnessRow]:
+    """Run lm-eval (conf/harness.yaml's keys: the command line's config, or a mapping of the keys
+    to change); write and return the rows."""
+    cfg = typed(cfg if isinstance(cfg, DictConfig) else command_config("harness", cfg), HarnessArgs)
     require(cfg, "checkpoints", USAGE)
     tasks = list(cfg.tasks)
     if not tasks:
@@ -214,9 +215,3 @@ def run_harness(args: Sequence[str] | Mapping, log: Callable[[str], None] = prin
     log(table)
     log(f"wrote {output / 'harness.csv'}, {output / 'harness.md'}")
     return rows
-
-
-def main(args: list[str]) -> int:
-    """`python -m ttl.evaluate harness key=value ...`; returns the exit status."""
-    run_harness(args)
-    return 0

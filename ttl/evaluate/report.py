@@ -104,7 +104,7 @@ def rows_from_run(run_dir: str | Path) -> list[EvaluationRow]:
     The perplexity is the run's own validation perplexity at that step (`val_ppl`); use
     `ttl.evaluate.evaluate_checkpoints` or `python -m ttl.evaluate` to measure it afresh.
     """
-    from ttl.evaluate.checkpoints import find_checkpoints
+    from ttl.checkpoints import find_checkpoints
 
     return [
         EvaluationRow(checkpoint=c.source, step=c.step, tokens=c.tokens, perplexity=c.val_ppl,

@@ -22,16 +22,16 @@ from pathlib import Path
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ttl.data.packing import check_packing
-from ttl.data.sources import TextSource, iter_documents, open_corpus, resolve_source
-from ttl.errors import TTLError
-from ttl.evaluate.checkpoints import (
+from ttl.checkpoints import (
     Checkpoint,
     find_checkpoints,
     load_checkpoint,
     resolve_device,
 )
-from ttl.evaluate.cli import parse_args, require
+from ttl.cli import command_config, require, typed
+from ttl.data.packing import check_packing
+from ttl.data.sources import TextSource, iter_documents, open_corpus, resolve_source
+from ttl.errors import TTLError
 from ttl.evaluate.perplexity import (
     METHODS,
     packed_blocks,
@@ -47,33 +47,33 @@ USAGE = "python -m ttl.evaluate checkpoints=<run dir | step dir | Hub id> data.p
 
 @dataclass
 class DataArgs:
-    """Evaluation text; None means "the run's own setting" (config.yaml), else the fallback."""
+    """The types of conf/evaluate.yaml's data block."""
 
-    path: str | None = None  # file, directory or Hub dataset id; default: the run's data.path
-    split: str = "validation"  # a split name, or `all`: every document of local data
-    text_column: str | None = None  # default: the run's, else "text"
-    val_fraction: float | None = None  # held-out share when the source has no validation split
-    val_documents: int | None = None  # or a held-out count (sets the share); default: the run's
-    packing: str | None = None  # ttl / eos; default: the run's, else "ttl"
-    max_tokens: int | None = None  # stop after this many tokens of evaluation text
+    path: str | None = MISSING
+    split: str = MISSING
+    text_column: str | None = MISSING
+    val_fraction: float | None = MISSING
+    val_documents: int | None = MISSING
+    packing: str | None = MISSING
+    max_tokens: int | None = MISSING
 
 
 @dataclass
 class EvaluateArgs:
-    """Keys of `python -m ttl.evaluate` (perplexity)."""
+    """The types of conf/evaluate.yaml's keys (its values are the defaults)."""
 
     checkpoints: str = MISSING
-    revisions: list[str] = field(default_factory=list)
-    tokens_per_step: int | None = None  # tokens of Hub revisions `step<N>` = N x this
-    tokenizer: str | None = None  # default: each checkpoint's own tokenizer
+    revisions: list[str] = MISSING
+    tokens_per_step: int | None = MISSING
+    tokenizer: str | None = MISSING
     data: DataArgs = field(default_factory=DataArgs)
-    method: str = "packed"  # packed (the training's validation) or sliding
-    seq_len: int | None = None  # default: the run's data.seq_len, else the model's context
-    stride: int | None = None  # sliding only; default seq_len // 2
-    batch_size: int = 8
-    device: str = "auto"
-    dtype: str = "float32"
-    output_dir: str | None = None
+    method: str = MISSING
+    seq_len: int | None = MISSING
+    stride: int | None = MISSING
+    batch_size: int = MISSING
+    device: str = MISSING
+    dtype: str = MISSING
+    output_dir: str | None = MISSING
 
 
 def _setting(explicit, run_cfg: DictConfig | None, key: str, fallback):
@@ -177,19 +177,15 @@ def evaluate_checkpoints(
     return rows
 
 
-def _config(args: Sequence[str] | Mapping) -> DictConfig:
-    cfg = parse_args(EvaluateArgs, args if isinstance(args, Mapping) else list(args))
-    require(cfg, "checkpoints", USAGE)
-    return cfg
-
-
-def evaluate(args: Sequence[str] | Mapping, log: Callable[[str], None] = print) -> list[EvaluationRow]:
-    """Run an evaluation from key=value arguments (a list, or a mapping of dotted keys) and
-    write evaluation.csv, evaluation.md and perplexity.png; returns the rows.
+def evaluate(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> list[EvaluationRow]:
+    """Run an evaluation (conf/evaluate.yaml's keys: the command line's config, or a mapping of
+    the keys to change) and write evaluation.csv, evaluation.md and perplexity.png; returns the
+    rows.
 
     Example: `evaluate({"checkpoints": "runs/quickstart", "output_dir": "/tmp/eval"})`.
     """
-    cfg = _config(args)
+    cfg = typed(cfg if isinstance(cfg, DictConfig) else command_config("evaluate", cfg), EvaluateArgs)
+    require(cfg, "checkpoints", USAGE)
     if cfg.method not in METHODS:
         raise TTLError(f"method={cfg.method!r}: choose one of {', '.join(METHODS)}")
     checkpoints = find_checkpoints(cfg.checkpoints, list(cfg.revisions), cfg.tokens_per_step)
@@ -226,8 +222,3 @@ def evaluate(args: Sequence[str] | Mapping, log: Callable[[str], None] = print) 
     log(f"wrote {output / 'evaluation.csv'}, {output / 'evaluation.md'}, {output / 'perplexity.png'}")
     return rows
 
-
-def main(args: list[str]) -> int:
-    """`python -m ttl.evaluate key=value ...` (perplexity); returns the exit status."""
-    evaluate(args)
-    return 0
