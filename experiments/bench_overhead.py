@@ -23,8 +23,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from ttl.data.datamodule import BlockDataset
-from ttl.model import build_model, llama_config
-from ttl.module import CausalLMModule
+from ttl.lightning_module import CausalLMModule
+from ttl.llama import build_model, llama_config
 from ttl.optim import build_adamw, warmup_cosine
 
 MODEL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,

@@ -13,9 +13,9 @@ from .conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
-COMMON = ["-m", "ttl.train", "experiment=quickstart", "logger=csv", "energy.enabled=false",
-          "trainer.max_steps=6", "trainer.micro_batch_size=16", "checkpoint.every_n_steps=6",
-          "evaluation.every_n_steps=100"]
+COMMON = ["-m", "ttl.train", "experiment=quickstart", "logger=csv", "callbacks.emissions.enabled=false",
+          "trainer.max_steps=6", "hardware.micro_batch_size=16", "model.recipe.checkpoint_every_n_steps=6",
+          "model.recipe.eval_every_n_steps=100"]
 
 
 def test_two_ranks_match_one_process_with_accumulation(tmp_path, shared_cache, sample_dir):

@@ -42,7 +42,8 @@ def test_round2_lever_script_and_rehearsal_report_run_on_cpu(tmp_path, shared_ca
         assert "tokens_per_s" in rows[name] or "error" in rows[name]
 
     train = run_cli(["-m", "ttl.train", "experiment=quickstart", "logger=wandb", "trainer.max_steps=30",
-                     "checkpoint.every_n_steps=10", "trainer.log_every_n_steps=5", "run_name=rehearsal"],
+                     "model.recipe.checkpoint_every_n_steps=10", "trainer.log_every_n_steps=5",
+                     "run_name=rehearsal"],
                     tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert train.returncode == 0, train.stderr[-2000:]
     report = run_cli([str(ROOT / "experiments" / "bench_gpu" / "device" / "rehearsal_report.py"),

@@ -15,7 +15,7 @@ from ttl.guards import RunLock, checkpoint_is_readable, latest_good_checkpoint
 
 from .conftest import OFFLINE_ENV, ROOT, run_cli
 
-QUICK = ["-m", "ttl.train", "experiment=quickstart", "logger=none", "energy.enabled=false"]
+QUICK = ["-m", "ttl.train", "experiment=quickstart", "logger=none", "callbacks.emissions.enabled=false"]
 
 
 def test_second_lock_on_a_run_directory_is_refused(tmp_path):
@@ -64,7 +64,7 @@ def test_unwritable_output_directory_is_one_clear_line(tmp_path, shared_cache):
 @pytest.mark.slow
 def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, shared_cache):
     env = {"TTL_CACHE_DIR": str(shared_cache)}
-    args = [*QUICK, "optimizer.lr=1e12", "scheduler=constant", "checkpoint.every_n_steps=1",
+    args = [*QUICK, "optimizer.lr=1e12", "scheduler=constant", "model.recipe.checkpoint_every_n_steps=1",
             "trainer.max_steps=20"]
     result = run_cli(args, tmp_path, env)
     assert result.returncode == 2 and "non-finite loss (NaN or Inf) at step 1" in result.stderr
@@ -78,7 +78,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, share
 def test_nonfinite_loss_skip_option_skips_batches(tmp_path, shared_cache):
     env = {"TTL_CACHE_DIR": str(shared_cache)}
     args = [*QUICK, "optimizer.lr=1e12", "scheduler=constant", "trainer.max_steps=6",
-            "guard.nonfinite_loss=skip", "evaluation.every_n_steps=100"]
+            "module.nonfinite_loss=skip", "model.recipe.eval_every_n_steps=100"]
     result = run_cli(args, tmp_path, env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "non-finite loss at step 1 on at least one rank, batch skipped" in result.stdout
@@ -94,8 +94,8 @@ def test_nonfinite_loss_skip_option_skips_batches(tmp_path, shared_cache):
 def test_skip_on_two_processes_with_a_nan_on_one_rank_neither_hangs_nor_diverges(tmp_path, shared_cache):
     """Rank 1 alone sees a NaN loss at step 3: both ranks skip that batch and stay equal."""
     probe_dir = tmp_path / "probe"
-    args = [*QUICK, "trainer.devices=2", "trainer.strategy=ddp", "trainer.micro_batch_size=16",
-            "trainer.max_steps=6", "guard.nonfinite_loss=skip", "evaluation.every_n_steps=100",
+    args = [*QUICK, "trainer.devices=2", "trainer.strategy=ddp", "hardware.micro_batch_size=16",
+            "trainer.max_steps=6", "module.nonfinite_loss=skip", "model.recipe.eval_every_n_steps=100",
             "+callbacks.nan._target_=tests.probes.NanOnOneRank", "+callbacks.nan.step=3",
             "+callbacks.nan.rank=1", f"+callbacks.nan.out_dir={probe_dir}"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache), "PYTHONPATH": str(ROOT)},
@@ -110,13 +110,15 @@ def test_skip_on_two_processes_with_a_nan_on_one_rank_neither_hangs_nor_diverges
 @pytest.mark.slow
 def test_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, shared_cache):
     env = {"TTL_CACHE_DIR": str(shared_cache)}
-    first = run_cli([*QUICK, "trainer.max_steps=20", "checkpoint.every_n_steps=10"], tmp_path, env)
+    first = run_cli([*QUICK, "trainer.max_steps=20",
+    "model.recipe.checkpoint_every_n_steps=10"], tmp_path, env)
     assert first.returncode == 0, first.stderr[-2000:]
     ckpts = tmp_path / "runs" / "quickstart" / "checkpoints"
     last = ckpts / "last.ckpt"
     last.write_bytes(last.read_bytes()[:1000])
     (ckpts / "step-20.ckpt").write_bytes(b"garbage")
-    again = run_cli([*QUICK, "trainer.max_steps=25", "checkpoint.every_n_steps=10"], tmp_path, env)
+    again = run_cli([*QUICK, "trainer.max_steps=25",
+                     "model.recipe.checkpoint_every_n_steps=10"], tmp_path, env)
     assert again.returncode == 0, again.stderr[-2000:]
     out = again.stdout + again.stderr
     assert "checkpoints/last.ckpt is truncated or corrupt" in out
@@ -127,7 +129,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, shar
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, shared_cache):
     env = {**OFFLINE_ENV, "TTL_CACHE_DIR": str(shared_cache), "PATH": "/usr/bin:/bin"}
     args = [sys.executable, *QUICK, "logger=csv", "trainer.max_steps=100000",
-            "trainer.log_every_n_steps=1", "checkpoint.every_n_steps=100000"]
+            "trainer.log_every_n_steps=1", "model.recipe.checkpoint_every_n_steps=100000"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "runs" / "quickstart" / "logs" / "version_0" / "metrics.csv"
@@ -160,7 +162,7 @@ def test_slurm_requeue_signal_saves_requeues_and_the_requeued_job_resumes(tmp_pa
              "SLURM_NODEID": "0", "PATH": f"{bin_dir}:/usr/bin:/bin"}
     env = {**OFFLINE_ENV, "TTL_CACHE_DIR": str(shared_cache), **slurm}
     args = [sys.executable, *QUICK, "logger=csv", "trainer.max_steps=100000",
-            "trainer.log_every_n_steps=1", "checkpoint.every_n_steps=100000"]
+            "trainer.log_every_n_steps=1", "model.recipe.checkpoint_every_n_steps=100000"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "runs" / "quickstart"

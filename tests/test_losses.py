@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from ttl.llama import build_model, llama_config
 from ttl.losses import causal_lm_loss
-from ttl.model import build_model, llama_config
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
             intermediate_size=64, vocab_size=300, max_position_embeddings=32)
@@ -44,7 +44,7 @@ def _train(loss_impl: str, compile_model: bool, steps: int = 3) -> tuple[list[fl
     import lightning.pytorch as pl
     from torch.utils.data import DataLoader
 
-    from ttl.module import CausalLMModule
+    from ttl.lightning_module import CausalLMModule
     from ttl.optim import build_adamw
 
     torch.manual_seed(0)
@@ -84,7 +84,7 @@ def test_the_chunked_loss_compiles_and_trains_alike():
 
 def test_an_unknown_loss_implementation_names_the_key():
     from ttl.errors import TTLError
-    from ttl.module import CausalLMModule
+    from ttl.lightning_module import CausalLMModule
 
-    with pytest.raises(TTLError, match="trainer.loss_impl='fused': choose one of hf, chunked"):
+    with pytest.raises(TTLError, match="hardware.loss_impl='fused': choose one of hf, chunked"):
         CausalLMModule(llama_config(TINY), None, None, tokens_per_step=40, loss_impl="fused")

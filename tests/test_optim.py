@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ttl.model import build_model, llama_config
+from ttl.llama import build_model, llama_config
 from ttl.optim import build_adamw, warmup_constant, warmup_cosine, warmup_stable_decay
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,

@@ -21,8 +21,9 @@ STEPS, EVERY, TOKENS = 40, 5, 4096
 
 def args(name: str) -> list[str]:
     return ["-m", "ttl.train", "experiment=quickstart", "logger=csv", f"run_name={name}",
-            f"trainer.max_steps={STEPS}", f"checkpoint.every_n_steps={EVERY}",
-            "evaluation.every_n_steps=20", "trainer.log_every_n_steps=1", "energy.measure_power_secs=1"]
+            f"trainer.max_steps={STEPS}", f"model.recipe.checkpoint_every_n_steps={EVERY}",
+            "model.recipe.eval_every_n_steps=20", "trainer.log_every_n_steps=1",
+            "callbacks.emissions.measure_power_secs=1"]
 
 
 def logged_steps(metrics) -> int:

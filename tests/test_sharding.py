@@ -14,10 +14,10 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from ttl.config import lightning_trainer_kwargs, plan_batch
-from ttl.model import llama_config
-from ttl.module import CausalLMModule
+from ttl.lightning_module import CausalLMModule
+from ttl.llama import llama_config
 from ttl.optim import build_adamw
+from ttl.planning import lightning_trainer_kwargs, plan_batch
 from ttl.sharding import describe_sharding, number_params_in_model_order
 
 from .conftest import ROOT, run_cli
@@ -25,9 +25,10 @@ from .conftest import ROOT, run_cli
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
             intermediate_size=64, vocab_size=100, max_position_embeddings=32)
 
-COMMON = ["-m", "ttl.train", "experiment=quickstart", "energy.enabled=false", "trainer.max_steps=6",
-          "trainer.micro_batch_size=16", "trainer.devices=2", "checkpoint.every_n_steps=3",
-          "evaluation.every_n_steps=100", "checkpoint.sample_max_new_tokens=4"]
+COMMON = ["-m", "ttl.train", "experiment=quickstart", "callbacks.emissions.enabled=false",
+          "trainer.max_steps=6",
+          "hardware.micro_batch_size=16", "trainer.devices=2", "model.recipe.checkpoint_every_n_steps=3",
+          "model.recipe.eval_every_n_steps=100", "callbacks.samples.max_new_tokens=4"]
 
 
 def max_difference(a: dict, b: dict) -> float:
@@ -39,10 +40,9 @@ def test_trainer_strategy_fsdp_becomes_fsdp2_over_all_ranks():
     from lightning.pytorch.strategies import ModelParallelStrategy
 
     cfg = OmegaConf.load(ROOT / "conf" / "trainer" / "fsdp.yaml")
-    cfg = OmegaConf.create({"trainer": {**OmegaConf.to_container(cfg), "devices": 4, "num_nodes": 2,
-                                        "micro_batch_size": 2},
-                            "model": {"name": "160m"}, "data": {"seq_len": 2048},
-                            "batch": {"tokens_per_step": 2048 * 64}, "evaluation": {"every_n_steps": 10}})
+    cfg.trainer.devices, cfg.trainer.num_nodes, cfg.hardware.micro_batch_size = 4, 2, 2
+    cfg.model = {"name": "160m", "recipe": {"tokens_per_step": 2048 * 64, "eval_every_n_steps": 10}}
+    cfg.data = {"seq_len": 2048}
     plan = plan_batch(cfg)
     strategy = lightning_trainer_kwargs(cfg, plan)["strategy"]
     assert isinstance(strategy, ModelParallelStrategy)
@@ -132,7 +132,7 @@ def test_fsdp_on_two_processes_trains_what_ddp_trains(tmp_path, shared_cache):
     for name, strategy, source, compiled, tolerance in (
             ("ddp-to-fsdp", "fsdp", "ddp", "true", 1e-4), ("fsdp-to-ddp", "ddp", "fsdp", "false", 1e-6)):
         resumed = run_cli([*COMMON, "logger=csv", f"trainer.strategy={strategy}", f"run_name={name}",
-                           f"trainer.compile={compiled}",
+                           f"hardware.compile={compiled}",
                            f"resume={runs / source / 'checkpoints' / 'step-3.ckpt'}"], tmp_path, env)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         a = load_file(runs / "ddp" / "step-6" / "model.safetensors")

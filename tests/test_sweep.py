@@ -19,11 +19,57 @@ def test_summary_table_formats_each_job():
     assert table[3] == "| 1 | optimizer.lr=0.003 | - | - | - | FAILED |"
 
 
+def test_the_slurm_launcher_sends_one_job_per_point_with_a_rank_per_gpu():
+    """hydra/launcher=slurm composes hydra-submitit-launcher's SLURM launcher with ttl's defaults."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[sweep]'")
+    from hydra import compose, initialize_config_module
+
+    from ttl.resources import register_resolvers
+
+    register_resolvers()
+    with initialize_config_module("ttl.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=8",
+                                          "hydra.launcher.nodes=2", "trainer=multinode"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node) == (2, 8, 8)
+    assert launcher.timeout_min == 2880 and launcher.max_num_timeout == 3  # requeued, then resumed
+    assert cfg.trainer.strategy == "ddp"
+
+
+def test_a_slurm_job_of_several_tasks_keeps_ddp(monkeypatch):
+    from ttl.sweep import ranks_started_by_slurm
+
+    monkeypatch.setenv("SLURM_NTASKS", "16")
+    assert ranks_started_by_slurm()
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    assert not ranks_started_by_slurm()
+
+
+@pytest.mark.slow
+def test_a_sweep_through_submitits_local_executor_runs_every_point(tmp_path, shared_cache):
+    """The submitit launcher's local executor (what hydra/launcher=slurm uses on a cluster)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[sweep]'")
+    args = ["-m", "ttl.train", "-m", "hydra/launcher=submitit_local", "experiment=quickstart",
+            "optimizer.lr=1e-3,3e-3", "trainer.max_steps=3", "model.recipe.eval_every_n_steps=3",
+            "model.recipe.checkpoint_every_n_steps=3", "logger=none", "callbacks.emissions.enabled=false"]
+    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = tmp_path / "runs" / "quickstart-sweep"
+    for job in ("0", "1"):
+        assert (sweep / job / "step-3" / "model.safetensors").is_file()
+    assert list((sweep / ".submitit").glob("*/*_result.pkl"))  # submitit ran them as jobs
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert len(rows) == 2 and all(r["status"] == "COMPLETED" and float(r["val_ppl"]) > 1 for r in rows)
+
+
 @pytest.mark.slow
 def test_two_job_sweep_gives_two_runs_and_a_summary(tmp_path, shared_cache):
     args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,3e-3",
-            "trainer.max_steps=6", "evaluation.every_n_steps=3", "checkpoint.every_n_steps=3",
-            "logger=wandb", "energy.enabled=false"]
+            "trainer.max_steps=6", "model.recipe.eval_every_n_steps=3",
+            "model.recipe.checkpoint_every_n_steps=3",
+            "logger=wandb", "callbacks.emissions.enabled=false"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "runs" / "quickstart-sweep"
@@ -43,8 +89,8 @@ def test_two_job_sweep_gives_two_runs_and_a_summary(tmp_path, shared_cache):
 def test_optuna_search_minimises_validation_perplexity(tmp_path, shared_cache):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install -e '.[sweep]'")
     args = ["-m", "ttl.train", "-m", "experiment=quickstart", "hparams_search=lr_wd",
-            "hydra.sweeper.n_trials=2", "trainer.max_steps=4", "evaluation.every_n_steps=2",
-            "checkpoint.every_n_steps=2", "logger=none", "energy.enabled=false"]
+            "hydra.sweeper.n_trials=2", "trainer.max_steps=4", "model.recipe.eval_every_n_steps=2",
+            "model.recipe.checkpoint_every_n_steps=2", "logger=none", "callbacks.emissions.enabled=false"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "runs" / "quickstart-sweep"
@@ -58,9 +104,10 @@ def test_optuna_search_minimises_validation_perplexity(tmp_path, shared_cache):
 @pytest.mark.slow
 def test_sweep_of_ddp_jobs_runs_each_job_once_on_two_processes(tmp_path, shared_cache):
     args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,2e-3",
-            "trainer.devices=2", "trainer.strategy=ddp", "trainer.micro_batch_size=16",
-            "trainer.max_steps=3", "evaluation.every_n_steps=3", "checkpoint.every_n_steps=3",
-            "logger=none", "energy.enabled=false"]
+            "trainer.devices=2", "trainer.strategy=ddp", "hardware.micro_batch_size=16",
+            "trainer.max_steps=3", "model.recipe.eval_every_n_steps=3",
+            "model.recipe.checkpoint_every_n_steps=3",
+            "logger=none", "callbacks.emissions.enabled=false"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("ddp -> ddp_spawn") == 2
@@ -77,7 +124,7 @@ def test_sweep_of_ddp_jobs_runs_each_job_once_on_two_processes(tmp_path, shared_
 
 def test_sweep_of_fsdp_jobs_on_several_processes_is_refused(tmp_path, shared_cache):
     args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,2e-3",
-            "trainer.devices=2", "trainer.strategy=fsdp", "trainer.micro_batch_size=16", "logger=none"]
+            "trainer.devices=2", "trainer.strategy=fsdp", "hardware.micro_batch_size=16", "logger=none"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 2
     assert "trainer.strategy=fsdp cannot run inside a sweep (-m)" in result.stderr

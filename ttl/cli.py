@@ -20,7 +20,14 @@ from ttl.errors import TTLError
 
 # Hydra's override grammar takes no accents, commas or spaces in a bare value: free text
 # (a prompt) is quoted for it, so `prompt="A capivara é"` works as typed in a shell.
-_QUOTE = str.maketrans({"\\": "\\\\", "'": "\\'"})
+
+
+def _hydra_quoted(value: str) -> str:
+    """`value` as a Hydra quoted string (backslashes mean something only before a quote)."""
+    quote = "'" if "'" not in value else ('"' if '"' not in value else "'")
+    body = value.replace(quote, "\\" + quote)
+    trailing = len(body) - len(body.rstrip("\\"))
+    return quote + body + "\\" * trailing + quote
 
 
 def quote_free_text(argv: Sequence[str], keys: Sequence[str]) -> list[str]:
@@ -29,7 +36,7 @@ def quote_free_text(argv: Sequence[str], keys: Sequence[str]) -> list[str]:
     for arg in argv:
         key, sep, value = arg.partition("=")
         if sep and key in keys and not (value[:1] in "'\"" and value[-1:] == value[:1] and len(value) > 1):
-            arg = f"{key}='{value.translate(_QUOTE)}'"
+            arg = f"{key}={_hydra_quoted(value)}"
         out.append(arg)
     return out
 

@@ -1,4 +1,4 @@
-"""Next-token cross-entropy without materialising the whole logits tensor (`trainer.loss_impl`).
+"""Next-token cross-entropy without materialising the whole logits tensor (`hardware.loss_impl`).
 
 Hugging Face's loss builds the (tokens x vocabulary) logits of a micro-batch and upcasts them
 to fp32: 4 x 2,048 x 32,000 x 4 bytes = 1 GiB per micro-batch of the 160m recipe, written and

@@ -13,7 +13,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ttl.errors import TTLError
-from ttl.model import build_model, count_parameters, llama_config
+from ttl.llama import build_model, count_parameters, llama_config
 from ttl.rundir import (
     CONFIG,
     TRAINER_STATE,
@@ -65,7 +65,16 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} hours"
 
 
+def energy_settings(cfg) -> dict:
+    """The emissions callback's settings of a run's config (older runs kept them in `energy`)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(cfg, "callbacks.emissions") or OmegaConf.select(cfg, "energy") or {}
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+
+
 def _front_matter(cfg, state: dict) -> str:
+    energy = energy_settings(cfg)
     grams = state.get("emissions_kg_co2eq")
     matter = {
         "license": "apache-2.0",
@@ -82,8 +91,8 @@ def _front_matter(cfg, state: dict) -> str:
             "emissions": None if grams is None else float(f"{grams * 1000:.8g}"),
             "source": "CodeCarbon",
             "training_type": "pre-training",
-            "geographical_location": cfg.energy.get("geographical_location") or cfg.energy.country_iso_code,
-            "hardware_used": cfg.energy.get("hardware_used") or state.get("hardware") or "unknown",
+            "geographical_location": energy.get("geographical_location") or energy.get("country_iso_code"),
+            "hardware_used": energy.get("hardware_used") or state.get("hardware") or "unknown",
         },
     }
     return "---\n" + yaml.safe_dump(matter, sort_keys=False, allow_unicode=True) + "---\n"
@@ -102,6 +111,7 @@ def render_card(run_dir: Path, step_dir: Path, repo_id: str | None = None) -> st
     n_params = count_parameters(build_model(llama_config(OmegaConf.to_container(cfg.model)), "meta"))
     name = repo_id or str(step_dir)
     kg, kwh = state.get("emissions_kg_co2eq"), state.get("energy_kwh")
+    energy = energy_settings(cfg)
     states = [s for s in read_states(run_dir) if s["step"] <= state["step"]]
     return f"""{_front_matter(cfg, state)}# {cfg.run_name} (step {state['step']:,})
 
@@ -123,9 +133,9 @@ recorded by the training run itself.
 - **Dataset:** {dataset_name(cfg)}
 - **Language:** Portuguese
 - **Number of steps:** {state['step']:,} ({state['tokens']:,} tokens, {state['tokens_per_step']:,} per step)
-- **Hardware:** {cfg.energy.get('hardware_used') or state.get('hardware') or 'unknown'}
+- **Hardware:** {energy.get('hardware_used') or state.get('hardware') or 'unknown'}
 - **Training time:** {format_duration(state.get('wall_time_s', 0))}
-- **Emissions:** {_fmt(kg)} kg CO2eq ({cfg.energy.country_iso_code})
+- **Emissions:** {_fmt(kg)} kg CO2eq ({energy.get('country_iso_code')})
 - **Total energy consumption:** {_fmt(kwh)} kWh
 - **Validation perplexity:** {_fmt(state.get('val_ppl'), '.4f')}
 - **Config hash:** {state.get('config_hash') or '-'}

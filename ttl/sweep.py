@@ -9,6 +9,8 @@ under `${paths.runs_dir}/<run_name>-sweep/<job>/`; W&B runs are grouped by the s
 from __future__ import annotations
 
 import csv
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ttl.config import world_size
 from ttl.errors import TTLError
+from ttl.planning import world_size
+from ttl.rundir import write_json
 from ttl.sharding import FSDP
 
 
@@ -45,19 +48,30 @@ def place_sweep_job(cfg: DictConfig) -> None:
             raise TTLError("trainer.strategy=fsdp cannot run inside a sweep (-m): its launcher "
                            "re-executes the command line, sweep included, in every rank; launch "
                            "each sweep point with torchrun or srun instead (no -m)")
-        if cfg.trainer.get("strategy") == "ddp":
+        if cfg.trainer.get("strategy") == "ddp" and not ranks_started_by_slurm():
             print("multirun: trainer.strategy=ddp -> ddp_spawn (ddp would re-launch the sweep)")
             cfg.trainer.strategy = "ddp_spawn"
 
 
-class SweepSummary(Callback):
-    """Collect each job's overrides and final figures; write summary.md/csv at the end."""
+def ranks_started_by_slurm() -> bool:
+    """True in a SLURM job of several tasks (hydra/launcher=slurm): SLURM started every rank, so
+    Lightning's DDP neither launches nor re-executes anything."""
+    return int(os.environ.get("SLURM_NTASKS", "1")) > 1
 
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+
+ROW_FILE = "sweep_row.json"
+
+
+class SweepSummary(Callback):
+    """Collect each job's overrides and final figures; write summary.md/csv at the end.
+
+    Each job writes its row beside its run (`<job dir>/sweep_row.json`) where it ends, since
+    launchers such as submitit's run jobs in other processes or on other machines; the table
+    is read back from the sweep directory.
+    """
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs: Any) -> None:
-        """Remember the job's overrides and the dict that `ttl.train` returned."""
+        """Write the job's overrides and the dict that `ttl.train` returned beside its run."""
         job_num = OmegaConf.select(config, "hydra.job.num", default=None)
         if job_num is None:  # Hydra calls this for single runs too
             return
@@ -65,7 +79,9 @@ class SweepSummary(Callback):
         if not isinstance(result, dict):  # an Optuna trial returns only the optimised figure
             result = {"val_ppl": result}
         status = getattr(job_return, "status", None)
-        self.rows.append({
+        job_dir = Path(config.hydra.runtime.output_dir)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        write_json(job_dir / ROW_FILE, {
             "job": job_num,
             "overrides": " ".join(config.hydra.overrides.task),
             "val_ppl": result.get("val_ppl"),
@@ -76,17 +92,18 @@ class SweepSummary(Callback):
         })
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Print the table and write it next to the jobs."""
-        if not self.rows:
-            return
+        """Print the table of every job's row and write it next to the jobs."""
         sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        table = summary_table(self.rows)
+        rows = sorted((json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{ROW_FILE}")),
+                      key=lambda row: int(row["job"]))
+        if not rows:
+            return
+        table = summary_table(rows)
         (sweep_dir / "summary.md").write_text(table + "\n")
         with open(sweep_dir / "summary.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(self.rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows(self.rows)
+            writer.writerows(rows)
         print(f"sweep summary ({sweep_dir}/summary.md):\n{table}")
 
 

@@ -21,7 +21,6 @@ from omegaconf import DictConfig, OmegaConf
 from ttl.bpe import load_tokenizer, train_from_path
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.callbacks.preemption import PreemptionCheckpoint
-from ttl.config import lightning_trainer_kwargs, plan_batch, validate
 from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
 from ttl.guards import (
@@ -31,11 +30,11 @@ from ttl.guards import (
     latest_good_checkpoint,
     resume_candidates,
 )
+from ttl.lightning_module import CausalLMModule
+from ttl.llama import llama_config, resolve_attn_implementation
 from ttl.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
-from ttl.model import llama_config, resolve_attn_implementation
 from ttl.model_card import write_card
-from ttl.module import CausalLMModule
-from ttl.plan import describe
+from ttl.planning import describe, lightning_trainer_kwargs, plan_batch, validate
 from ttl.rundir import CHECKPOINTS, DATA_RECORD, holds_a_run, read_states, save_config, write_json
 from ttl.sweep import in_multirun, place_sweep_job
 
@@ -136,20 +135,16 @@ def run(cfg: DictConfig) -> dict:
 def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     ckpt_path = resume_checkpoint(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.trainer.tf32 and torch.cuda.is_available():
+    if cfg.hardware.tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     tokenizer = prepare_tokenizer(cfg)
-    attn = resolve_attn_implementation(cfg.trainer.attn_implementation, cfg.trainer.accelerator)
-    module = CausalLMModule(
+    attn = resolve_attn_implementation(cfg.hardware.attn_implementation, cfg.trainer.accelerator)
+    module: CausalLMModule = instantiate(cfg.module)(
         config=llama_config(cfg.model, attn),
         optimizer_factory=instantiate(cfg.optimizer),
         scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         tokens_per_step=plan.tokens_per_step,
-        compile_model=cfg.trainer.compile,
-        compile_mode=cfg.trainer.get("compile_mode"),
-        loss_impl=cfg.trainer.get("loss_impl", "hf"),
-        nonfinite_loss=cfg.guard.nonfinite_loss,
     )
     datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run

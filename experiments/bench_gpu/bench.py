@@ -36,14 +36,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ttl.data.datamodule import BlockDataset  # noqa: E402
-from ttl.model import (  # noqa: E402
+from ttl.lightning_module import CausalLMModule  # noqa: E402
+from ttl.llama import (  # noqa: E402
     build_model,
     count_parameters,
     flops_per_token,
     llama_config,
     matmul_parameters,
 )
-from ttl.module import CausalLMModule  # noqa: E402
 from ttl.optim import build_adamw, warmup_cosine  # noqa: E402
 from ttl.perf import mfu, peak_flops  # noqa: E402
 
@@ -54,7 +54,9 @@ def load_yaml(*parts: str) -> dict:
 
 def settings(model_name: str, on_gpu: bool, seq_len: int | None) -> dict:
     model = load_yaml("model", f"{model_name}.yaml")
-    hardware = load_yaml("trainer", "h100.yaml" if on_gpu else "cpu.yaml")
+    # A trainer/ config: Lightning's arguments under `trainer`, ttl's own under `hardware`.
+    trainer_config = load_yaml("trainer", "h100.yaml" if on_gpu else "cpu.yaml")
+    hardware = {**trainer_config["trainer"], **trainer_config["hardware"]}
     seq = seq_len or model["max_position_embeddings"]
     recipe = model["recipe"]
     micro = hardware["micro_batch_by_model"][model_name]
@@ -158,7 +160,7 @@ def run_ttl(s: dict, warmup: int, window: int, windows: int, device: str,
     """ttl's own training step: CausalLMModule in a Lightning Trainer, hardware from conf/.
 
     sdpa_backend: None lets PyTorch choose; "cudnn" or "flash" leaves SDPA only that backend.
-    loss_impl: ttl's `trainer.loss_impl`. external_loss(model, batch) -> loss replaces the loss
+    loss_impl: ttl's `hardware.loss_impl`. external_loss(model, batch) -> loss replaces the loss
     with another package's kernel, run eagerly while the decoder stack is compiled.
     """
     torch.manual_seed(0)

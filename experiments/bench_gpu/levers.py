@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from bench import ROOT, run_baseline, run_ttl, set_backend_flags, settings, window_rates  # noqa: F401
 
-from ttl.model import build_model, llama_config
+from ttl.llama import build_model, llama_config
 from ttl.optim import build_adamw
 from ttl.perf import mfu, peak_flops
 

@@ -8,8 +8,8 @@ from lightning.fabric.utilities.cloud_io import _atomic_save
 from transformers import AutoModelForCausalLM
 
 from ttl.callbacks.hf_checkpoint import HFCheckpoint
-from ttl.model import llama_config
-from ttl.module import CausalLMModule
+from ttl.lightning_module import CausalLMModule
+from ttl.llama import llama_config
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
             intermediate_size=64, vocab_size=2048, max_position_embeddings=32)

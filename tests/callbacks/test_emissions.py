@@ -68,8 +68,9 @@ def test_two_machines_export_the_sum_of_both_trackers(tmp_path, shared_cache):
     its own CSV; every export and the card hold the sum of both."""
     port = _free_port()
     args = ["experiment=quickstart", "logger=csv", "trainer.num_nodes=2", "trainer.devices=1",
-            "trainer.strategy=ddp", "trainer.micro_batch_size=16", "trainer.max_steps=10",
-            "checkpoint.every_n_steps=5", "evaluation.every_n_steps=5", "energy.measure_power_secs=1"]
+            "trainer.strategy=ddp", "hardware.micro_batch_size=16", "trainer.max_steps=10",
+            "model.recipe.checkpoint_every_n_steps=5", "model.recipe.eval_every_n_steps=5",
+            "callbacks.emissions.measure_power_secs=1"]
     env = {**os.environ, **OFFLINE_ENV, "TTL_CACHE_DIR": str(shared_cache)}
 
     def node(rank: int) -> subprocess.Popen:

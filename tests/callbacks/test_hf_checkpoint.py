@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 def test_exports_between_validations_carry_no_perplexity_and_the_card_only_measured_pairs(
         tmp_path, shared_cache):
-    args = ["-m", "ttl.train", "experiment=quickstart", "logger=csv", "energy.enabled=false",
-            "trainer.max_steps=30", "checkpoint.every_n_steps=10", "evaluation.every_n_steps=20"]
+    args = ["-m", "ttl.train", "experiment=quickstart", "logger=csv", "callbacks.emissions.enabled=false",
+            "trainer.max_steps=30", "model.recipe.checkpoint_every_n_steps=10",
+            "model.recipe.eval_every_n_steps=20"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "runs" / "quickstart"

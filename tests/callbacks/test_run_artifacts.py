@@ -17,8 +17,10 @@ from ..conftest import run_cli
 pytestmark = pytest.mark.slow
 
 OVERRIDES = ["experiment=quickstart", "logger=wandb", "trainer.max_steps=30",
-             "checkpoint.every_n_steps=10", "evaluation.every_n_steps=10", "trainer.log_every_n_steps=5",
-             "perf.peak_flops=1e12", "energy.measure_power_secs=2", "run_name=artifacts"]
+             "model.recipe.checkpoint_every_n_steps=10", "model.recipe.eval_every_n_steps=10",
+             "trainer.log_every_n_steps=5",
+             "callbacks.throughput.peak_flops=1e12", "callbacks.emissions.measure_power_secs=2",
+             "run_name=artifacts"]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ttl.model import build_model, count_parameters, llama_config
+from ttl.llama import build_model, count_parameters, llama_config
 
 from ..conftest import ROOT, run_cli
 
@@ -16,10 +16,11 @@ PEAK = 1e12
 
 def test_tokens_per_second_and_mfu_under_accumulation_on_two_processes(tmp_path, shared_cache):
     clock = tmp_path / "clock.jsonl"
-    args = ["-m", "ttl.train", "experiment=quickstart", "logger=csv", "energy.enabled=false",
-            "trainer.devices=2", "trainer.strategy=ddp", "trainer.micro_batch_size=4",
-            "trainer.max_steps=16", "trainer.log_every_n_steps=4", "checkpoint.every_n_steps=100",
-            "evaluation.every_n_steps=100", f"perf.peak_flops={PEAK}",
+    args = ["-m", "ttl.train", "experiment=quickstart", "logger=csv", "callbacks.emissions.enabled=false",
+            "trainer.devices=2", "trainer.strategy=ddp", "hardware.micro_batch_size=4",
+            "trainer.max_steps=16", "trainer.log_every_n_steps=4",
+            "model.recipe.checkpoint_every_n_steps=100",
+            "model.recipe.eval_every_n_steps=100", f"callbacks.throughput.peak_flops={PEAK}",
             "+callbacks.clock._target_=tests.probes.StepClock", f"+callbacks.clock.path={clock}"]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache), "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]

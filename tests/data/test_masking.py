@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ttl.data.batches import make_batch
-from ttl.model import build_model, llama_config
+from ttl.llama import build_model, llama_config
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
             intermediate_size=128, vocab_size=300, max_position_embeddings=64)
@@ -38,7 +38,7 @@ def test_packed_row_gives_each_document_its_own_logits(attn):
 
 
 def test_module_loss_uses_the_masked_batch():
-    from ttl.module import CausalLMModule
+    from ttl.lightning_module import CausalLMModule
 
     torch.manual_seed(0)
     module = CausalLMModule(llama_config(TINY), optimizer_factory=None, scheduler_factory=None,
@@ -59,7 +59,7 @@ def test_eos_packing_masks_the_first_token_of_each_later_document():
 
 def test_a_batch_without_labels_adds_nothing_to_the_validation_loss():
     from ttl.data.batches import lossless_batch, unpack_batch
-    from ttl.module import CausalLMModule
+    from ttl.lightning_module import CausalLMModule
 
     torch.manual_seed(0)
     module = CausalLMModule(llama_config(TINY), optimizer_factory=None, scheduler_factory=None,

@@ -188,11 +188,11 @@ def test_held_out_membership_does_not_depend_on_the_number_of_files(tmp_path):
 
 # -- the paper's command on the layout -------------------------------------------------------
 
-PAPER_SHRUNK = ["experiment=ttl_160m", "trainer=cpu", "trainer.micro_batch_size=4", "model.vocab_size=2048",
+PAPER_SHRUNK = ["experiment=ttl_160m", "trainer=cpu", "hardware.micro_batch_size=4", "model.vocab_size=2048",
                 "model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
                 "model.num_key_value_heads=2", "model.intermediate_size=128", f"data.seq_len={SEQ_LEN}",
                 f"model.recipe.tokens_per_step={4 * SEQ_LEN}", "data.num_workers=0",
-                "checkpoint.sample_max_new_tokens=8"]
+                "callbacks.samples.max_new_tokens=8"]
 
 
 @pytest.fixture(scope="module")

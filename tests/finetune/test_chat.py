@@ -16,11 +16,11 @@ from ttl.finetune.chat import (
     prepare_chat_tokenizer,
 )
 from ttl.finetune.sources import read_jsonl
-from ttl.model import build_model, llama_config
+from ttl.llama import build_model, llama_config
 
 from .conftest import CONVERSATIONS, ROOT
 
-CHAT = OmegaConf.load(ROOT / "conf" / "task" / "chat.yaml").chat
+CHAT = OmegaConf.load(ROOT / "conf" / "finetune" / "task" / "chat.yaml").chat
 TWO_TURNS = [
     {"role": "user", "content": "Qual é a capital do Brasil?"},
     {"role": "assistant", "content": "A capital é Brasília."},

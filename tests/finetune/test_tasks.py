@@ -17,7 +17,7 @@ from .conftest import TASKS_DIR
 
 def finetune_config(*overrides: str):
     """The composed `ttl.finetune` config, as the command line would build it."""
-    with initialize_config_module("ttl.conf", version_base="1.3"):
+    with initialize_config_module("ttl.conf.finetune", version_base="1.3"):
         return compose("finetune", overrides=["checkpoint=unused", *overrides])
 
 

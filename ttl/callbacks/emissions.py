@@ -68,10 +68,14 @@ class EmissionsMonitor(pl.Callback):
     """Track energy and emissions with codecarbon's OfflineEmissionsTracker (no network)."""
 
     def __init__(self, output_dir: str, country_iso_code: str = "BRA",
-                 measure_power_secs: float = 15.0, enabled: bool = True) -> None:
+                 measure_power_secs: float = 15.0, enabled: bool = True,
+                 geographical_location: str | None = None, hardware_used: str | None = None) -> None:
         super().__init__()
         self.output_dir = Path(output_dir)
         self.country_iso_code = country_iso_code
+        # Recorded in the run's config for the model card's co2_eq_emissions block.
+        self.geographical_location = geographical_location
+        self.hardware_used = hardware_used
         self.measure_power_secs = measure_power_secs
         self.enabled = enabled
         self._tracker = None

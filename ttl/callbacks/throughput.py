@@ -8,7 +8,7 @@ flight is a small fraction, so no synchronisation is needed.
 `perf/tokens_per_sec` counts the tokens of every device; `perf/tokens_per_sec_per_device` and
 `perf/mfu` are per device. MFU = tokens/s per device x FLOPs per token / the device's peak
 bf16 FLOP/s, with FLOPs per token = 6N + 12 x layers x hidden x seq and N every parameter but
-the input embedding (torchtitan's count; `ttl.model.matmul_parameters`). The peak comes from
+the input embedding (torchtitan's count; `ttl.llama.matmul_parameters`). The peak comes from
 `ttl.perf`'s table for A100/H100/H200, or `peak_flops` given explicitly (the only way on a CPU).
 """
 
@@ -19,7 +19,7 @@ import time
 import lightning.pytorch as pl
 import torch
 
-from ttl.model import flops_per_token, matmul_parameters
+from ttl.llama import flops_per_token, matmul_parameters
 from ttl.perf import mfu, peak_flops
 
 

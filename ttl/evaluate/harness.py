@@ -1,7 +1,7 @@
 """`python -m ttl.evaluate harness ...`: EleutherAI's lm-evaluation-harness on ttl checkpoints.
 
 Examples:
-    # offline: the Portuguese exams shipped as local lm-eval tasks (ttl/harness/*.yaml)
+    # offline: the Portuguese exams shipped as local lm-eval tasks (ttl/lm_eval_tasks/*.yaml)
     python -m ttl.evaluate harness checkpoints=runs/quickstart/step-150 tasks_dir=../shared/data/tasks
     # every step-<N>/ of a run, 50 questions per task
     python -m ttl.evaluate harness checkpoints=runs/quickstart tasks_dir=../shared/data/tasks limit=50
@@ -28,7 +28,7 @@ from ttl.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resol
 from ttl.cli import command_config, require, typed
 from ttl.errors import TTLError
 from ttl.evaluate.report import format_tokens
-from ttl.harness import LOCAL_GROUP, LOCAL_TASKS, TASKS_PATH
+from ttl.lm_eval_tasks import LOCAL_GROUP, LOCAL_TASKS, TASKS_PATH
 from ttl.rundir import load_config
 
 USAGE = ("python -m ttl.evaluate harness checkpoints=<step dir | run dir | Hub id> "

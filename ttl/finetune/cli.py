@@ -22,8 +22,8 @@ from ttl.sweep import in_multirun, place_sweep_job
 
 
 def available_tasks() -> list[str]:
-    """Names of the task configs shipped in conf/task/."""
-    folder = resources.files("ttl.conf") / "task"
+    """Names of the task configs shipped in conf/finetune/task/."""
+    folder = resources.files("ttl.conf.finetune") / "task"
     return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
@@ -59,7 +59,7 @@ def _fail(error: TTLError) -> NoReturn:
     sys.exit(2)
 
 
-@hydra.main(config_path="pkg://ttl.conf", config_name="finetune", version_base="1.3")
+@hydra.main(config_path="pkg://ttl.conf.finetune", config_name="finetune", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> dict | None:
     try:
         return run(cfg)  # a sweep's summary reads the returned results

@@ -1,16 +1,22 @@
-"""What both kinds of fine-tuning share: the Trainer, fitting with selection on validation, the run dir.
+"""The fine-tuning run, one skeleton for every kind of task: checkpoint and tokenizer, data,
+module, fit with selection on validation, scoring, results, export, report.
 
-The epoch kept is chosen by Lightning's `ModelCheckpoint` on `selection.monitor` (validation
-only); its weights are restored into the module before testing and exporting.
+A kind of task (`ttl.finetune.classification.Classification`, `ttl.finetune.sft.InstructionTuning`)
+says only what differs: how examples become tokens, which module trains, how the kept weights
+are scored, what the report says. The epoch kept is chosen by Lightning's `ModelCheckpoint` on
+`selection.monitor` (validation only); its weights are restored into the module before scoring
+and exporting.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import lightning.pytorch as pl
 import torch
@@ -20,22 +26,27 @@ from omegaconf import DictConfig, OmegaConf
 
 from ttl.callbacks.emissions import EmissionsMonitor
 from ttl.errors import TTLError
-from ttl.finetune.modules import FinetuneModule
-from ttl.finetune.settings import trainer_kwargs
+from ttl.finetune.checkpoint import effective_max_length, load_tokenizer, resolve_checkpoint
+from ttl.finetune.data import ExamplesDataModule
+from ttl.finetune.export import MODEL_DIR, save_run_results
+from ttl.finetune.lightning_modules import FinetuneModule
+from ttl.finetune.settings import batch_split, trainer_kwargs
+from ttl.finetune.sources import load_splits
 from ttl.guards import RunLock, is_primary_process
-from ttl.loggers import build_loggers
-from ttl.model import resolve_attn_implementation
+from ttl.llama import resolve_attn_implementation
+from ttl.loggers import build_loggers, finish_wandb
+from ttl.rundir import CONFIG
 
 
 def attn_implementation(cfg: DictConfig) -> str:
     """The attention kernel for this hardware config (sdpa, or flash-attention 2 when asked and installed)."""
-    return resolve_attn_implementation(cfg.trainer.attn_implementation, cfg.trainer.accelerator)
+    return resolve_attn_implementation(cfg.hardware.attn_implementation, cfg.trainer.accelerator)
 
 
 def set_hardware_flags(cfg: DictConfig) -> None:
     """Seed everything and switch TF32 on where the hardware config asks for it."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.trainer.get("tf32") and torch.cuda.is_available():
+    if cfg.hardware.get("tf32") and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
@@ -56,7 +67,7 @@ def run_directory(cfg: DictConfig) -> Iterator[Path]:
     lock = RunLock(run_dir).acquire() if is_primary_process() else None
     try:
         if lock is not None:
-            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            (run_dir / CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
         yield run_dir
     finally:
         if lock is not None:
@@ -138,7 +149,7 @@ def validation_table(history: list[dict], keys: list[str]) -> str:
 def energy_line(energy: dict) -> str:
     """The fit's energy and emissions (codecarbon's estimate), or that they were not tracked."""
     if energy["kwh"] is None:
-        return "energy: not tracked (energy.enabled=false)"
+        return "energy: not tracked (callbacks.emissions.enabled=false)"
     return f"energy: {energy['kwh']:.4g} kWh, {energy['kg_co2eq']:.4g} kg CO2eq (codecarbon estimate)"
 
 
@@ -147,3 +158,78 @@ def selection_line(selected: dict) -> str:
     monitor = selected["monitor"]
     where = f"epoch {selected['epoch']} (step {selected['step']})"
     return f"selected: {where} by {monitor} = {selected[monitor]:.4f}"
+
+
+@dataclass
+class TaskData:
+    """A task's encoded examples, how to batch them, and facts about them for the results."""
+
+    train: list
+    validation: list
+    test: list | None
+    collator: Any
+    facts: dict = field(default_factory=dict)
+
+
+class TaskKind(Protocol):
+    """What differs between kinds of fine-tuning; `run_finetuning` does the rest."""
+
+    needs_test: bool
+    seconds_key: str
+
+    def encode(self, cfg: DictConfig, splits: dict, tokenizer, max_length: int) -> TaskData:
+        """Encode the splits (printing a line about them)."""
+
+    def module(self, cfg: DictConfig, checkpoint: str, tokenizer) -> FinetuneModule:
+        """The LightningModule around the loaded checkpoint."""
+
+    def score(self, fitted: Fitted, module: FinetuneModule, datamodule, data: TaskData) -> dict:
+        """Score the kept weights (restored into `module`); results entries."""
+
+    def prepare_export(self, model, tokenizer) -> None:
+        """Last touches to the model before it is saved."""
+
+    def report(self, results: dict, run_dir: Path, tokenizer) -> str:
+        """The end-of-run summary."""
+
+
+def run_finetuning(cfg: DictConfig, kind: TaskKind) -> dict:
+    """Fine-tune `cfg.checkpoint` on `cfg.task` as `kind` says; print and return the results
+    (also in the run's metrics.json and beside the exported model)."""
+    checkpoint = resolve_checkpoint(str(cfg.checkpoint))
+    tokenizer = load_tokenizer(checkpoint, cfg.tokenizer)
+    micro, accumulation = batch_split(cfg)
+    splits = load_splits(cfg.data, cfg.seed, need_test=kind.needs_test)
+    max_length = effective_max_length(cfg.data.max_length, checkpoint)
+    data = kind.encode(cfg, splits, tokenizer, max_length)
+    set_hardware_flags(cfg)
+    module = kind.module(cfg, checkpoint, tokenizer)
+    datamodule = ExamplesDataModule(data.train, data.validation, data.test, data.collator, micro,
+                                    cfg.data.num_workers)
+    with run_directory(cfg) as run_dir:
+        start = time.monotonic()
+        try:
+            fitted = fit(cfg, module, datamodule, accumulation, run_dir)
+            scores = kind.score(fitted, module, datamodule, data)
+        finally:
+            finish_wandb()
+        if not fitted.trainer.is_global_zero:
+            return {}
+        results = {
+            "task": cfg.task.name,
+            "checkpoint": checkpoint,
+            **data.facts,
+            "max_length": max_length,
+            "selection": {"monitor": cfg.selection.monitor, "mode": cfg.selection.mode, **fitted.selected},
+            "validation": module.history,
+            **scores,
+            kind.seconds_key: round(time.monotonic() - start, 1),
+            "energy": fitted.energy(),
+            "run_dir": str(run_dir),
+            "model_dir": str(run_dir / MODEL_DIR),
+        }
+        kind.prepare_export(module.model, tokenizer)
+        save_run_results(module.model, tokenizer, run_dir, results)
+        drop_checkpoint(cfg, fitted)
+    print(kind.report(results, run_dir, tokenizer))
+    return results

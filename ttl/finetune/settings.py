@@ -6,8 +6,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ttl.config import HARDWARE_KEYS, world_size
+from ttl.checks import check_typed_keys
 from ttl.errors import TTLError
+from ttl.planning import world_size
 from ttl.sharding import FSDP
 
 KINDS = ("classification", "sft")
@@ -28,13 +29,6 @@ _TYPED_KEYS: dict[str, tuple[type, float, bool]] = {
 }
 
 
-def _value(cfg: DictConfig, key: str) -> Any:
-    try:
-        return OmegaConf.select(cfg, key, throw_on_missing=True)
-    except Exception as error:
-        raise TTLError(f"{key}: cannot be resolved ({error})") from error
-
-
 def validate(cfg: DictConfig) -> None:
     """Types and ranges of the keys a run depends on; a TTLError names the key at fault."""
     if OmegaConf.is_missing(cfg, "checkpoint"):
@@ -43,15 +37,7 @@ def validate(cfg: DictConfig) -> None:
         )
     if cfg.task.kind not in KINDS:
         raise TTLError(f"task.kind={cfg.task.kind!r}: choose one of {', '.join(KINDS)}")
-    for key, (kind, minimum, nullable) in _TYPED_KEYS.items():
-        value = _value(cfg, key)
-        if value is None and nullable:
-            continue
-        ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
-        if not ok or isinstance(value, bool):
-            raise TTLError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
-        if value < minimum:
-            raise TTLError(f"{key}={value!r}: must be at least {minimum}")
+    check_typed_keys(cfg, _TYPED_KEYS)
     if cfg.trainer.get("strategy") == FSDP:
         raise TTLError("trainer.strategy=fsdp shards pre-training (ttl.train) only; fine-tune "
                        "on one device or with trainer.strategy=ddp")
@@ -64,28 +50,26 @@ def validate(cfg: DictConfig) -> None:
 def batch_split(cfg: DictConfig) -> tuple[int, int]:
     """(micro-batch per device, gradient accumulation) for `batch.size` examples per step.
 
-    `trainer.micro_batch_size` null puts the whole batch on each device in one pass.
+    `hardware.micro_batch_size` null puts the whole batch on each device in one pass.
     """
     size, world = cfg.batch.size, world_size(cfg.trainer)
-    micro = cfg.trainer.get("micro_batch_size")
+    micro = cfg.hardware.get("micro_batch_size")
     if micro is None:
         if size % world:
             raise TTLError(f"batch.size={size} does not divide over {world} device(s)")
         micro = size // world
     if not isinstance(micro, int) or isinstance(micro, bool) or micro < 1:
-        raise TTLError(f"trainer.micro_batch_size={micro!r}: expected a positive integer")
+        raise TTLError(f"hardware.micro_batch_size={micro!r}: expected a positive integer")
     if size % (micro * world):
         raise TTLError(
-            f"batch.size={size} does not divide into trainer.micro_batch_size={micro} x {world} device(s)"
+            f"batch.size={size} does not divide into hardware.micro_batch_size={micro} x {world} device(s)"
         )
     return micro, size // (micro * world)
 
 
 def trainer_kwargs(cfg: DictConfig, accumulation: int) -> dict[str, Any]:
-    """Lightning Trainer arguments: trainer.* minus ttl's hardware keys, plus accumulation."""
+    """Lightning Trainer arguments: trainer.*, plus accumulation."""
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    for key in HARDWARE_KEYS:
-        kwargs.pop(key, None)
     if kwargs.get("accumulate_grad_batches", accumulation) != accumulation:
         raise TTLError("trainer.accumulate_grad_batches is derived from batch.size; set the batch instead")
     kwargs["accumulate_grad_batches"] = accumulation

@@ -21,7 +21,7 @@ timeout $(( ${LEVERS_BUDGET_S:-300} + 120 )) python3 experiments/bench_gpu/lever
     --budget-s "${LEVERS_BUDGET_S:-300}" --out "$OUT/round2.json" 2>&1 | grep -v "it/s" | tee "$OUT/round2.log"
 timeout 240 python3 -m ttl.train model=160m trainer=h100 \
     data.path=.carry/pt-corpus-instruct-layout tokenizer.path=.carry/tokenizer-32k \
-    trainer.max_steps="${REHEARSAL_STEPS:-300}" checkpoint.every_n_steps=100 evaluation.every_n_steps=100 \
+    trainer.max_steps="${REHEARSAL_STEPS:-300}" model.recipe.checkpoint_every_n_steps=100 model.recipe.eval_every_n_steps=100 \
     trainer.log_every_n_steps=20 paths.runs_dir=/tmp/runs paths.cache_dir=/tmp/cache \
     run_name=rehearsal 2>&1 | grep -v "it/s" | tee "$OUT/rehearsal.log"
 python3 experiments/bench_gpu/device/rehearsal_report.py /tmp/runs/rehearsal "$OUT/round2.json" \

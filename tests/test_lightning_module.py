@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ttl.model import llama_config
-from ttl.module import CausalLMModule
+from ttl.lightning_module import CausalLMModule
+from ttl.llama import llama_config
 from ttl.optim import build_adamw
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,

@@ -1,10 +1,10 @@
-"""ttl.model: exact TeenyTinyLlama parameter counts, FLOPs, config fields."""
+"""ttl.llama: exact TeenyTinyLlama parameter counts, FLOPs, config fields."""
 
 import pytest
 from omegaconf import OmegaConf
 
 from ttl.errors import TTLError
-from ttl.model import (
+from ttl.llama import (
     build_model,
     count_parameters,
     flops_per_token,
@@ -46,7 +46,7 @@ def test_flops_per_token_matches_the_mfu_convention():
 @pytest.mark.parametrize("tied, expected", [(False, 162_417_408 - 32_000 * 768), (True, 137_841_408)])
 def test_mfu_counts_every_parameter_but_the_input_embedding(tied, expected):
     """torchtitan's count: the input embedding is a lookup; tied, it is the head and counts once."""
-    from ttl.model import build_model, count_parameters, matmul_parameters
+    from ttl.llama import build_model, count_parameters, matmul_parameters
 
     cfg = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=12,
                intermediate_size=3072, vocab_size=32000, max_position_embeddings=2048,

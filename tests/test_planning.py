@@ -6,8 +6,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from ttl.config import lightning_trainer_kwargs, plan_batch, validate
 from ttl.errors import TTLError
+from ttl.planning import lightning_trainer_kwargs, plan_batch, validate
 from ttl.resources import register_resolvers
 
 from .conftest import ROOT
@@ -38,7 +38,7 @@ def test_every_combination_composes_and_plans(experiment, model, trainer):
     validate(cfg)
     plan = plan_batch(cfg)
     assert plan.micro_batch_size * plan.world_size * plan.accumulation * plan.seq_len == (
-        cfg.batch.tokens_per_step
+        cfg.model.recipe.tokens_per_step
     )
     kwargs = lightning_trainer_kwargs(cfg, plan)
     assert "micro_batch_size" not in kwargs and kwargs["accumulate_grad_batches"] >= 1
@@ -48,7 +48,7 @@ def test_root_defaults_are_the_160m_paper_recipe():
     cfg = make(["model=160m", "trainer=a100"])
     assert cfg.model.hidden_size == 768 and cfg.optimizer.lr == 6e-4
     assert cfg.scheduler.warmup_steps == 5000 and cfg.trainer.max_steps == 458_000
-    assert cfg.checkpoint.every_n_steps == 22_000 and cfg.seed == 42
+    assert cfg.model.recipe.checkpoint_every_n_steps == 22_000 and cfg.seed == 42
     assert cfg.data.path == "nicholasKluge/Pt-Corpus-Instruct" and cfg.data.seq_len == 2048
     assert cfg.trainer.precision == "bf16-mixed"
     assert list(cfg.optimizer.betas) == [0.9, 0.999] and cfg.optimizer.eps == 1e-8
@@ -61,7 +61,7 @@ def test_model_460m_brings_its_recipe():
     cfg = make(["model=460m", "trainer=a100"])
     plan = plan_batch(cfg)
     assert cfg.optimizer.lr == 3e-4 and cfg.scheduler.warmup_steps == 10_000
-    assert cfg.trainer.max_steps == 1_200_000 and cfg.checkpoint.every_n_steps == 25_000
+    assert cfg.trainer.max_steps == 1_200_000 and cfg.model.recipe.checkpoint_every_n_steps == 25_000
     assert (plan.micro_batch_size, plan.accumulation) == (2, 2)
 
 
@@ -73,13 +73,13 @@ def test_command_line_overrides_win_over_the_recipe():
 
 def test_experiments_hold_the_paper_recipes():
     small, large = make(["experiment=ttl_160m"]), make(["experiment=ttl_460m"])
-    assert (small.trainer.max_steps, small.checkpoint.every_n_steps) == (458_000, 22_000)
-    assert (large.trainer.max_steps, large.checkpoint.every_n_steps) == (1_200_000, 25_000)
+    assert (small.trainer.max_steps, small.model.recipe.checkpoint_every_n_steps) == (458_000, 22_000)
+    assert (large.trainer.max_steps, large.model.recipe.checkpoint_every_n_steps) == (1_200_000, 25_000)
     assert small.seed == large.seed == 42
 
 
 def test_accumulation_follows_devices_and_keeps_the_global_batch():
-    cfg = make(["model=160m", "trainer=ddp", "trainer.devices=2", "trainer.micro_batch_size=2"])
+    cfg = make(["model=160m", "trainer=ddp", "trainer.devices=2", "hardware.micro_batch_size=2"])
     plan = plan_batch(cfg)
     assert (plan.world_size, plan.accumulation, plan.tokens_per_step) == (2, 1, 8192)
 
@@ -94,11 +94,11 @@ def test_validation_interval_counts_optimizer_steps():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["trainer.micro_batch_size=3"], "does not divide into trainer.micro_batch_size=3"),
+        (["hardware.micro_batch_size=3"], "does not divide into hardware.micro_batch_size=3"),
         (["trainer.max_steps=abc"], "trainer.max_steps='abc': expected an integer"),
         (["optimizer.lr=fast"], "optimizer.lr='fast': expected a number"),
         (["data.seq_len=4096"], "data.seq_len=4096 exceeds"),
-        (["batch.tokens_per_step=1000"], "not a multiple of data.seq_len"),
+        (["model.recipe.tokens_per_step=1000"], "not a multiple of data.seq_len"),
         (["resume=maybe"], "resume='maybe'"),
     ],
 )

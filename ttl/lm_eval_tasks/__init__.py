@@ -7,7 +7,7 @@ data is not shipped; the tasks read `<tasks_dir>/enem/{train,test}.jsonl` and
 
     python -m ttl.evaluate harness checkpoints=runs/quickstart/step-150 tasks_dir=../shared/data/tasks
     lm_eval --model hf --model_args pretrained=runs/quickstart/step-150 --tasks ttl_enem \\
-        --include_path ttl/harness --metadata '{"tasks_dir": "../shared/data/tasks"}'
+        --include_path ttl/lm_eval_tasks --metadata '{"tasks_dir": "../shared/data/tasks"}'
 """
 
 from pathlib import Path

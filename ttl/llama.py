@@ -22,7 +22,7 @@ def resolve_attn_implementation(requested: str, accelerator: str) -> str:
             from ttl.errors import TTLError
 
             raise TTLError(
-                "trainer.attn_implementation=flash_attention_2 needs the flash-attn package "
+                "hardware.attn_implementation=flash_attention_2 needs the flash-attn package "
                 "(pip install -e '.[gpu]'); use sdpa or auto instead"
             )
         return requested

@@ -10,8 +10,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.errors import TTLError
+from ttl.llama import build_model
 from ttl.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss
-from ttl.model import build_model
 from ttl.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
 NONFINITE_POLICIES = ("stop", "skip")
@@ -39,9 +39,9 @@ class CausalLMModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_POLICIES:
-            raise TTLError(f"guard.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
+            raise TTLError(f"module.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
         if loss_impl not in LOSS_IMPLEMENTATIONS:
-            raise TTLError(f"trainer.loss_impl={loss_impl!r}: choose one of "
+            raise TTLError(f"hardware.loss_impl={loss_impl!r}: choose one of "
                            f"{', '.join(LOSS_IMPLEMENTATIONS)}")
         # hf: Hugging Face's loss over the full logits; chunked: ttl.losses (no full fp32 logits).
         self.loss_impl = loss_impl
@@ -60,7 +60,7 @@ class CausalLMModule(pl.LightningModule):
         self._val_loss_sum = torch.zeros(())
         self._val_tokens = torch.zeros((), dtype=torch.long)
         # Token-weighted loss of the optimizer step in progress (its micro-batches so far), and
-        # how many of its micro-batches ran and were skipped (guard.nonfinite_loss=skip).
+        # how many of its micro-batches ran and were skipped (module.nonfinite_loss=skip).
         self._step_loss_sum = torch.zeros((), dtype=torch.float64)
         self._step_tokens = torch.zeros((), dtype=torch.long)
         self._step_micro_batches = 0
@@ -82,8 +82,8 @@ class CausalLMModule(pl.LightningModule):
         if mesh is not None:
             if self.loss_impl == "chunked":
                 # FSDP gathers the output head's weight only inside the head's own forward.
-                raise TTLError("trainer.loss_impl=chunked reads the output head's weight directly, which "
-                               "FSDP keeps sharded: use trainer.loss_impl=hf with trainer=fsdp")
+                raise TTLError("hardware.loss_impl=chunked reads the output head's weight directly, which "
+                               "FSDP keeps sharded: use hardware.loss_impl=hf with trainer=fsdp")
             # Data parallelism only: the 1-D data-parallel mesh shards; the 2-D mesh would
             # silently replicate instead.
             shard_model(self.model, mesh["data_parallel"], compile_layers=self.compile_model,
@@ -215,7 +215,7 @@ class CausalLMModule(pl.LightningModule):
         if not bool(flag):
             raise TTLError(
                 f"non-finite loss (NaN or Inf) at step {step}: training stopped; the checkpoints "
-                "written before it are intact (guard.nonfinite_loss=skip skips such batches instead)"
+                "written before it are intact (module.nonfinite_loss=skip skips such batches instead)"
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

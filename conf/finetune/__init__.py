@@ -1,0 +1,3 @@
+"""Configs of `python -m ttl.finetune` (its Hydra config_path): finetune.yaml and the groups
+only fine-tuning has (task/, recipe/); it reuses conf/'s trainer/, optimizer/, callbacks/,
+logger/, paths/ and hydra/ through its search path."""
