@@ -7,12 +7,14 @@ and the trainer_state.json of each export. The training flow writes the final ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 from omegaconf import OmegaConf
 
 from ttl.errors import TTLError
+from ttl.evaluate.card_tables import card_tables
 from ttl.llama import build_model, count_parameters, llama_config
 from ttl.rundir import (
     CONFIG,
@@ -98,8 +100,48 @@ def _front_matter(cfg, state: dict) -> str:
     return "---\n" + yaml.safe_dump(matter, sort_keys=False, allow_unicode=True) + "---\n"
 
 
-def render_card(run_dir: Path, step_dir: Path, repo_id: str | None = None) -> str:
-    """The README.md text of `step_dir`, from the run's config and exports."""
+def intermediate_section(name: str, revisions: Sequence[str]) -> str:
+    """The card's section on the intermediate checkpoints (the Hub branches `revisions`)."""
+    if not revisions:
+        return ""
+    listed = ", ".join(f"`{r}`" for r in revisions)
+    return f"""## Intermediate checkpoints
+
+Every intermediate checkpoint of the run is a branch of this repository ({listed}):
+
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{name}", revision="{revisions[0]}")
+model = AutoModelForCausalLM.from_pretrained("{name}", revision="{revisions[0]}")
+```
+
+"""
+
+
+def benchmarks_section(run_dir: Path, step: int) -> str:
+    """The card's benchmark tables for `step`, from `python -m ttl.evaluate harness` results in
+    `<run_dir>/evaluation/` (TeenyTinyLlama's and Tucano's layout); empty when none were run."""
+    tables = card_tables(run_dir, step)
+    if tables is None:
+        return ""
+    return f"""
+## Benchmarks
+
+Scores (%) of this checkpoint on the benchmark tables of TeenyTinyLlama's and Tucano's model
+cards, from `python -m ttl.evaluate harness suite=card` (EleutherAI's lm-evaluation-harness with
+the prompts, shot counts and metrics of the harnesses those cards cite):
+
+{tables}"""
+
+
+def render_card(run_dir: Path, step_dir: Path, repo_id: str | None = None, revision: str | None = None,
+                revisions: Sequence[str] = ()) -> str:
+    """The README.md text of `step_dir`, from the run's config and exports.
+
+    `revision`: the Hub branch this card is published on (its snippets load that revision);
+    `revisions`: the branches of the intermediate checkpoints, listed on the main card.
+    """
     config_path = run_dir / CONFIG
     if not config_path.is_file():
         raise TTLError(f"{config_path}: not found; run_dir must be a ttl run directory")
@@ -110,6 +152,7 @@ def render_card(run_dir: Path, step_dir: Path, repo_id: str | None = None) -> st
     state = read_trainer_state(step_dir)
     n_params = count_parameters(build_model(llama_config(OmegaConf.to_container(cfg.model)), "meta"))
     name = repo_id or str(step_dir)
+    load_args = f'"{name}", revision="{revision}"' if revision else f'"{name}"'
     kg, kwh = state.get("emissions_kg_co2eq"), state.get("energy_kwh")
     energy = energy_settings(cfg)
     states = [s for s in read_states(run_dir) if s["step"] <= state["step"]]
@@ -168,7 +211,7 @@ With the `pipeline`:
 ```python
 from transformers import pipeline
 
-generator = pipeline("text-generation", model="{name}")
+generator = pipeline("text-generation", model={load_args})
 for completion in generator("A capital do Brasil é", num_return_sequences=2, max_new_tokens=100):
     print(completion["generated_text"])
 ```
@@ -179,8 +222,8 @@ With `AutoTokenizer` and `AutoModelForCausalLM`:
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{name}")
-model = AutoModelForCausalLM.from_pretrained("{name}")
+tokenizer = AutoTokenizer.from_pretrained({load_args})
+model = AutoModelForCausalLM.from_pretrained({load_args})
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 model.to(device).eval()
 
@@ -193,13 +236,13 @@ for completion in completions:
 The checkpoint's `generation_config.json` holds the sampling settings of the widget above
 (repetition penalty 1.2, temperature 0.2, top-k 20, top-p 0.2, 150 new tokens).
 
-## Evaluations
+{intermediate_section(name, revisions)}## Evaluations
 
 Validation perplexity (token-weighted over the held-out split, measured on each checkpoint's
 own weights at its own step), energy and emissions of the checkpoints that have one:
 
 {evaluations_table(states)}
-
+{benchmarks_section(run_dir, state["step"])}
 ## License
 
 Apache License 2.0.

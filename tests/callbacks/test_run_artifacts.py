@@ -109,6 +109,34 @@ def test_card_cli_writes_any_step_and_refuses_a_missing_one(run_dir, tmp_path):
     assert bad.returncode == 2 and "step=7: no" in bad.stderr and "10, 20, 30" in bad.stderr
 
 
+def test_card_includes_the_benchmark_tables_of_its_own_step(run_dir, tmp_path):
+    # What `python -m ttl.evaluate harness checkpoints=<run> suite=tucano` writes for step 10.
+    results = {
+        "results": {"ttl_calame_pt": {"acc,none": 0.5}, "ttl_lambada_pt": {"acc,none": 0.25}},
+        "n-shot": {"ttl_calame_pt": 0, "ttl_lambada_pt": 0},
+        "n-samples": {"ttl_calame_pt": {"original": 4, "effective": 4},
+                      "ttl_lambada_pt": {"original": 4, "effective": 4}},
+        "checkpoint": {"source": str(run_dir / "step-10"), "name": "step-10", "revision": None,
+                       "step": 10, "tokens": read_states(run_dir)[0]["tokens"]},
+    }
+    saved = run_dir / "evaluation" / "harness-step-10.json"
+    saved.parent.mkdir(exist_ok=True)
+    saved.write_text(json.dumps(results))
+    try:
+        for step in (10, 20):
+            ok = run_cli(["-m", "ttl.card", f"run_dir={run_dir}", f"step={step}",
+                          f"output={tmp_path}/card-{step}.md"], tmp_path)
+            assert ok.returncode == 0, ok.stderr
+        card = (tmp_path / "card-10.md").read_text()
+        tokens = format_tokens(results["checkpoint"]["tokens"])
+        assert "## Benchmarks" in card
+        assert "| Checkpoint | Processed Tokens | CALAME-PT | LAMBADA-PT | Average |" in card
+        assert f"| step-10 | {tokens} | 50.00 | 25.00 | 37.50 |" in card
+        assert "## Benchmarks" not in (tmp_path / "card-20.md").read_text()  # step 20 was not evaluated
+    finally:
+        saved.unlink()
+
+
 def _history(run):
     out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run)],
                          capture_output=True, text=True, timeout=120)

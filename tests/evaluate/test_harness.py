@@ -1,14 +1,24 @@
 """python -m ttl.evaluate harness (ttl.evaluate.harness): lm-evaluation-harness on ttl checkpoints."""
 
 import csv
+import json
+from pathlib import Path
 
 import pytest
 
 from ttl.evaluate.__main__ import main as evaluate_main
+from ttl.lm_eval_tasks.catalog import CARD_TABLES
 
 from ..conftest import SHARED_DATA
 
 TASKS_DIR = SHARED_DATA / "tasks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tasks"
+# The card's shot counts (eduagarcia/lm-evaluation-harness-pt; laiviet/lm-evaluation-harness;
+# Tucano's scripts) and how many fixture questions each task scores.
+CARD_SHOTS = {"ttl_assin2_rte": 15, "ttl_assin2_sts": 15, "ttl_bluex": 3, "ttl_enem_challenge": 3,
+              "ttl_faquad_nli": 15, "ttl_hatebr_offensive": 25, "ttl_oab_exams": 3, "ttl_arc_pt": 25,
+              "ttl_hellaswag_pt": 0, "ttl_mmlu_pt": 25, "ttl_truthfulqa_pt": 0, "ttl_calame_pt": 0,
+              "ttl_lambada_pt": 0}
 requires_tasks = pytest.mark.skipif(
     not (TASKS_DIR / "enem" / "test.jsonl").is_file() or not (TASKS_DIR / "oab" / "test.jsonl").is_file(),
     reason=f"{TASKS_DIR}/enem and /oab are not available on this machine",
@@ -74,3 +84,90 @@ def test_harness_hub_tasks_offline_fail_clearly(capsys):
     assert "tasks=['arc_easy']: cannot load the task data" in err
     assert "offline, use the local tasks ttl_enem, ttl_oab" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_suites_and_their_errors(capsys):
+    pytest.importorskip("lm_eval")
+    from ttl.evaluate.harness import resolve_tasks
+
+    assert resolve_tasks("card", None) == list(CARD_SHOTS)
+    assert resolve_tasks("card", ["ttl_bluex"]) == ["ttl_bluex"]  # tasks= wins over the suite
+    assert resolve_tasks("exams", None) == ["ttl_enem", "ttl_oab"]
+    assert evaluate_main(["harness", "checkpoints=x/y", "suite=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "suite=nope: unknown; one of exams, card_pt, card_translated, tucano, card" in err
+    assert evaluate_main(["harness", "checkpoints=x/y", "suite=card", "tasks_dir=/nonexistent"]) == 2
+    assert "tasks_dir=/nonexistent: no such directory" in capsys.readouterr().err
+
+
+def test_card_tasks_offline_without_a_copy_name_the_folders_to_give(capsys):
+    pytest.importorskip("lm_eval")
+    assert evaluate_main(["harness", "checkpoints=x/y", "suite=tucano"]) == 2
+    err = capsys.readouterr().err
+    assert "tasks=['ttl_calame_pt', 'ttl_lambada_pt']: cannot load the task data" in err
+    assert "offline, give tasks_dir=DIR holding copies (calame_pt/, lambada_pt/" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_output_goes_to_the_run_of_a_step_dir(tmp_path):
+    from ttl.evaluate.harness import default_output_dir
+
+    (tmp_path / "config.yaml").write_text("model: {}\n")
+    (tmp_path / "step-10").mkdir()
+    (tmp_path / "step-10" / "config.json").write_text("{}")
+    assert default_output_dir(str(tmp_path)) == tmp_path / "evaluation"
+    assert default_output_dir(str(tmp_path / "step-10")) == tmp_path / "evaluation"
+    assert default_output_dir("owner/model") == Path("evaluation")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_tokenizer_dir):
+    """A run directory with two step exports of a tiny random Llama (no training)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    run = tmp_path_factory.mktemp("tiny-run")
+    (run / "config.yaml").write_text("model: {name: tiny}\n")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    for step in (10, 20):
+        torch.manual_seed(step)
+        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                             num_hidden_layers=2,
+                             num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+        LlamaForCausalLM(config).save_pretrained(run / f"step-{step}")
+        tokenizer.save_pretrained(run / f"step-{step}")
+        state = {"step": step, "tokens": 4096 * step}
+        (run / f"step-{step}" / "trainer_state.json").write_text(json.dumps(state))
+    return run
+
+
+@pytest.mark.slow
+def test_the_card_suite_runs_offline_on_every_checkpoint_of_a_run(tiny_run):
+    pytest.importorskip("lm_eval")
+    from ttl.evaluate.card_tables import card_tables
+
+    assert evaluate_main(["harness", f"checkpoints={tiny_run}", "suite=card", f"tasks_dir={FIXTURES}",
+                          "limit=2", "device=cpu", "batch_size=4"]) == 0
+    out = tiny_run / "evaluation"
+    with open(out / "harness.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for table in CARD_TABLES.values():
+        for column in table:
+            found = [r for r in rows if r["task"] == column.task and r["metric"] == column.metric]
+            assert [r["step"] for r in found] == ["10", "20"], column
+            for r in found:
+                assert int(r["num_fewshot"]) == CARD_SHOTS[column.task] and r["samples"] == "2"
+                assert 0 <= float(r["value"]) <= 1
+    card = (out / "card.md").read_text()
+    assert ("| Checkpoint | Processed Tokens | ASSIN2 RTE | ASSIN2 STS | BLUEX | ENEM | FAQUAD NLI "
+            "| HateBR ") in card
+    assert "| Checkpoint | Processed Tokens | ARC | HellaSwag | MMLU | TruthfulQA | Average |" in card
+    assert "| Checkpoint | Processed Tokens | CALAME-PT | LAMBADA-PT | Average |" in card
+    assert "| step-20 | 81.9K |" in card
+    assert "Shots: 15 / 15 / 3 / 3 / 15 / 25 / 3; questions scored: 2 / 2 / 2 / 2 / 2 / 2 / 2." in card
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == sorted(f"{t}.png" for t in CARD_SHOTS)
+    saved = json.loads((out / "harness-step-10.json").read_text())
+    assert saved["data"]["ttl_arc_pt"] == str(FIXTURES / "arc_pt")
+    assert saved["checkpoint"]["tokens"] == 40960
+    one_step = card_tables(tiny_run, 10)
+    assert "| step-10 | 41.0K |" in one_step and "step-20" not in one_step
