@@ -53,3 +53,18 @@ def test_constant_and_wsd_shapes():
     lrs = _factors(warmup_stable_decay, 101, warmup_steps=10, total_steps=100, decay_fraction=0.2)
     assert lrs[50] == 1.0 and lrs[79] == 1.0
     assert lrs[90] == pytest.approx(0.5) and lrs[100] == pytest.approx(0.0)
+
+
+def test_embeddings_can_be_exempt_from_decay_tied_head_included():
+    for tied in (False, True):
+        model = build_model(llama_config({**TINY, "tie_word_embeddings": tied}))
+        decayed, exempt = build_adamw(model, lr=1e-3, weight_decay=0.1, decay_embeddings=False).param_groups
+        embedding = model.get_input_embeddings().weight
+        assert any(p is embedding for p in exempt["params"])
+        assert not any(p is embedding for p in decayed["params"])
+        assert any(p is model.lm_head.weight for p in decayed["params"]) != tied
+
+
+def test_beta2_reaches_adamw():
+    model = build_model(llama_config(TINY))
+    assert build_adamw(model, lr=1e-3, betas=[0.9, 0.95]).param_groups[0]["betas"] == (0.9, 0.95)

@@ -107,3 +107,36 @@ def test_bad_values_name_the_key(overrides, message):
     with pytest.raises(TTLError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate(cfg)
         plan_batch(cfg)
+
+
+RECIPE_SWITCHES = {
+    "beta2": {"optimizer.betas": [0.9, 0.95]},
+    "weight_decay": {"optimizer.weight_decay": 0.1, "optimizer.decay_embeddings": False},
+    "lr_floor": {"scheduler.min_lr_ratio": 0.1},
+    "z_loss": {"module.z_loss": 1e-4},
+    "tied": {"model.tie_word_embeddings": True},
+    "zero_init": {"module.zero_init_output": True},
+    "doc_masking": {"data.document_masking": True},
+}
+
+
+def flat(node, prefix=""):
+    """Every leaf of a resolved config as dotted key -> value."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            out.update(flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def test_published_is_the_default_and_each_switch_changes_only_what_it_names():
+    base = flat(OmegaConf.to_container(make(["experiment=recipe_study"])))
+    assert base == flat(OmegaConf.to_container(make(["experiment=recipe_study", "recipe_switch=published"])))
+    for switch, expected in RECIPE_SWITCHES.items():
+        cfg = flat(OmegaConf.to_container(make(["experiment=recipe_study", f"recipe_switch={switch}"])))
+        changed = {k: cfg[k] for k in cfg if base.get(k) != cfg[k]}
+        assert changed == expected, switch
+    wsd = make(["experiment=recipe_study", "recipe_switch=wsd"])
+    assert wsd.scheduler._target_.endswith("warmup_stable_decay")
+    assert make(["experiment=recipe_study"]).scheduler._target_.endswith("warmup_cosine")

@@ -126,3 +126,12 @@ def test_dry_run_prints_the_160m_plan(tmp_path):
                      "bf16-mixed"):
         assert expected in out, expected
     assert not (tmp_path / "runs" / "ttl-160m" / "config.yaml").exists()
+
+
+def test_dry_run_of_tied_embeddings_counts_one_embedding_matrix(tmp_path):
+    result = run_cli(["-m", "ttl.train", "model=160m", "trainer=a100", "recipe_switch=tied", "dry_run=true"],
+                     tmp_path)
+    assert result.returncode == 0, result.stderr
+    # 162,417,408 less the output matrix it no longer has: 32,000 x 768.
+    assert f"{162_417_408 - 32_000 * 768:,} parameters" in result.stdout
+    assert "137,841,408 parameters" in result.stdout

@@ -11,10 +11,18 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.errors import TTLError
 from ttl.llama import build_model
-from ttl.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss
+from ttl.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss, z_loss_term
 from ttl.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
 NONFINITE_POLICIES = ("stop", "skip")
+
+
+def zero_output_projections(model: LlamaForCausalLM) -> None:
+    """Zero the projections that write into the residual stream (each layer's attention o_proj
+    and MLP down_proj): every block starts as the identity (modded-nanogpt, muP-style)."""
+    for layer in model.model.layers:
+        torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
+        torch.nn.init.zeros_(layer.mlp.down_proj.weight)
 
 
 class CausalLMModule(pl.LightningModule):
@@ -36,6 +44,8 @@ class CausalLMModule(pl.LightningModule):
         nonfinite_loss: str = "stop",
         compile_mode: str | None = None,
         loss_impl: str = "hf",
+        z_loss: float = 0.0,
+        zero_init_output: bool = False,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_POLICIES:
@@ -45,6 +55,10 @@ class CausalLMModule(pl.LightningModule):
                            f"{', '.join(LOSS_IMPLEMENTATIONS)}")
         # hf: Hugging Face's loss over the full logits; chunked: ttl.losses (no full fp32 logits).
         self.loss_impl = loss_impl
+        if isinstance(z_loss, bool) or not isinstance(z_loss, int | float) or z_loss < 0:
+            raise TTLError(f"module.z_loss={z_loss!r}: expected a number >= 0 (PaLM used 1e-4)")
+        # The coefficient of PaLM's z-loss (0: off, the published recipe).
+        self.z_loss = float(z_loss)
         self._chunked_loss = causal_lm_loss
         self.nonfinite_loss = nonfinite_loss
         # (host flag, CUDA event or None, step) of the last loss not yet checked for NaN/Inf.
@@ -52,6 +66,8 @@ class CausalLMModule(pl.LightningModule):
         self.skipped_batches = 0
         self.config = config
         self.model: LlamaForCausalLM = build_model(config)
+        if zero_init_output:
+            zero_output_projections(self.model)
         self.optimizer_factory = optimizer_factory
         self.scheduler_factory = scheduler_factory
         self.tokens_per_step = tokens_per_step
@@ -113,8 +129,11 @@ class CausalLMModule(pl.LightningModule):
         inputs = dict(batch)
         inputs.setdefault("labels", inputs["input_ids"])
         if self.loss_impl == "chunked":
-            return self._chunked_loss(self.model, inputs)
-        return self.model(**inputs).loss
+            return self._chunked_loss(self.model, inputs, z_loss=self.z_loss)
+        outputs = self.model(**inputs)
+        if not self.z_loss:
+            return outputs.loss
+        return outputs.loss + self.z_loss * z_loss_term(outputs.logits, inputs["labels"])
 
     @staticmethod
     def _predicted_tokens(batch: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | int:

@@ -25,7 +25,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                chunk_size: int) -> torch.Tensor:
+                chunk_size: int, z_loss: float = 0.0) -> torch.Tensor:
         valid = targets != IGNORE_INDEX
         count = valid.sum().clamp(min=1)
         # Logits and sums in fp32 at least (fp64 stays fp64), whatever autocast computes in.
@@ -41,9 +41,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             log_norm = torch.logsumexp(logits, dim=-1)
             safe = t.clamp(min=0)
             picked = logits.gather(1, safe[:, None]).squeeze(1)
-            loss = loss + torch.where(keep, log_norm - picked, 0.0).sum()
-            # d(mean loss)/d(logits) = (softmax - one_hot) / count on kept rows, 0 elsewhere.
-            grad_logits = torch.softmax(logits, dim=-1)
+            loss = loss + torch.where(keep, log_norm - picked + z_loss * log_norm.square(), 0.0).sum()
+            # d(mean loss)/d(logits) = ((1 + 2 z lse) softmax - one_hot) / count on kept rows.
+            grad_logits = torch.softmax(logits, dim=-1) * (1 + 2 * z_loss * log_norm)[:, None]
             grad_logits.scatter_add_(1, safe[:, None], torch.full_like(picked[:, None], -1.0))
             grad_logits = grad_logits * (keep[:, None].float() / count)
             grad_logits = grad_logits.to(h.dtype)
@@ -56,25 +56,36 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         grad_hidden, grad_weight = ctx.saved_tensors
         scale = grad_output.to(grad_hidden.dtype)
-        return grad_hidden * scale, grad_weight * grad_output.to(grad_weight.dtype), None, None
+        return grad_hidden * scale, grad_weight * grad_output.to(grad_weight.dtype), None, None, None
 
 
 def chunked_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                                 chunk_size: int = 1024) -> torch.Tensor:
-    """Mean next-token cross-entropy over the targets that are not -100.
+                                 chunk_size: int = 1024, z_loss: float = 0.0) -> torch.Tensor:
+    """Mean next-token cross-entropy over the targets that are not -100, plus `z_loss` x the
+    mean squared log-partition (logsumexp of the logits) over the same tokens.
 
     `hidden` (tokens, hidden), `weight` the output head (vocabulary, hidden), `targets`
     (tokens,): already shifted (targets[i] is the token after position i).
     """
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_size)
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_size, z_loss)
 
 
-def causal_lm_loss(model, batch: dict[str, torch.Tensor], chunk_size: int = 1024) -> torch.Tensor:
+def z_loss_term(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over predicted tokens of logsumexp(logits)^2 (PaLM's z-loss, before its coefficient):
+    it keeps the softmax's normaliser near 1. `logits` and `labels` unshifted, as the model's."""
+    log_norm = torch.logsumexp(logits[:, :-1].float(), dim=-1)
+    keep = labels[:, 1:] != IGNORE_INDEX
+    return (log_norm.square() * keep).sum() / keep.sum().clamp(min=1)
+
+
+def causal_lm_loss(model, batch: dict[str, torch.Tensor], chunk_size: int = 1024,
+                   z_loss: float = 0.0) -> torch.Tensor:
     """The mean next-token loss of a `LlamaForCausalLM` on `batch`, by `chunked_linear_cross_entropy`:
-    the same value Hugging Face's `model(**batch).loss` gives, without the full logits."""
+    the same value Hugging Face's `model(**batch).loss` gives (plus `z_loss` x `z_loss_term`),
+    without the full logits."""
     labels = batch.get("labels", batch["input_ids"])
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     hidden = model.model(**inputs).last_hidden_state
     targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
     return chunked_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]), model.lm_head.weight,
-                                        targets.reshape(-1), chunk_size)
+                                        targets.reshape(-1), chunk_size, z_loss)

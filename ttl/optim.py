@@ -10,18 +10,24 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool) -> list[dict]:
+def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool,
+                 decay_embeddings: bool = True) -> list[dict]:
     """Split trainable parameters into a decayed group and an exempt group.
 
     Matrices (linear and embedding weights) are decayed; 1-D parameters (RMSNorm weights and
-    any biases) are exempt. `decay_all_params=True` reproduces TeenyTinyLlama, whose no-decay
-    list matched no Llama parameter name, so every parameter was decayed.
+    any biases) are exempt, and so is the input embedding with `decay_embeddings=False` (an
+    output head tied to it is the same tensor: exempt too). `decay_all_params=True` reproduces
+    TeenyTinyLlama, whose no-decay list matched no Llama parameter name, so every parameter
+    was decayed.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if decay_all_params:
         return [{"params": params, "weight_decay": weight_decay}]
-    decayed = [p for p in params if p.ndim >= 2]
-    exempt = [p for p in params if p.ndim < 2]
+    embeddings = set()
+    if not decay_embeddings and hasattr(model, "get_input_embeddings"):
+        embeddings = {id(model.get_input_embeddings().weight)}
+    decayed = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
+    exempt = [p for p in params if p.ndim < 2 or id(p) in embeddings]
     return [
         {"params": decayed, "weight_decay": weight_decay},
         {"params": exempt, "weight_decay": 0.0},
@@ -36,9 +42,10 @@ def build_adamw(
     weight_decay: float = 0.01,
     decay_all_params: bool = False,
     fused: bool | None = None,
+    decay_embeddings: bool = True,
 ) -> torch.optim.AdamW:
     """AdamW over `model` with norm/bias exemption; `fused=None` fuses on CUDA parameters."""
-    groups = decay_groups(model, weight_decay, decay_all_params)
+    groups = decay_groups(model, weight_decay, decay_all_params, decay_embeddings)
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
