@@ -1,0 +1,205 @@
+"""`python -m ttl.publish run_dir=runs/NAME repo_id=user/model`: publish a run the way
+TeenyTinyLlama's repositories are published.
+
+Each `step-<N>/` export becomes the branch `step<N>` of the model repository, so that
+`from_pretrained(repo_id, revision="step<N>")` loads it; the final export and its card go to
+`main`. The command prints its plan first. It is resumable: every branch and `main` is written
+by one commit whose title names the export (`ttl: step-<N>`), and a ref whose latest commit
+carries that title is skipped, so a publish cut short (or re-run after training went on)
+pushes only what is missing. Commits are atomic on the Hub: a ref holds a whole export or none.
+
+Branches start from the repository's first commit (only `.gitattributes`), not from `main`,
+so each holds exactly its export. Config: conf/commands/publish.yaml.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import MISSING, DictConfig
+
+from ttl.cli import invoke, require, run_command, typed
+from ttl.errors import TTLError
+from ttl.model_card import render_card
+from ttl.rundir import step_dirs, step_of
+
+CARD = "README.md"
+
+
+@dataclass
+class PublishArgs:
+    """The types of conf/commands/publish.yaml's keys (its values are the defaults)."""
+
+    run_dir: str = MISSING
+    repo_id: str = MISSING
+    private: bool = MISSING
+    dry_run: bool = MISSING
+    token: str | None = MISSING
+
+
+def branch_name(step: int) -> str:
+    """The Hub branch of the export at `step`: `step<N>`, as TeenyTinyLlama's repositories."""
+    return f"step{step}"
+
+
+def commit_title(step: int) -> str:
+    """The title of the commit that writes the export of `step` (how a resume recognises it)."""
+    return f"ttl: step-{step}"
+
+
+@dataclass
+class Push:
+    """One ref to write: which export, what it holds, and whether it is already there."""
+
+    ref: str
+    step_dir: Path
+    files: list[Path]
+    done: bool
+
+    @property
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+
+def export_files(step_dir: Path) -> list[Path]:
+    """The files of an export that go to the Hub (every plain file; temporaries excluded)."""
+    return sorted(p for p in step_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _head_title(api, repo_id: str, ref: str) -> str | None:
+    commits = api.list_repo_commits(repo_id, repo_type="model", revision=ref)
+    return commits[0].title if commits else None
+
+
+def remote_state(api, repo_id: str) -> dict[str, str | None] | None:
+    """{branch: title of its latest commit} of `repo_id`, or None when it does not exist."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        refs = api.list_repo_refs(repo_id, repo_type="model")
+        return {ref.name: _head_title(api, repo_id, ref.name) for ref in refs.branches}
+    except RepositoryNotFoundError:
+        return None
+    except Exception as error:  # offline mode, no network, a refused token: say which
+        reason = (str(error).splitlines() or [""])[0]
+        raise TTLError(f"cannot reach the Hugging Face Hub to read {repo_id} "
+                       f"({type(error).__name__}: {reason})") from error
+
+
+def plan_pushes(run_dir: Path, remote: dict[str, str | None] | None) -> list[Push]:
+    """The refs to write, branches in step order then `main`, each marked done when its latest
+    commit is already the one this command would make."""
+    exports = step_dirs(run_dir)
+    if not exports:
+        raise TTLError(f"run_dir={run_dir}: no step-<N>/ exports to publish")
+    remote = remote or {}
+    pushes = []
+    for step_dir in exports:
+        step = step_of(step_dir)
+        ref = branch_name(step)
+        pushes.append(Push(ref, step_dir, export_files(step_dir), remote.get(ref) == commit_title(step)))
+    final = exports[-1]
+    main_done = remote.get("main") == commit_title(step_of(final))
+    pushes.append(Push("main", final, export_files(final), main_done))
+    return pushes
+
+
+def describe_plan(repo_id: str, pushes: list[Push], exists: bool, private: bool) -> str:
+    """The plan as printed before anything is pushed."""
+    visibility = "private" if private else "public"
+    lines = [f"repository {repo_id}: " + ("exists" if exists else f"will be created ({visibility})")]
+    for push in pushes:
+        what = f"{push.step_dir.name}/ ({len(push.files)} files, {push.size / 1e6:,.1f} MB)"
+        if push.ref == "main":
+            what += " with the card"
+        lines.append(f"  {push.ref:<14} <- {what}: {'already pushed, skip' if push.done else 'push'}")
+    todo = sum(not p.done for p in pushes)
+    lines.append(f"{todo} of {len(pushes)} refs to push")
+    return "\n".join(lines)
+
+
+def _operations(push: Push, card: str | None):
+    from huggingface_hub import CommitOperationAdd
+
+    operations = [CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f))
+                  for f in push.files if not (card is not None and f.name == CARD)]
+    if card is not None:
+        operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode("utf-8")))
+    return operations
+
+
+def publish(run_dir: str | Path, repo_id: str, *, private: bool = False, dry_run: bool = False,
+            token: str | None = None, api=None) -> list[Push]:
+    """Push the run's exports to `repo_id` (plan printed first; refs already pushed skipped).
+    Returns the plan, each entry marked done once pushed. `api`: a `huggingface_hub.HfApi`."""
+    from huggingface_hub import HfApi
+
+    run_dir = Path(run_dir)
+    if "/" not in repo_id:
+        raise TTLError(f"repo_id={repo_id!r}: expected <user or organisation>/<name>")
+    if not step_dirs(run_dir):
+        raise TTLError(f"run_dir={run_dir}: no step-<N>/ exports to publish")
+    api = api or HfApi(token=token)
+    remote = remote_state(api, repo_id)
+    pushes = plan_pushes(run_dir, remote)
+    print(describe_plan(repo_id, pushes, remote is not None, private), flush=True)
+    if dry_run:
+        return pushes
+    if remote is None:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    # The repository's first commit (.gitattributes only): where every step branch starts.
+    root = api.list_repo_commits(repo_id, repo_type="model", revision="main")[-1].commit_id
+    branches = [p.ref for p in pushes if p.ref != "main"]
+    for push in pushes:
+        if push.done:
+            continue
+        try:
+            _push(api, repo_id, run_dir, push, root, branches)
+        except TTLError:
+            raise
+        except Exception as error:
+            raise TTLError(f"pushing {push.step_dir} to {repo_id}@{push.ref} failed ({type(error).__name__}: "
+                           f"{error}); run the same command again: what is pushed is skipped") from error
+        push.done = True
+        print(f"pushed {push.ref} <- {push.step_dir}", flush=True)
+    print(f"published https://huggingface.co/{repo_id} ({len(branches)} step branches and main)")
+    return pushes
+
+
+def _push(api, repo_id: str, run_dir: Path, push: Push, root: str, branches: list[str]) -> None:
+    """One commit writing `push.step_dir` (with its card) to `push.ref`."""
+    if push.ref == "main":
+        # The card names the repository and lists the branches, so its snippets work as shown.
+        card = render_card(run_dir, push.step_dir, repo_id, revisions=branches)
+    else:
+        api.create_branch(repo_id, repo_type="model", branch=push.ref, revision=root, exist_ok=True)
+        card = render_card(run_dir, push.step_dir, repo_id, revision=push.ref)
+    api.create_commit(repo_id, _operations(push, card), repo_type="model", revision=push.ref,
+                      commit_message=commit_title(step_of(push.step_dir)),
+                      commit_description=f"{push.step_dir.name}/ of the ttl run {run_dir.name}")
+
+
+def _publish(cfg: DictConfig) -> None:
+    cfg = typed(cfg, PublishArgs)
+    usage = "python -m ttl.publish run_dir=runs/NAME repo_id=user/model"
+    require(cfg, "run_dir", usage)
+    require(cfg, "repo_id", usage)
+    publish(cfg.run_dir, cfg.repo_id, private=cfg.private, dry_run=cfg.dry_run, token=cfg.token)
+
+
+@hydra.main(config_path="pkg://ttl.conf.commands", config_name="publish", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_command("ttl.publish", lambda: _publish(cfg))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point (`python -m ttl.publish` / `ttl-publish`); returns the exit status."""
+    return invoke(_hydra_main, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
