@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "tasks"
 os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+# After the environment: bench_common imports lightning, which reads HF_HUB_OFFLINE on import.
+from bench_common import cpu_name  # noqa: E402
 
 PEAK_BF16 = {"H100": 989.4e12, "A100": 312e12}  # dense bf16 FLOP/s (SXM)
 # Assumed GPU efficiency. Prefill: Hugging Face's eager Llama reached 19.7% MFU in training on an
@@ -78,17 +80,6 @@ ESTIMATES = {
     "ttl_lambada_pt": (107, 1, "~85 words (LAMBADA passages)"),
 }
 STOPPING_STEPS = 3  # a trained model's "Sim\n\n", "B\n\n", "4,5\n\n"
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def tasks_dir_with_fixtures(real: Path | None, work: Path) -> tuple[Path, set[str]]:

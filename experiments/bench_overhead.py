@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 import warnings
 from functools import partial
 
-import lightning.pytorch as pl
 import torch
+from bench_common import timed_fit
 from torch.utils.data import DataLoader
 
 from ttl.data.datamodule import BlockDataset
@@ -62,31 +61,12 @@ def plain_loop(steps: int) -> tuple[float, list[float]]:
     return _rate(stamps), losses
 
 
-class _Stamps(pl.Callback):
-    def __init__(self) -> None:
-        self.stamps: list[float] = []
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.stamps.append(time.perf_counter())
-        self.losses.append(float(outputs["loss"]))
-
-
 def ttl_loop(steps: int) -> tuple[float, list[float]]:
     torch.manual_seed(0)
     make_optimizer, make_scheduler = factories(steps)
     module = CausalLMModule(llama_config(MODEL), make_optimizer, make_scheduler,
                             tokens_per_step=MICRO_BATCH * SEQ_LEN)
-    stamps = _Stamps()
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = pl.Trainer(
-            accelerator="cpu", devices=1, precision="32-true", max_steps=steps,
-            limit_val_batches=0, num_sanity_val_steps=0, enable_checkpointing=False,
-            logger=pl.loggers.CSVLogger(run_dir), log_every_n_steps=10,
-            callbacks=[stamps, pl.callbacks.TQDMProgressBar(refresh_rate=10)],
-            enable_model_summary=False, default_root_dir=run_dir,
-        )
-        trainer.fit(module, train_dataloaders=batches(steps))
+    stamps = timed_fit(module, batches(steps), steps)
     return _rate(stamps.stamps), stamps.losses
 
 
