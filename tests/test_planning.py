@@ -140,3 +140,15 @@ def test_published_is_the_default_and_each_switch_changes_only_what_it_names():
     wsd = make(["experiment=recipe_study", "recipe_switch=wsd"])
     assert wsd.scheduler._target_.endswith("warmup_stable_decay")
     assert make(["experiment=recipe_study"]).scheduler._target_.endswith("warmup_cosine")
+
+
+def test_the_modern_160m_recipe_is_the_published_one_with_the_study_s_winners():
+    """experiment=ttl_160m_modern = experiment=ttl_160m with recipe_switch=[beta2,wsd]
+    (experiments/recipe_study's winners), nothing else but its run name."""
+    modern = flat(OmegaConf.to_container(make(["experiment=ttl_160m_modern"])))
+    switched = flat(OmegaConf.to_container(make(["experiment=ttl_160m", "recipe_switch=[beta2,wsd]",
+                                                 "run_name=ttl-160m-modern"])))
+    assert modern == switched
+    assert modern["optimizer.betas"] == [0.9, 0.95]
+    assert modern["scheduler._target_"].endswith("warmup_stable_decay")
+    assert modern["scheduler.total_steps"] == 458_000 and modern["model.name"] == "160m"

@@ -150,3 +150,59 @@ def perplexity_sliding(model, ids: list[int] | torch.Tensor, seq_len: int, strid
             batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
             nll, count = nll + batch_nll, count + batch_count
     return Perplexity(nll, count)
+
+
+@dataclass(frozen=True)
+class DocumentScore:
+    """Summed NLL (nats) of documents scored one by one: `tokens` predicted tokens of `bytes`
+    UTF-8 bytes of text (`documents` of them)."""
+
+    nll_sum: float
+    tokens: int
+    bytes: int
+    documents: int
+
+    @property
+    def loss(self) -> float:
+        """Mean token cross-entropy in nats (depends on the tokenizer)."""
+        return self.nll_sum / self.tokens
+
+    @property
+    def bits_per_byte(self) -> float:
+        """Bits per byte of text: comparable across tokenizers and vocabularies."""
+        return self.nll_sum / math.log(2) / self.bytes
+
+
+def score_documents(model, tokenizer, texts: Iterable[str], seq_len: int, stride: int | None = None,
+                    batch_size: int = 16) -> DocumentScore:
+    """Score each document on its own, as a reader meets it: `<s>` then its text, every text
+    token predicted once (sliding windows of `seq_len` every `stride` tokens within the
+    document; default stride seq_len / 2), no context from other documents. Windows of equal
+    length are batched across documents. Empty documents are skipped."""
+    stride = stride or max(1, seq_len // 2)
+    device = next(model.parameters()).device
+    by_length: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    n_bytes = n_docs = 0
+    for text in texts:
+        if not text or not text.strip():
+            continue
+        ids = torch.tensor([tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False,
+                                                             verbose=False)["input_ids"]])
+        n_bytes += len(text.encode("utf-8"))
+        n_docs += 1
+        for begin, end, target_len in sliding_windows(ids.numel(), seq_len, stride):
+            window = ids[begin:end]
+            labels = window.clone()
+            labels[:-target_len] = IGNORE
+            by_length.setdefault(end - begin, []).append((window, labels))
+    if not n_docs:
+        raise TTLError("no non-empty documents to score")
+    nll, count = 0.0, 0
+    for pairs in by_length.values():
+        if len(pairs[0][0]) < 2:  # a document of `<s>` alone predicts nothing
+            continue
+        for inputs, labels in zip(_batches([p[0] for p in pairs], batch_size),
+                                  _batches([p[1] for p in pairs], batch_size), strict=True):
+            batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
+            nll, count = nll + batch_nll, count + batch_count
+    return DocumentScore(nll, count, n_bytes, n_docs)
