@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
+from ttl.card_tables import card_tables
 from ttl.errors import TTLError
-from ttl.evaluate.card_tables import card_tables
 from ttl.llama import build_model, count_parameters, llama_config
 from ttl.rundir import (
     CONFIG,

@@ -144,7 +144,7 @@ def tiny_run(tmp_path_factory, tiny_tokenizer_dir):
 @pytest.mark.slow
 def test_the_card_suite_runs_offline_on_every_checkpoint_of_a_run(tiny_run):
     pytest.importorskip("lm_eval")
-    from ttl.evaluate.card_tables import card_tables
+    from ttl.card_tables import card_tables
 
     assert evaluate_main(["harness", f"checkpoints={tiny_run}", "suite=card", f"tasks_dir={FIXTURES}",
                           "limit=2", "device=cpu", "batch_size=4"]) == 0

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from omegaconf import MISSING, DictConfig
 
+from ttl.card_tables import card_markdown
 from ttl.checkpoints import find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require, typed
 from ttl.errors import TTLError
-from ttl.evaluate.card_tables import card_markdown
 from ttl.evaluate.harness_plot import HEADLINE_METRICS, headline_metric, plot_task_scores
-from ttl.evaluate.harness_rows import HarnessRow, rows_from_results
 from ttl.evaluate.report import format_tokens
+from ttl.harness_rows import HarnessRow, rows_from_results
 from ttl.lm_eval_tasks import LOCAL_TASKS, SUITES, TASK_DATA, TASKS_PATH, TTL_GROUPS
 from ttl.lm_eval_tasks.catalog import expand
 from ttl.lm_eval_tasks.sources import data_source

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ttl.evaluate.harness_rows import HarnessRow
+from ttl.harness_rows import HarnessRow
 from ttl.lm_eval_tasks.catalog import CARD_TABLES
 
 # The metric reported per task when the card names none, in order of preference.

@@ -153,19 +153,12 @@ def perplexity_sliding(model, ids: list[int] | torch.Tensor, seq_len: int, strid
 
 
 @dataclass(frozen=True)
-class DocumentScore:
-    """Summed NLL (nats) of documents scored one by one: `tokens` predicted tokens of `bytes`
-    UTF-8 bytes of text (`documents` of them)."""
+class DocumentScore(Perplexity):
+    """A Perplexity of documents scored one by one: `tokens` predicted tokens of `bytes` UTF-8
+    bytes of text (`documents` of them)."""
 
-    nll_sum: float
-    tokens: int
     bytes: int
     documents: int
-
-    @property
-    def loss(self) -> float:
-        """Mean token cross-entropy in nats (depends on the tokenizer)."""
-        return self.nll_sum / self.tokens
 
     @property
     def bits_per_byte(self) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ttl.evaluate.harness_rows import HarnessRow, read_harness_json
+from ttl.harness_rows import HarnessRow, read_harness_json
 from ttl.lm_eval_tasks.catalog import CARD_TABLES, CardColumn
 from ttl.rundir import step_dir_name, step_of
 from ttl.tables import format_tokens

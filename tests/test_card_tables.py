@@ -1,9 +1,9 @@
-"""ttl.evaluate.card_tables: TeenyTinyLlama's benchmark tables from harness results."""
+"""ttl.card_tables: TeenyTinyLlama's benchmark tables from harness results."""
 
 import json
 
-from ttl.evaluate.card_tables import card_markdown, card_table, card_tables
-from ttl.evaluate.harness_rows import HarnessRow
+from ttl.card_tables import card_markdown, card_table, card_tables
+from ttl.harness_rows import HarnessRow
 from ttl.lm_eval_tasks.catalog import CARD_TABLES
 
 PT_SCORES = {"ttl_assin2_rte": ("f1_macro", 0.5336), "ttl_assin2_sts": ("pearson", 0.0258),
