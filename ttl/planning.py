@@ -166,8 +166,10 @@ def describe(cfg: DictConfig, plan: BatchPlan) -> str:
                     f"strategy {cfg.trainer.strategy})"),
         ("precision", f"{cfg.trainer.precision}"),
         ("attention", f"{cfg.hardware.attn_implementation}, compile={cfg.hardware.compile}"),
-        ("optimizer", f"lr {cfg.optimizer.lr}, weight decay {cfg.optimizer.weight_decay}, "
-                      f"decay_all_params={cfg.optimizer.decay_all_params}"),
+        ("optimizer", f"{str(cfg.optimizer._target_).rsplit('.', 1)[-1]}: lr {cfg.optimizer.lr}, "
+                      f"weight decay {cfg.optimizer.weight_decay}"
+                      + (f", decay_all_params={cfg.optimizer.decay_all_params}"
+                         if "decay_all_params" in cfg.optimizer else "")),
         ("data", f"{cfg.data.path} (packing {cfg.data.packing})"),
         ("tokenizer", f"{cfg.tokenizer.path}"),
     ]
