@@ -88,3 +88,44 @@ def quickstart_run(tmp_path_factory, shared_cache) -> Path:
                      {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     return cwd / "runs" / "quickstart"
+
+
+HUB_LAYOUT_README = """---
+dataset_info:
+  features:
+  - name: text
+    dtype: string
+  - name: metadata
+    dtype: string
+  splits:
+  - name: train
+    num_examples: {rows}
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*
+---
+# The shipped sample corpus in the layout of nicholasKluge/Pt-Corpus-Instruct (one split: train)
+"""
+
+
+@pytest.fixture(scope="session")
+def sample_hub_layout(tmp_path_factory, sample_dir) -> Path:
+    """The shipped sample corpus laid out as the Hub repository nicholasKluge/Pt-Corpus-Instruct
+    is (README.md YAML, data/train-*.parquet with `text` and `metadata`, one split): what a
+    user's local copy looks like, for commands that name `data.path=DIR`."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for path in sorted(sample_dir.glob("*.jsonl"))
+            for line in path.read_text().splitlines() if line.strip()]
+    out = tmp_path_factory.mktemp("hub-layout") / "pt-corpus-instruct"
+    (out / "data").mkdir(parents=True)
+    table = pa.table({"text": [r["text"] for r in rows],
+                      "metadata": [json.dumps(r.get("metadata", {})) for r in rows]})
+    pq.write_table(table, out / "data" / "train-00000-of-00001.parquet")
+    (out / "README.md").write_text(HUB_LAYOUT_README.format(rows=len(rows)))
+    return out

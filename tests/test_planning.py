@@ -137,6 +137,11 @@ def test_published_is_the_default_and_each_switch_changes_only_what_it_names():
         cfg = flat(OmegaConf.to_container(make(["experiment=recipe_study", f"recipe_switch={switch}"])))
         changed = {k: cfg[k] for k in cfg if base.get(k) != cfg[k]}
         assert changed == expected, switch
+    muon = make(["experiment=recipe_study", "recipe_switch=muon"])
+    assert muon.optimizer._target_ == "ttl.optim.build_muon"
+    assert {k: muon.optimizer[k] for k in ("lr", "embedding_lr", "head_lr", "norm_lr")} == dict.fromkeys(
+        ("lr", "embedding_lr", "head_lr", "norm_lr"), 6e-4)
+    assert make(["experiment=recipe_study", "recipe_switch=[beta2,muon]"]).optimizer.betas == [0.9, 0.95]
     wsd = make(["experiment=recipe_study", "recipe_switch=wsd"])
     assert wsd.scheduler._target_.endswith("warmup_stable_decay")
     assert make(["experiment=recipe_study"]).scheduler._target_.endswith("warmup_cosine")

@@ -135,3 +135,4 @@ def test_dry_run_of_tied_embeddings_counts_one_embedding_matrix(tmp_path):
     # 162,417,408 less the output matrix it no longer has: 32,000 x 768.
     assert f"{162_417_408 - 32_000 * 768:,} parameters" in result.stdout
     assert "137,841,408 parameters" in result.stdout
+
