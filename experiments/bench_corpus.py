@@ -301,7 +301,7 @@ def main() -> None:
     os.environ.update(ENV)
     from transformers import AutoTokenizer
 
-    from ttl.bpe import train_from_path
+    from ttl.tokenizer import train_from_path
 
     work = Path(tempfile.mkdtemp(prefix="bench-corpus-"))
     tokenizer_dir = args.tokenizer or str(work / "tokenizer")

@@ -189,7 +189,7 @@ def main() -> None:
     try:
         tokenizer = args.tokenizer
         if tokenizer is None:
-            from ttl.bpe import train_from_path
+            from ttl.tokenizer import train_from_path
 
             tokenizer = str(work / "pt-32k")
             train_from_path(args.data, tokenizer, vocab_size=32000)

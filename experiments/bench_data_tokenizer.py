@@ -3,12 +3,12 @@
 Both are trained on the training split of the same corpus with 32,000 tokens and measured
 on its validation split (tokens per whitespace-separated word, no special tokens):
 
-- **ttl**: `ttl.bpe.train_bpe` (the `tokenizers` library, Metaspace, byte fallback;
+- **ttl**: `ttl.tokenizer.train_bpe` (the `tokenizers` library, Metaspace, byte fallback;
   what `python -m ttl.tokenizer` trains), streaming the documents, any length;
 - **llama2-style**: `sentencepiece` BPE with Llama-2's trainer settings (byte fallback,
   split digits, identity normalisation, no extra-whitespace removal, character coverage
   0.99995, max piece length 16, max_sentence_length 4192). Documents are cut into lines of
-  at most 4192 bytes (`ttl.bpe.sentencepiece_lines`) so that sentencepiece drops none;
+  at most 4192 bytes (`ttl.tokenizer.sentencepiece_lines`) so that sentencepiece drops none;
   the script also reports how many documents a plain one-document-per-line feed would lose.
 
     python experiments/bench_data_tokenizer.py [--data ../shared/data/pt-corpus-mini]
@@ -19,14 +19,37 @@ from __future__ import annotations
 import argparse
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sentencepiece as spm
 
-from ttl.bpe import SENTENCEPIECE_LINE_LIMIT, fertility, sentencepiece_lines, train_bpe
 from ttl.data.sources import iter_documents, resolve_source
+from ttl.tokenizer import fertility, train_bpe
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# sentencepiece's default (and Llama-2's) `max_sentence_length`: longer input lines are
+# skipped without a word, so baselines trained with it must be fed shorter pieces.
+SENTENCEPIECE_LINE_LIMIT = 4192
+
+
+def sentencepiece_lines(text: str, limit: int = SENTENCEPIECE_LINE_LIMIT) -> Iterator[str]:
+    """Cut a document into lines of at most `limit` UTF-8 bytes, so sentencepiece drops none.
+
+    Cuts at newlines first, then at the last space before the limit, and only inside a word
+    (at a character boundary) when a line has no space at all.
+    """
+    for line in text.split("\n"):
+        while len(line.encode("utf-8")) > limit:
+            head = line.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+            cut = head.rfind(" ")
+            cut = cut if cut > 0 else len(head)
+            yield line[:cut]
+            line = line[cut:].lstrip(" ")
+        if line.strip():
+            yield line
+
 VOCAB = 32000
 
 # Llama-2's tokenizer.model trainer_spec, minus machine-specific thread counts.

@@ -84,7 +84,7 @@ STOPPING_STEPS = 3  # a trained model's "Sim\n\n", "B\n\n", "4,5\n\n"
 
 def tasks_dir_with_fixtures(real: Path | None, work: Path) -> tuple[Path, set[str]]:
     """A tasks_dir of links: the real copy of each folder when --tasks-dir has it, else the fixture."""
-    from ttl.lm_eval_tasks.catalog import TASK_DATA
+    from ttl.evaluate.lm_eval_tasks.catalog import TASK_DATA
 
     out, real_folders = work / "tasks", set()
     out.mkdir()
@@ -102,7 +102,7 @@ def build(tokenizer_dir: Path, size: str = "160m"):
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
 
-    from ttl.llama import build_model, llama_config, matmul_parameters
+    from ttl.model import build_model, llama_config, matmul_parameters
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -194,8 +194,8 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
 
     from ttl.evaluate.harness import task_manager
-    from ttl.lm_eval_tasks.catalog import SUITES, TASK_DATA
-    from ttl.lm_eval_tasks.okapi import QA_PROMPT
+    from ttl.evaluate.lm_eval_tasks.catalog import SUITES, TASK_DATA
+    from ttl.evaluate.lm_eval_tasks.okapi import QA_PROMPT
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="bench-harness-"))

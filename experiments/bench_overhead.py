@@ -21,10 +21,9 @@ import torch
 from bench_common import timed_fit
 from torch.utils.data import DataLoader
 
-from ttl.data.datamodule import BlockDataset
-from ttl.lightning_module import CausalLMModule
-from ttl.llama import build_model, llama_config
-from ttl.optim import build_adamw, warmup_cosine
+from ttl.model import build_model, llama_config
+from ttl.train.module import CausalLMModule
+from ttl.train.optim import build_adamw, warmup_cosine
 
 MODEL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
              intermediate_size=1024, vocab_size=4096, max_position_embeddings=256)
@@ -34,7 +33,7 @@ SEQ_LEN, MICRO_BATCH, WARMUP_STEPS = 256, 8, 3
 def batches(steps: int) -> DataLoader:
     generator = torch.Generator().manual_seed(0)
     blocks = torch.randint(4, MODEL["vocab_size"], (steps * MICRO_BATCH, SEQ_LEN), generator=generator)
-    return DataLoader(BlockDataset(blocks), batch_size=MICRO_BATCH, shuffle=False)
+    return DataLoader(blocks, batch_size=MICRO_BATCH, shuffle=False)
 
 
 def factories(steps: int):

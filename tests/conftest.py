@@ -32,7 +32,7 @@ requires_shared_data = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     """The Portuguese sample corpus shipped inside the package."""
-    from ttl.resources import sample_corpus_dir
+    from ttl.data.sources import sample_corpus_dir
 
     return sample_corpus_dir()
 
@@ -40,7 +40,7 @@ def sample_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_tokenizer_dir(tmp_path_factory, sample_dir) -> Path:
     """A 2,048-token tokenizer trained once on the sample corpus."""
-    from ttl.bpe import train_from_path
+    from ttl.tokenizer import train_from_path
 
     out = tmp_path_factory.mktemp("tok") / "sample-bpe-2048"
     train_from_path(str(sample_dir), out, vocab_size=2048, model_max_length=128)

@@ -24,7 +24,7 @@ def test_values_are_typed_by_the_commands_schema():
 
 
 def test_a_command_returns_its_exit_status_in_process(capsys):
-    from ttl.card import _hydra_main
+    from ttl.card.__main__ import _hydra_main
 
     assert invoke(_hydra_main, []) == 2
     assert capsys.readouterr().err.strip() == (

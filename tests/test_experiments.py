@@ -54,3 +54,16 @@ def test_round2_lever_script_and_rehearsal_report_run_on_cpu(tmp_path, shared_ca
     assert figures["card"] and figures["emissions_csv"] and len(figures["logged_tokens_per_s"]) == 6
     assert figures["ratio_logged_over_bench"] == pytest.approx(
         figures["logged_median_after_first"] / figures["bench_ttl_tokens_per_s"], abs=1e-3)
+
+
+def test_the_tokenizer_benchmark_cuts_lines_sentencepiece_keeps_whole():
+    """sentencepiece silently skips lines over 4,192 bytes: the benchmark feeds it shorter ones."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "experiments" / "bench_data_tokenizer.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    doc = "título\n" + "ação " * 3000 + "\n" + "x" * 9000
+    lines = list(bench.sentencepiece_lines(doc, limit=4192))
+    assert all(len(line.encode()) <= 4192 for line in lines) and len(lines) >= 6
+    assert "".join(lines).replace(" ", "") == doc.replace("\n", "").replace(" ", "")

@@ -2,9 +2,12 @@
 "beyond the seed spread" rule and the choice of winners."""
 
 import importlib.util
+import math
 import statistics
+import sys
 
 import pytest
+import torch
 
 from ttl.data.sources import resolve_source
 
@@ -17,6 +20,7 @@ LAYOUT = SHARED_DATA / "pt-corpus-instruct-layout"
 def study():
     spec = importlib.util.spec_from_file_location("study", ROOT / "experiments" / "recipe_study" / "study.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["study"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -65,3 +69,35 @@ def test_heldout_halves_split_exactly_what_training_never_reads(study):
     assert not set(halves["selection"]) & set(halves["report"])
     assert not set(held_out) & training
     assert 150 < len(halves["selection"]) < 300 and 150 < len(halves["report"]) < 300
+
+
+def test_documents_are_scored_one_by_one_in_bits_per_byte(study, tiny_tokenizer):
+    """Against a direct computation: each document alone, `<s>` + text in one forward pass."""
+    from ttl.model import build_model, llama_config
+
+    torch.manual_seed(0)
+    config = llama_config(dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               num_key_value_heads=2, intermediate_size=64,
+                               vocab_size=len(tiny_tokenizer), max_position_embeddings=512))
+    model = build_model(config).eval()
+    texts = ["A capivara é o maior roedor do mundo.", "", "Olá, mundo! Ação, coração e pão. " * 6]
+    nll, tokens = 0.0, 0
+    with torch.no_grad():
+        for text in filter(None, texts):
+            text_ids = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([[tiny_tokenizer.bos_token_id, *text_ids]])
+            nll += model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
+            tokens += ids.shape[1] - 1
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    assert n_bytes > sum(len(t) for t in texts)  # accents: bytes, not characters
+    whole = study.score_documents(model, tiny_tokenizer, texts, seq_len=512)
+    assert (whole.tokens, whole.bytes, whole.documents) == (tokens, n_bytes, 2)
+    assert whole.nll_sum == pytest.approx(nll, rel=1e-5)
+    assert whole.bits_per_byte == pytest.approx(nll / math.log(2) / n_bytes, rel=1e-5)
+    assert whole.loss == pytest.approx(nll / tokens, rel=1e-5)
+    # Windows shorter than the long document: every token still predicted exactly once, with
+    # less context (a different but close figure).
+    windowed = study.score_documents(model, tiny_tokenizer, texts, seq_len=16, stride=8, batch_size=3)
+    assert windowed.tokens == tokens and windowed.bytes == n_bytes
+    assert windowed.nll_sum != pytest.approx(nll, rel=1e-7)
+    assert windowed.nll_sum == pytest.approx(nll, rel=0.1)

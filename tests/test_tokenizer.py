@@ -4,7 +4,7 @@ import json
 
 from transformers import AutoTokenizer
 
-from ttl.bpe import BYTE_TOKENS, fertility, train_bpe
+from ttl.tokenizer import BYTE_TOKENS, fertility, train_bpe
 
 from .conftest import run_cli
 
@@ -64,14 +64,3 @@ def test_cli_refuses_unknown_keys_and_bad_values(tmp_path):
     bad = run_cli(["-m", "ttl.tokenizer", "data_path=x", "vocab_size=big"], cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "ttl.tokenizer: error: vocab_size='big': Value 'big' of type 'str' could not be converted to Integer"]
-
-
-
-
-def test_sentencepiece_lines_keep_every_word_under_the_byte_limit():
-    from ttl.bpe import sentencepiece_lines
-
-    doc = "título\n" + "ação " * 3000 + "\n" + "x" * 9000
-    lines = list(sentencepiece_lines(doc, limit=4192))
-    assert all(len(line.encode()) <= 4192 for line in lines) and len(lines) >= 6
-    assert "".join(lines).replace(" ", "") == doc.replace("\n", "").replace(" ", "")

@@ -112,3 +112,34 @@ def invoke(app: Callable[[], Any], argv: Sequence[str]) -> int:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     finally:
         sys.argv = saved
+
+
+def register_resolvers() -> None:
+    """Register `${ttl.sample_corpus:}` so configs can point at the shipped sample corpus."""
+    from ttl.data.sources import sample_corpus_dir
+
+    if not OmegaConf.has_resolver("ttl.sample_corpus"):
+        OmegaConf.register_new_resolver("ttl.sample_corpus", lambda: str(sample_corpus_dir()))
+
+
+# -- typed keys of a composed config -------------------------------------------------------
+
+def value_of(cfg: DictConfig, key: str) -> Any:
+    """The value of a dotted key; an unresolvable or missing one is a TTLError naming it."""
+    try:
+        return OmegaConf.select(cfg, key, throw_on_missing=True)
+    except Exception as error:
+        raise TTLError(f"{key}: cannot be resolved ({error})") from error
+
+
+def check_typed_keys(cfg: DictConfig, spec: Mapping[str, tuple[type, float | None, bool]]) -> None:
+    """Check `spec`'s keys: {dotted key: (int or float, minimum or None, may be null)}."""
+    for key, (kind, minimum, nullable) in spec.items():
+        value = value_of(cfg, key)
+        if value is None and nullable:
+            continue
+        ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
+        if not ok or isinstance(value, bool):
+            raise TTLError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
+        if minimum is not None and value < minimum:
+            raise TTLError(f"{key}={value!r}: must be at least {minimum}")

@@ -22,9 +22,9 @@ from pathlib import Path
 import hydra
 from omegaconf import MISSING, DictConfig
 
+from ttl.card.render import render_card
 from ttl.cli import invoke, require, run_command, typed
 from ttl.errors import TTLError
-from ttl.model_card import render_card
 from ttl.rundir import step_dirs, step_of
 
 CARD = "README.md"

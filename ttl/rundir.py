@@ -7,31 +7,39 @@
       step-<N>/                    Hugging Face exports (step_dirs), written atomically
         trainer_state.json         step, tokens, perplexity, energy... (read_trainer_state)
         README.md                  the model card (ttl.card)
-      checkpoints/                 Lightning .ckpt files for resume (ttl.guards chooses one)
+      checkpoints/                 Lightning .ckpt files for resume (latest_good_checkpoint)
       emissions.csv, emissions-node<k>.csv, logs/, wandb/
+      .lock                        held by the process that trains in it (RunLock)
 
 Every file here is written whole or not at all: a temporary sibling, then an atomic rename
 (`write_json`, `write_dir`). Data paths and checkpoints that are not local take the form of a
-Hub id (`looks_like_hub_id`).
+Hub id (`looks_like_hub_id`). One process trains in a run directory at a time (`RunLock`), and
+a resume takes the newest checkpoint that actually loads (`latest_good_checkpoint`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ttl.errors import TTLError
+
+log = logging.getLogger(__name__)
 
 CONFIG = "config.yaml"
 SESSION_CONFIGS = "configs"
 DATA_RECORD = "data.json"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINTS = "checkpoints"
+LOCK = ".lock"
 STEP_DIR = re.compile(r"^step-(\d+)$")
 # Keys of the resolved config that do not change what is trained (left out of its hash).
 _UNHASHED_KEYS = ("resume", "dry_run")
@@ -175,3 +183,88 @@ def holds_a_run(run_dir: Path) -> bool:
     """Whether `run_dir` already holds exports or checkpoints of a run."""
     run_dir = Path(run_dir)
     return bool(step_dirs(run_dir)) or any((run_dir / CHECKPOINTS).glob("*.ckpt"))
+
+
+# -- guards: one process per run, a checkpoint that loads --------------------------------
+
+def is_primary_process() -> bool:
+    """True on the process that owns the run directory (global rank 0 of a launched job)."""
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(key, "0") != "0":
+            return False
+    return True
+
+
+class RunLock:
+    """An exclusive lock on `run_dir/.lock`, held for the life of the process.
+
+    A second `ttl.train` started on the same run directory would interleave checkpoints and
+    logs with the first; it is refused instead. The lock disappears with the process, even
+    after SIGKILL, so a crashed run never blocks its own resume.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self._handle = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise TTLError naming the process that holds it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as error:
+            raise TTLError(f"run directory {self.path.parent} is not writable ({error.strerror}); "
+                           "set paths.runs_dir to a writable place") from error
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise TTLError(
+                f"run directory {self.path.parent} is in use by another process (pid {owner}); "
+                "wait for it to finish, or choose another run_name"
+            ) from error
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        """Give the lock back (also happens when the process ends)."""
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def checkpoint_is_readable(path: Path) -> bool:
+    """True when `path` is a complete torch checkpoint (zip CRCs checked, structure loads)."""
+    import torch
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.testzip() is not None:
+                return False
+        torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        return True
+    except Exception:
+        return False
+
+
+def resume_candidates(run_dir: Path) -> list[Path]:
+    """Checkpoints of a run, newest first: last.ckpt, step-N.ckpt and SLURM's hpc_ckpt_N.ckpt."""
+    found = list((run_dir / CHECKPOINTS).glob("*.ckpt")) + list(run_dir.glob("hpc_ckpt_*.ckpt"))
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name == "last.ckpt"), reverse=True)
+
+
+def latest_good_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint that loads; damaged ones are skipped with a warning."""
+    for path in resume_candidates(run_dir):
+        if checkpoint_is_readable(path):
+            return path
+        log.warning("checkpoint %s is truncated or corrupt; falling back to an older one", path)
+        print(f"warning: checkpoint {path} is truncated or corrupt; trying an older one")
+    return None

@@ -35,17 +35,16 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ttl.data.datamodule import BlockDataset  # noqa: E402
-from ttl.lightning_module import CausalLMModule  # noqa: E402
-from ttl.llama import (  # noqa: E402
+from ttl.model import (  # noqa: E402
     build_model,
     count_parameters,
     flops_per_token,
     llama_config,
     matmul_parameters,
 )
-from ttl.optim import build_adamw, warmup_cosine  # noqa: E402
-from ttl.perf import mfu, peak_flops  # noqa: E402
+from ttl.train.callbacks.throughput import mfu, peak_flops  # noqa: E402
+from ttl.train.module import CausalLMModule  # noqa: E402
+from ttl.train.optim import build_adamw, warmup_cosine  # noqa: E402
 
 
 def load_yaml(*parts: str) -> dict:
@@ -68,7 +67,7 @@ def settings(model_name: str, on_gpu: bool, seq_len: int | None) -> dict:
 def batches(n: int, micro: int, seq: int, vocab: int) -> DataLoader:
     generator = torch.Generator().manual_seed(0)
     blocks = torch.randint(4, vocab, (n * micro, seq), generator=generator)
-    return DataLoader(BlockDataset(blocks), batch_size=micro, pin_memory=torch.cuda.is_available())
+    return DataLoader(blocks, batch_size=micro, pin_memory=torch.cuda.is_available())
 
 
 def sync() -> None:

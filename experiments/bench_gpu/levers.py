@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from bench import ROOT, run_baseline, run_ttl, set_backend_flags, settings, window_rates  # noqa: F401
 
-from ttl.llama import build_model, llama_config
-from ttl.optim import build_adamw
-from ttl.perf import mfu, peak_flops
+from ttl.model import build_model, llama_config
+from ttl.train.callbacks.throughput import mfu, peak_flops
+from ttl.train.optim import build_adamw
 
 
 def profile_compiled_step(s: dict, steps: int = 6) -> str:

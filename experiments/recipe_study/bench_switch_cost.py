@@ -2,7 +2,7 @@
 
 Every arm is the study's own configuration (`experiment=recipe_study recipe_switch=<arm>`,
 composed by Hydra as `ttl.train` composes it, module/optimizer/scheduler instantiated as
-`ttl.training` does) trained in a Lightning Trainer with the logging and progress bar of a
+`ttl.train.pretrain` does) trained in a Lightning Trainer with the logging and progress bar of a
 real run (bench_overhead.py's setup) on the same synthetic batches: micro-batches of the
 study's shape, documents of 800 tokens on average (the layout copy's mean with the study's
 4,096-token vocabulary) marked by position ids for `doc_masking`. Arms alternate within each
@@ -26,10 +26,10 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from ttl.cli import register_resolvers
 from ttl.data.packing import position_ids_for
-from ttl.llama import llama_config
-from ttl.planning import plan_batch
-from ttl.resources import register_resolvers
+from ttl.model import llama_config
+from ttl.train.plan import plan_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # experiments/: bench_common
 from bench_common import timed_fit  # noqa: E402

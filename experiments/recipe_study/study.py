@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,7 +35,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ttl.data.holdout import document_hash
 from ttl.data.sources import resolve_source
-from ttl.evaluate.perplexity import score_documents
+from ttl.errors import TTLError
+from ttl.evaluate.perplexity import IGNORE, Perplexity, batches, sliding_windows, summed_nll
 from ttl.rundir import read_trainer_state, step_dirs
 
 SCORES = "heldout.json"
@@ -41,6 +45,55 @@ BASELINE = "published"
 SHARED_KEYS = {"experiment", "data.path", "seed", "run_name", "paths.runs_dir"}
 # Switches of the same knob: the combination takes the better of them, never both.
 EXCLUSIVE = [{"lr_floor", "wsd"}]
+
+
+@dataclass(frozen=True)
+class DocumentScore(Perplexity):
+    """A Perplexity of documents scored one by one: `tokens` predicted tokens of `bytes` UTF-8
+    bytes of text (`documents` of them)."""
+
+    bytes: int
+    documents: int
+
+    @property
+    def bits_per_byte(self) -> float:
+        """Bits per byte of text: comparable across tokenizers and vocabularies."""
+        return self.nll_sum / math.log(2) / self.bytes
+
+
+def score_documents(model, tokenizer, texts: Iterable[str], seq_len: int, stride: int | None = None,
+                    batch_size: int = 16) -> DocumentScore:
+    """Score each document on its own, as a reader meets it: `<s>` then its text, every text
+    token predicted once (sliding windows of `seq_len` every `stride` tokens within the
+    document; default stride seq_len / 2), no context from other documents. Windows of equal
+    length are batched across documents. Empty documents are skipped."""
+    stride = stride or max(1, seq_len // 2)
+    device = next(model.parameters()).device
+    by_length: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    n_bytes = n_docs = 0
+    for text in texts:
+        if not text or not text.strip():
+            continue
+        ids = torch.tensor([tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False,
+                                                             verbose=False)["input_ids"]])
+        n_bytes += len(text.encode("utf-8"))
+        n_docs += 1
+        for begin, end, target_len in sliding_windows(ids.numel(), seq_len, stride):
+            window = ids[begin:end]
+            labels = window.clone()
+            labels[:-target_len] = IGNORE
+            by_length.setdefault(end - begin, []).append((window, labels))
+    if not n_docs:
+        raise TTLError("no non-empty documents to score")
+    nll, count = 0.0, 0
+    for pairs in by_length.values():
+        if len(pairs[0][0]) < 2:  # a document of `<s>` alone predicts nothing
+            continue
+        for inputs, labels in zip(batches([p[0] for p in pairs], batch_size),
+                                  batches([p[1] for p in pairs], batch_size), strict=True):
+            batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
+            nll, count = nll + batch_nll, count + batch_count
+    return DocumentScore(nll, count, n_bytes, n_docs)
 
 
 def heldout_halves(data: str, val_fraction: float) -> dict[str, list[str]]:

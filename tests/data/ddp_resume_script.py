@@ -17,8 +17,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from transformers import AutoTokenizer
 
 from ttl.data.datamodule import DataSettings, TTLDataModule
-from ttl.lightning_module import CausalLMModule
-from ttl.llama import llama_config
+from ttl.model import llama_config
+from ttl.train.module import CausalLMModule
 
 SEQ_LEN, MICRO, STEPS, CKPT_EVERY = 32, 4, 6, 3
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,

@@ -115,7 +115,7 @@ def test_unknown_packing_is_refused(sample_dir, tiny_tokenizer):
 
 
 def test_shards_of_another_tokenizer_are_refused(shard_dir, tmp_path, sample_dir):
-    from ttl.bpe import train_from_path
+    from ttl.tokenizer import train_from_path
 
     other = train_from_path(str(sample_dir), tmp_path / "other", vocab_size=1024)
     with pytest.raises(TTLError, match=r"manifest.json: shards were tokenized with .*fingerprint"):
@@ -173,7 +173,7 @@ def test_every_data_config_builds_a_datamodule_that_reads(group, shard_dir, tiny
                                                           prepared_cache):
     from hydra import compose, initialize_config_module
 
-    from ttl.resources import register_resolvers
+    from ttl.cli import register_resolvers
 
     if group == "pt_corpus" and not LAYOUT.is_dir():
         pytest.skip(f"{LAYOUT} is not available on this machine")

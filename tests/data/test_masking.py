@@ -4,11 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from ttl.data.batches import make_batch
-from ttl.llama import build_model, llama_config
+from ttl.data.batches import pack_batch, unpack_batch
+from ttl.model import build_model, llama_config
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
             intermediate_size=128, vocab_size=300, max_position_embeddings=64)
+
+
+def batch_of(ids, doc_starts, document_masking, packing):
+    """The batch dict the loader hands the module for these rows."""
+    return unpack_batch(pack_batch(ids, doc_starts, document_masking, packing))
 
 
 def packed_row(lengths, seed=0):
@@ -23,10 +28,10 @@ def test_packed_row_gives_each_document_its_own_logits(attn):
     torch.manual_seed(0)
     model = build_model(llama_config(TINY, attn)).eval()
     docs, ids, starts = packed_row([5, 9, 18])
-    batch = make_batch(ids, starts, document_masking=True, packing="ttl")
+    batch = batch_of(ids, starts, document_masking=True, packing="ttl")
     with torch.no_grad():
         packed = model(**batch).logits[0]
-        unmasked = model(**make_batch(ids, starts, False, "ttl")).logits[0]
+        unmasked = model(**batch_of(ids, starts, False, "ttl")).logits[0]
         offset = 0
         for doc in docs:
             alone = model(input_ids=torch.tensor(doc)[None]).logits[0]
@@ -38,28 +43,28 @@ def test_packed_row_gives_each_document_its_own_logits(attn):
 
 
 def test_module_loss_uses_the_masked_batch():
-    from ttl.lightning_module import CausalLMModule
+    from ttl.train.module import CausalLMModule
 
     torch.manual_seed(0)
     module = CausalLMModule(llama_config(TINY), optimizer_factory=None, scheduler_factory=None,
                             tokens_per_step=32)
     _, ids, starts = packed_row([10, 22])
-    masked, plain = make_batch(ids, starts, True, "ttl"), make_batch(ids, starts, False, "ttl")
+    masked, plain = batch_of(ids, starts, True, "ttl"), batch_of(ids, starts, False, "ttl")
     with torch.no_grad():
         assert not torch.isclose(module(masked), module(plain))
 
 
 def test_eos_packing_masks_the_first_token_of_each_later_document():
     ids = np.arange(10)[None, :]
-    batch = make_batch(ids, [np.array([0, 4, 7])], True, "eos")
+    batch = batch_of(ids, [np.array([0, 4, 7])], True, "eos")
     assert batch["labels"][0].tolist() == [0, 1, 2, 3, -100, 5, 6, -100, 8, 9]
     assert batch["position_ids"][0].tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 1, 2]
-    assert "labels" not in make_batch(ids, [np.array([0, 4])], True, "ttl")
+    assert "labels" not in batch_of(ids, [np.array([0, 4])], True, "ttl")
 
 
 def test_a_batch_without_labels_adds_nothing_to_the_validation_loss():
     from ttl.data.batches import lossless_batch, unpack_batch
-    from ttl.lightning_module import CausalLMModule
+    from ttl.train.module import CausalLMModule
 
     torch.manual_seed(0)
     module = CausalLMModule(llama_config(TINY), optimizer_factory=None, scheduler_factory=None,
@@ -67,7 +72,7 @@ def test_a_batch_without_labels_adds_nothing_to_the_validation_loss():
     ids = np.random.default_rng(0).integers(4, 300, (2, 16))
     module.on_validation_epoch_start()
     with torch.no_grad():
-        module.validation_step(make_batch(ids, [np.array([0])] * 2, False, "ttl"), 0)
+        module.validation_step(batch_of(ids, [np.array([0])] * 2, False, "ttl"), 0)
         loss, tokens = module._val_loss_sum.clone(), int(module._val_tokens)
         module.validation_step(unpack_batch(lossless_batch(ids)), 1)
     assert tokens == 2 * 15 and torch.isfinite(loss)

@@ -2,40 +2,34 @@
 
 import numpy as np
 
-from ttl.data.packing import (
-    Packer,
-    RowPacker,
-    encode_documents,
-    position_ids_for,
-    tokenize_documents,
-)
+from ttl.data.packing import RowPacker, encode_documents, position_ids_for
+
+
+def reference(tokenizer, texts: list[str], packing: str) -> list[list[int]]:
+    """Each document's ids in a convention, straight from the tokenizer call."""
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    if packing == "ttl":
+        return [[tokenizer.bos_token_id, *d] for d in ids]
+    return [[*d, tokenizer.eos_token_id] for d in ids]
 
 
 def test_ttl_packing_prefixes_bos_and_no_eos(tiny_tokenizer):
-    docs = tokenize_documents(tiny_tokenizer, ["um texto", "outro"], "ttl")
+    flat, lengths = encode_documents(tiny_tokenizer, ["um texto", "outro"], "ttl")
+    docs = np.split(flat, np.cumsum(lengths)[:-1])
     assert all(d[0] == 1 and d[-1] != 2 for d in docs)
 
 
 def test_eos_packing_appends_eos(tiny_tokenizer):
-    docs = tokenize_documents(tiny_tokenizer, ["um texto", "outro"], "eos")
+    flat, lengths = encode_documents(tiny_tokenizer, ["um texto", "outro"], "eos")
+    docs = np.split(flat, np.cumsum(lengths)[:-1])
     assert all(d[-1] == 2 and d[0] != 1 for d in docs)
 
 
-def test_blocks_are_the_concatenation_cut_to_length_with_remainder_dropped(tiny_tokenizer):
-    texts = ["primeiro documento sobre o cerrado", "", "segundo", "terceiro documento aqui"]
-    packer = Packer(seq_len=5)
-    blocks = list(packer.pack(texts, tiny_tokenizer, "ttl", batch_size=2))
-    stream = [t for d in tokenize_documents(tiny_tokenizer, [t for t in texts if t], "ttl")
-              for t in d]
-    assert [t for b in blocks for t in b] == stream[: len(blocks) * 5]
-    assert all(len(b) == 5 for b in blocks) and len(stream) - len(blocks) * 5 < 5
-    assert packer.stats.empty_documents == 1 and packer.stats.documents == 3
-
-
-def test_row_packer_cuts_the_same_blocks_and_records_document_starts(tiny_tokenizer):
+def test_row_packer_cuts_the_concatenation_and_records_document_starts(tiny_tokenizer):
     texts = ["primeiro documento sobre o cerrado", "segundo", "terceiro documento aqui",
              "quarto e último documento desta lista de testes"]
-    expected = list(Packer(seq_len=7).pack(texts, tiny_tokenizer, "ttl"))
+    stream = [t for d in reference(tiny_tokenizer, texts, "ttl") for t in d]
+    expected = [stream[i:i + 7] for i in range(0, len(stream) - 6, 7)]
     packer = RowPacker(seq_len=7)
     rows = [packer.add(*encode_documents(tiny_tokenizer, [t], "ttl")) for t in texts]
     ids = np.concatenate([r.ids for r in rows])
@@ -50,7 +44,7 @@ def test_encode_documents_matches_the_tokenizer_call(tiny_tokenizer):
     texts = ["Olá, ação!", "uma <s> literal", "x"]
     for packing in ("ttl", "eos"):
         flat, lengths = encode_documents(tiny_tokenizer, texts, packing)
-        docs = tokenize_documents(tiny_tokenizer, texts, packing)
+        docs = reference(tiny_tokenizer, texts, packing)
         assert flat.tolist() == [t for d in docs for t in d]
         assert lengths.tolist() == [len(d) for d in docs]
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from ttl.data.manifest import read_manifest
-from ttl.data.packing import tokenize_documents
 from ttl.data.shards import ShardReader
 from ttl.data.sources import iter_documents, resolve_source
 from ttl.errors import TTLError
@@ -26,7 +25,10 @@ def stored_rows(root, split):
 def test_shards_hold_exactly_the_packed_token_stream(shard_dir, sample_dir, tiny_tokenizer, split):
     texts = [t for t in iter_documents(resolve_source(str(sample_dir), split, "text", "train",
                                                       "validation", 0.01)) if t.strip()]
-    stream = [t for d in tokenize_documents(tiny_tokenizer, texts, "ttl") for t in d]
+    # The ttl convention straight from the tokenizer: <s>, then the document's ids.
+    bos = tiny_tokenizer.bos_token_id
+    encoded = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    stream = [t for ids in encoded for t in [bos, *ids]]
     ids, starts = stored_rows(shard_dir, split)
     info = read_manifest(shard_dir).splits[split]
     assert ids.dtype == np.uint16 and ids.shape == (info.rows, SEQ_LEN)

@@ -274,9 +274,9 @@ def test_bad_input_is_a_clear_error_that_touches_no_earlier_run_or_cache(kind, p
     """In-process (the command line turns any TTLError into one line and exit code 2, as above)."""
     from hydra import compose, initialize_config_module
 
+    from ttl.cli import register_resolvers
     from ttl.errors import TTLError
-    from ttl.resources import register_resolvers
-    from ttl.train import run
+    from ttl.train.pretrain import run
 
     home, env, args, _ = paper_run
     monkeypatch.setenv("TTL_CACHE_DIR", env["TTL_CACHE_DIR"])

@@ -9,8 +9,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from ttl.data.datamodule import DataSettings, TTLDataModule
 from ttl.errors import TTLError
-from ttl.lightning_module import CausalLMModule
-from ttl.llama import llama_config
+from ttl.model import llama_config
+from ttl.train.module import CausalLMModule
 
 from .conftest import SEQ_LEN
 

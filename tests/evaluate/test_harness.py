@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ttl.evaluate.__main__ import main as evaluate_main
-from ttl.lm_eval_tasks.catalog import CARD_TABLES
+from ttl.evaluate.lm_eval_tasks.catalog import CARD_TABLES
 
 from ..conftest import SHARED_DATA
 
@@ -144,7 +144,7 @@ def tiny_run(tmp_path_factory, tiny_tokenizer_dir):
 @pytest.mark.slow
 def test_the_card_suite_runs_offline_on_every_checkpoint_of_a_run(tiny_run):
     pytest.importorskip("lm_eval")
-    from ttl.card_tables import card_tables
+    from ttl.card.tables import card_tables
 
     assert evaluate_main(["harness", f"checkpoints={tiny_run}", "suite=card", f"tasks_dir={FIXTURES}",
                           "limit=2", "device=cpu", "batch_size=4"]) == 0

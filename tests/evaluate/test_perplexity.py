@@ -38,36 +38,3 @@ def test_perplexities_match_the_models_own_loss(quickstart_run):
     assert packed.tokens == 3 * 127 and packed.ppl == pytest.approx(math.exp(sum(losses) / 3), rel=1e-5)
     assert sliding.tokens == 99 and sliding.ppl == pytest.approx(math.exp(single), rel=1e-5)
     assert overlapping.tokens == long.numel() - 1
-
-
-def test_documents_are_scored_one_by_one_in_bits_per_byte(tiny_tokenizer):
-    """Against a direct computation: each document alone, `<s>` + text in one forward pass."""
-    from ttl.evaluate.perplexity import score_documents
-    from ttl.llama import build_model, llama_config
-
-    torch.manual_seed(0)
-    config = llama_config(dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               num_key_value_heads=2, intermediate_size=64,
-                               vocab_size=len(tiny_tokenizer), max_position_embeddings=512))
-    model = build_model(config).eval()
-    texts = ["A capivara é o maior roedor do mundo.", "", "Olá, mundo! Ação, coração e pão. " * 6]
-    nll, tokens = 0.0, 0
-    with torch.no_grad():
-        for text in filter(None, texts):
-            text_ids = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
-            ids = torch.tensor([[tiny_tokenizer.bos_token_id, *text_ids]])
-            nll += model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
-            tokens += ids.shape[1] - 1
-    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    assert n_bytes > sum(len(t) for t in texts)  # accents: bytes, not characters
-    whole = score_documents(model, tiny_tokenizer, texts, seq_len=512)
-    assert (whole.tokens, whole.bytes, whole.documents) == (tokens, n_bytes, 2)
-    assert whole.nll_sum == pytest.approx(nll, rel=1e-5)
-    assert whole.bits_per_byte == pytest.approx(nll / math.log(2) / n_bytes, rel=1e-5)
-    assert whole.loss == pytest.approx(nll / tokens, rel=1e-5)
-    # Windows shorter than the long document: every token still predicted exactly once, with
-    # less context (a different but close figure).
-    windowed = score_documents(model, tiny_tokenizer, texts, seq_len=16, stride=8, batch_size=3)
-    assert windowed.tokens == tokens and windowed.bytes == n_bytes
-    assert windowed.nll_sum != pytest.approx(nll, rel=1e-7)
-    assert windowed.nll_sum == pytest.approx(nll, rel=0.1)

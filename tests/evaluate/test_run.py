@@ -5,9 +5,9 @@ import json
 
 import pytest
 
+from ttl.card.tables import format_quantity, format_tokens
 from ttl.evaluate import read_csv, run_table
 from ttl.evaluate.__main__ import main as evaluate_main
-from ttl.tables import format_quantity, format_tokens
 
 from ..conftest import run_cli
 

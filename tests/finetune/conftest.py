@@ -25,7 +25,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     """
     import torch
 
-    from ttl.llama import build_model, llama_config
+    from ttl.model import build_model, llama_config
 
     torch.manual_seed(0)
     model = build_model(llama_config(OmegaConf.load(ROOT / "conf" / "model" / "tiny.yaml")))

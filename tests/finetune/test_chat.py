@@ -15,8 +15,8 @@ from ttl.finetune.chat import (
     encode_conversations,
     prepare_chat_tokenizer,
 )
-from ttl.finetune.sources import read_jsonl
-from ttl.llama import build_model, llama_config
+from ttl.finetune.data import read_jsonl
+from ttl.model import build_model, llama_config
 
 from .conftest import CONVERSATIONS, ROOT
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from ttl.finetune.sources import load_splits
-from ttl.finetune.tasks import encode_split
+from ttl.finetune.data import encode_split, load_splits
 
 from ..conftest import requires_shared_data
 from .conftest import CONVERSATIONS, TASKS_DIR, finetune_cli
@@ -139,7 +138,7 @@ def test_bad_inputs_end_with_one_line_and_exit_code_2(tmp_path, args, message):
 
 def test_task_argument_is_required_and_checked_before_hydra():
     from ttl.errors import TTLError
-    from ttl.finetune.cli import check_task_argument, usage
+    from ttl.finetune.__main__ import check_task_argument, usage
 
     with pytest.raises(TTLError, match=r"task is required: python -m ttl.finetune task=<agnews\|assin2"):
         check_task_argument(["checkpoint=x"])
@@ -169,7 +168,7 @@ def test_task_argument_is_required_and_checked_before_hydra():
 )
 def test_config_and_input_errors_name_the_key(tmp_path, monkeypatch, tiny_checkpoint, overrides, message):
     from ttl.errors import TTLError
-    from ttl.finetune.cli import run
+    from ttl.finetune.run import finetune as run
 
     monkeypatch.chdir(tmp_path)
     cfg = finetune_config(*[o.replace("CKPT", f"checkpoint={tiny_checkpoint}") for o in overrides])
@@ -181,8 +180,8 @@ def test_config_and_input_errors_name_the_key(tmp_path, monkeypatch, tiny_checkp
 
 
 def test_a_run_directory_instead_of_a_step_directory_is_explained(tiny_checkpoint):
+    from ttl.checkpoints import resolve_checkpoint
     from ttl.errors import TTLError
-    from ttl.finetune.checkpoint import resolve_checkpoint
 
     with pytest.raises(TTLError, match=f"no config.json in this directory; pass a step directory such as "
                                        f"checkpoint={tiny_checkpoint}"):
@@ -199,7 +198,7 @@ def test_a_run_directory_instead_of_a_step_directory_is_explained(tiny_checkpoin
 )
 def test_rows_without_the_configured_fields_name_file_line_and_key(tiny_checkpoint, override, message):
     from ttl.errors import TTLError
-    from ttl.finetune.cli import run
+    from ttl.finetune.run import finetune as run
 
     cfg = finetune_config("task=hatebr", f"checkpoint={tiny_checkpoint}", f"data.path={TASKS_DIR / 'hatebr'}",
                           override)

@@ -7,9 +7,8 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from ttl.errors import TTLError
-from ttl.finetune.metrics import majority_baseline, scores
-from ttl.finetune.sources import Split, load_splits
-from ttl.finetune.tasks import encode_split, majority_label
+from ttl.finetune.data import Split, encode_split, load_splits, majority_label
+from ttl.finetune.modules import majority_baseline, scores
 
 from ..conftest import requires_shared_data
 from .conftest import TASKS_DIR

@@ -52,8 +52,3 @@ def unpack_batch(packed: torch.Tensor) -> dict[str, torch.Tensor]:
     """The batch dict (views, no copy) of a `pack_batch` tensor."""
     return {name: packed[i] for i, name in enumerate(FIELDS[: packed.shape[0]])}
 
-
-def make_batch(ids: np.ndarray, doc_starts: list[np.ndarray], document_masking: bool,
-               packing: str) -> dict[str, torch.Tensor]:
-    """A training/validation batch from packed rows and their document start offsets."""
-    return unpack_batch(pack_batch(ids, doc_starts, document_masking, packing))

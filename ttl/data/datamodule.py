@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ttl.data.backends import backend_for
 from ttl.data.batches import unpack_batch
@@ -32,7 +32,7 @@ from ttl.data.settings import DataSettings
 from ttl.data.streams import RawTextStream, ShardStream, ValidationBatches
 from ttl.errors import TTLError
 
-__all__ = ["BatchLoader", "BlockDataset", "DataSettings", "TTLDataModule", "build_datamodule"]
+__all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "build_datamodule"]
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,6 @@ class BatchLoader(DataLoader):
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         return map(unpack_batch, super().__iter__())
-
-
-class BlockDataset(Dataset):
-    """A fixed set of packed blocks held as one (n, seq_len) tensor (benchmarks use it)."""
-
-    def __init__(self, blocks: torch.Tensor) -> None:
-        self.blocks = blocks
-
-    def __len__(self) -> int:
-        return self.blocks.shape[0]
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.blocks[index]
 
 
 class TTLDataModule(pl.LightningDataModule):

@@ -5,16 +5,15 @@ Conventions: `ttl` (TeenyTinyLlama's) prefixes each document with <s> and adds n
 blocks of `seq_len` tokens; the final partial block is dropped. A document longer than a
 block simply continues in the next block(s).
 
-Two packers share the convention: `Packer` (lists, one block at a time; the simple API the
-evaluation code uses) and `RowPacker` (numpy, whole batches of documents at once, with the
-offsets where documents start inside each row, which document masking needs). Both produce
-the same blocks.
+`encode_documents` tokenizes a batch of documents in the convention; `RowPacker` cuts the
+stream into rows (numpy, whole batches at once), with the offsets where documents start inside
+each row, which document masking needs. Training, prepared shards and evaluation all pack
+through these two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,10 +35,6 @@ class PackingStats:
     # Documents with more tokens than one block: kept, split across consecutive blocks.
     long_documents: int = 0
 
-    def merge(self, other: PackingStats) -> None:
-        """Add another pass's counters to these."""
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def check_packing(packing: str) -> None:
@@ -53,20 +48,12 @@ def is_empty(text: str | None) -> bool:
     return not text or not text.strip()
 
 
-def tokenize_documents(tokenizer, texts: list[str], packing: str) -> list[list[int]]:
-    """Token ids of each document with the packing convention's special tokens added."""
-    # verbose=False: documents longer than the model's context are expected before packing.
-    ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-    if packing == "ttl":
-        return [[tokenizer.bos_token_id, *doc] for doc in ids]
-    return [[*doc, tokenizer.eos_token_id] for doc in ids]
-
-
 def encode_documents(tokenizer, texts: list[str], packing: str,
                      dtype: np.dtype = INT64) -> tuple[np.ndarray, np.ndarray]:
     """Tokenize non-empty `texts` in the packing convention: (flat token ids, per-document lengths).
 
-    Same ids as `tokenize_documents`, faster: through the word-cached encoder of
+    The ids of `tokenizer(text, add_special_tokens=False)` plus the convention's special token,
+    fast: through the word-cached encoder of
     `ttl.data.wordcache` when the tokenizer allows it, else the Rust tokenizer's
     `encode_batch_fast` (no offsets), else the tokenizer call.
     """
@@ -91,45 +78,6 @@ def encode_documents(tokenizer, texts: list[str], packing: str,
     if flat.shape[0]:
         flat[body] = np.fromiter((t for d in docs for t in d), dtype=dtype, count=int(body.sum()))
     return flat, lengths
-
-
-@dataclass
-class Packer:
-    """Accumulates documents' token ids and emits full blocks of `seq_len` tokens."""
-
-    seq_len: int
-    stats: PackingStats = field(default_factory=PackingStats)
-    _buffer: list[int] = field(default_factory=list)
-
-    def add(self, doc_ids: list[int]) -> Iterator[list[int]]:
-        """Append one document and yield every block that is now complete."""
-        self.stats.documents += 1
-        self.stats.tokens += len(doc_ids)
-        self.stats.long_documents += len(doc_ids) > self.seq_len
-        self._buffer.extend(doc_ids)
-        while len(self._buffer) >= self.seq_len:
-            block = self._buffer[: self.seq_len]
-            del self._buffer[: self.seq_len]
-            self.stats.blocks += 1
-            yield block
-
-    def pack(
-        self, texts: Iterable[str], tokenizer, packing: str, batch_size: int = 256
-    ) -> Iterator[list[int]]:
-        """Tokenize `texts` in batches and yield full blocks; empty documents are counted."""
-        batch: list[str] = []
-        for text in texts:
-            if is_empty(text):
-                self.stats.empty_documents += 1
-                continue
-            batch.append(text)
-            if len(batch) == batch_size:
-                for doc in tokenize_documents(tokenizer, batch, packing):
-                    yield from self.add(doc)
-                batch = []
-        if batch:
-            for doc in tokenize_documents(tokenizer, batch, packing):
-                yield from self.add(doc)
 
 
 @dataclass

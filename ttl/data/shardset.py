@@ -335,7 +335,7 @@ def prepare(cfg, tokenizer=None, say: Callable[[str], None] = print, progress: b
     Everything the user can get wrong (keys, paths, splits, the text column, a damaged parquet
     file, the tokenizer) fails before anything is written.
     """
-    from ttl.bpe import load_tokenizer
+    from ttl.tokenizer import load_tokenizer
 
     check_prepare_config(cfg)
     out = Path(cfg.output_dir).expanduser()

@@ -27,6 +27,13 @@ BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".txt": "t
 SUFFIXES = tuple(BUILDERS)
 
 
+def sample_corpus_dir() -> Path:
+    """Directory of the Portuguese sample corpus shipped with ttl (train-/validation- JSONL)."""
+    from importlib import resources
+
+    return Path(str(resources.files("ttl.data") / "sample"))
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0][:300] if text else ''}"

@@ -25,16 +25,16 @@ from pathlib import Path
 
 from omegaconf import MISSING, DictConfig
 
-from ttl.card_tables import card_markdown
+from ttl.card.results import HarnessRow, rows_from_results
+from ttl.card.tables import card_markdown
 from ttl.checkpoints import find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require, typed
 from ttl.errors import TTLError
 from ttl.evaluate.harness_plot import HEADLINE_METRICS, headline_metric, plot_task_scores
+from ttl.evaluate.lm_eval_tasks import LOCAL_TASKS, SUITES, TASK_DATA, TASKS_PATH, TTL_GROUPS
+from ttl.evaluate.lm_eval_tasks.catalog import expand
+from ttl.evaluate.lm_eval_tasks.loaders import data_source
 from ttl.evaluate.report import format_tokens
-from ttl.harness_rows import HarnessRow, rows_from_results
-from ttl.lm_eval_tasks import LOCAL_TASKS, SUITES, TASK_DATA, TASKS_PATH, TTL_GROUPS
-from ttl.lm_eval_tasks.catalog import expand
-from ttl.lm_eval_tasks.sources import data_source
 from ttl.rundir import load_config
 
 USAGE = ("python -m ttl.evaluate harness checkpoints=<step dir | run dir | Hub id> "
@@ -50,7 +50,7 @@ class HarnessArgs:
     checkpoints: str = MISSING  # step dir, run dir (every step-<N>/) or Hub id
     revisions: list[str] = MISSING
     tokens_per_step: int | None = MISSING
-    suite: str = MISSING  # a preset list of tasks (ttl.lm_eval_tasks.SUITES)
+    suite: str = MISSING  # a preset list of tasks (ttl.evaluate.lm_eval_tasks.SUITES)
     tasks: list[str] | None = MISSING  # instead of the suite's tasks
     tasks_dir: str | None = MISSING  # folder holding the tasks' local copies (<folder>/<split>.jsonl)
     num_fewshot: int | None = MISSING  # null: each task's own default

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ttl.harness_rows import HarnessRow
-from ttl.lm_eval_tasks.catalog import CARD_TABLES
+from ttl.card.results import HarnessRow
+from ttl.evaluate.lm_eval_tasks.catalog import CARD_TABLES
 
 # The metric reported per task when the card names none, in order of preference.
 HEADLINE_METRICS = ("acc", "acc_norm", "f1_macro", "f1", "mcc", "pearson", "mc2", "exact_match")

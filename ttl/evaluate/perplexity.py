@@ -20,10 +20,11 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ttl.data.packing import Packer, tokenize_documents
+from ttl.data.packing import RowPacker, encode_documents, is_empty
 from ttl.errors import TTLError
 
 METHODS = ("packed", "sliding")
@@ -48,42 +49,49 @@ class Perplexity:
         return math.exp(self.loss)
 
 
+def _encoded_batches(texts: Iterable[str], tokenizer, packing: str,
+                     batch_size: int = 256) -> Iterator[tuple]:
+    """(flat ids, lengths) of the non-empty documents, a batch at a time (`encode_documents`)."""
+    batch: list[str] = []
+    for text in texts:
+        if not is_empty(text):
+            batch.append(text)
+        if len(batch) == batch_size:
+            yield encode_documents(tokenizer, batch, packing)
+            batch = []
+    if batch:
+        yield encode_documents(tokenizer, batch, packing)
+
+
 def token_stream(texts: Iterable[str], tokenizer, packing: str, max_tokens: int | None = None,
                  batch_size: int = 256) -> list[int]:
     """All documents as one stream of token ids in the packing convention (empty ones skipped)."""
-    ids: list[int] = []
-    batch: list[str] = []
-
-    def flush() -> None:
-        for doc in tokenize_documents(tokenizer, batch, packing):
-            ids.extend(doc)
-        batch.clear()
-
-    for text in texts:
-        if text and text.strip():
-            batch.append(text)
-        if len(batch) == batch_size:
-            flush()
-            if max_tokens is not None and len(ids) >= max_tokens:
-                break
-    if batch:
-        flush()
+    parts, total = [], 0
+    for flat, _ in _encoded_batches(texts, tokenizer, packing, batch_size):
+        parts.append(flat)
+        total += len(flat)
+        if max_tokens is not None and total >= max_tokens:
+            break
+    ids = np.concatenate(parts).tolist() if parts else []
     return ids[:max_tokens] if max_tokens is not None else ids
 
 
 def packed_blocks(texts: Iterable[str], tokenizer, packing: str, seq_len: int,
                   max_tokens: int | None = None) -> torch.Tensor:
     """The training's packing: an (n, seq_len) tensor of blocks, the final partial one dropped."""
-    packer = Packer(seq_len)
-    blocks: list[list[int]] = []
-    for block in packer.pack(texts, tokenizer, packing):
-        blocks.append(block)
-        if max_tokens is not None and len(blocks) * seq_len >= max_tokens:
+    packer, parts, rows = RowPacker(seq_len), [], 0
+    for flat, lengths in _encoded_batches(texts, tokenizer, packing):
+        parts.append(packer.add(flat, lengths).ids)
+        rows += len(parts[-1])
+        if max_tokens is not None and rows * seq_len >= max_tokens:
             break
-    if not blocks:
+    if not rows:
         raise TTLError(f"the evaluation data holds {packer.stats.tokens:,} tokens, fewer than one "
                        f"block of seq_len={seq_len}; use method=sliding or more data")
-    return torch.tensor(blocks, dtype=torch.long)
+    blocks = torch.from_numpy(np.concatenate(parts))
+    if max_tokens is not None:
+        blocks = blocks[: max(1, -(-max_tokens // seq_len))]
+    return blocks
 
 
 def sliding_windows(n_tokens: int, seq_len: int, stride: int) -> list[tuple[int, int, int]]:
@@ -114,7 +122,8 @@ def summed_nll(model, input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[fl
     return float(loss), int((shift_labels != IGNORE).sum())
 
 
-def _batches(rows: list[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+def batches(rows: list[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+    """The rows stacked into tensors of at most `batch_size` rows, in order."""
     for start in range(0, len(rows), batch_size):
         yield torch.stack(rows[start:start + batch_size])
 
@@ -145,57 +154,8 @@ def perplexity_sliding(model, ids: list[int] | torch.Tensor, seq_len: int, strid
         by_length.setdefault(end - begin, []).append((window, labels))
     nll, count = 0.0, 0
     for pairs in by_length.values():
-        for inputs, labels in zip(_batches([p[0] for p in pairs], batch_size),
-                                  _batches([p[1] for p in pairs], batch_size), strict=True):
+        for inputs, labels in zip(batches([p[0] for p in pairs], batch_size),
+                                  batches([p[1] for p in pairs], batch_size), strict=True):
             batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
             nll, count = nll + batch_nll, count + batch_count
     return Perplexity(nll, count)
-
-
-@dataclass(frozen=True)
-class DocumentScore(Perplexity):
-    """A Perplexity of documents scored one by one: `tokens` predicted tokens of `bytes` UTF-8
-    bytes of text (`documents` of them)."""
-
-    bytes: int
-    documents: int
-
-    @property
-    def bits_per_byte(self) -> float:
-        """Bits per byte of text: comparable across tokenizers and vocabularies."""
-        return self.nll_sum / math.log(2) / self.bytes
-
-
-def score_documents(model, tokenizer, texts: Iterable[str], seq_len: int, stride: int | None = None,
-                    batch_size: int = 16) -> DocumentScore:
-    """Score each document on its own, as a reader meets it: `<s>` then its text, every text
-    token predicted once (sliding windows of `seq_len` every `stride` tokens within the
-    document; default stride seq_len / 2), no context from other documents. Windows of equal
-    length are batched across documents. Empty documents are skipped."""
-    stride = stride or max(1, seq_len // 2)
-    device = next(model.parameters()).device
-    by_length: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    n_bytes = n_docs = 0
-    for text in texts:
-        if not text or not text.strip():
-            continue
-        ids = torch.tensor([tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False,
-                                                             verbose=False)["input_ids"]])
-        n_bytes += len(text.encode("utf-8"))
-        n_docs += 1
-        for begin, end, target_len in sliding_windows(ids.numel(), seq_len, stride):
-            window = ids[begin:end]
-            labels = window.clone()
-            labels[:-target_len] = IGNORE
-            by_length.setdefault(end - begin, []).append((window, labels))
-    if not n_docs:
-        raise TTLError("no non-empty documents to score")
-    nll, count = 0.0, 0
-    for pairs in by_length.values():
-        if len(pairs[0][0]) < 2:  # a document of `<s>` alone predicts nothing
-            continue
-        for inputs, labels in zip(_batches([p[0] for p in pairs], batch_size),
-                                  _batches([p[1] for p in pairs], batch_size), strict=True):
-            batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
-            nll, count = nll + batch_nll, count + batch_count
-    return DocumentScore(nll, count, n_bytes, n_docs)

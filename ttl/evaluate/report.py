@@ -1,4 +1,4 @@
-"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table (`ttl.tables`),
+"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table (`ttl.card.tables`),
 and the plot."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ttl.card.tables import format_quantity, format_tokens, markdown_table
 from ttl.errors import TTLError
-from ttl.tables import format_quantity, format_tokens, markdown_table
 
 __all__ = ["EvaluationRow", "evaluations_table", "format_quantity", "format_tokens", "plot_evaluations",
            "read_csv", "rows_from_run", "run_table", "write_csv"]

@@ -14,7 +14,6 @@ and perplexity.png to `output_dir` (default: `<run dir>/evaluation`, or `./evalu
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from ttl.checkpoints import (
     resolve_device,
 )
 from ttl.cli import command_config, require, typed
+from ttl.data.fingerprint import tokenizer_fingerprint
 from ttl.data.packing import check_packing
 from ttl.data.sources import TextSource, iter_documents, open_corpus, resolve_source
 from ttl.errors import TTLError
@@ -105,13 +105,6 @@ def evaluation_source(path: str, split: str, text_column: str, val_fraction: flo
     return TextSource(corpus, tuple(corpus.splits), text_column)
 
 
-def _fingerprint(tokenizer) -> str:
-    """Identity of a tokenizer's vocabulary, so that checkpoints sharing one share the tokens."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def evaluate_checkpoints(
     checkpoints: Sequence[Checkpoint],
     texts: Callable[[], Iterable[str]],
@@ -151,7 +144,7 @@ def evaluate_checkpoints(
             raise TTLError(f"seq_len={length} exceeds the model's max_position_embeddings={context} "
                            f"({checkpoint.name})")
         step = stride if stride is not None else max(1, length // 2)
-        key = (_fingerprint(tok), method, length)
+        key = (tokenizer_fingerprint(tok), method, length)
         if key not in cache:
             if method == "packed":
                 cache[key] = packed_blocks(texts(), tok, packing, length, max_tokens)

@@ -17,7 +17,7 @@ from jinja2 import TemplateError
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
 from ttl.errors import TTLError
-from ttl.finetune.sources import Split
+from ttl.finetune.data import Split
 
 IGNORE_INDEX = -100
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ttl.checks import check_typed_keys
+from ttl.cli import check_typed_keys
 from ttl.errors import TTLError
-from ttl.planning import world_size
-from ttl.sharding import FSDP
+from ttl.train.plan import world_size
+from ttl.train.sharding import FSDP
 
 KINDS = ("classification", "sft")
 

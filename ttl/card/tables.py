@@ -1,0 +1,163 @@
+"""The model card's tables, shared by model cards and evaluation reports.
+
+The Evaluations table of TeenyTinyLlama's model card (`markdown_table`):
+
+    | Processed Tokens | Perplexity | Energy Consumption (kWh) | Emissions (KgCO2eq) |
+
+Unknown values (a checkpoint without energy tracking, a Hub revision without a known token
+count) print as "-".
+
+The benchmark tables of TeenyTinyLlama's model card, filled from `python -m ttl.evaluate
+harness` results (`card_markdown`, `card_tables`): one line per checkpoint, scores in %, the
+card's columns, then Average.
+
+    Checkpoint | Processed Tokens | ASSIN2 RTE | ASSIN2 STS | BLUEX | ENEM | FAQUAD NLI | HateBR | OAB Exams
+    Checkpoint | Processed Tokens | ARC | HellaSwag | MMLU | TruthfulQA
+    Checkpoint | Processed Tokens | CALAME-PT | LAMBADA-PT
+
+A table is left out when none of its tasks ran; a missing score prints "-", and so does the
+Average then (the card averages every column). Under each table, the shots and the number of
+questions scored per column say whether the run is comparable with the card's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ttl.card.results import HarnessRow, read_harness_json
+from ttl.rundir import step_dir_name, step_of
+
+TABLE_HEADER = ("Processed Tokens", "Perplexity", "Energy Consumption (kWh)", "Emissions (KgCO2eq)")
+
+
+def format_tokens(tokens: int | None) -> str:
+    """Token counts the way the model card prints them: 819.2M, 3.8B, 204.8K; "-" if unknown."""
+    if tokens is None:
+        return "-"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if tokens >= scale:
+            return f"{tokens / scale:.1f}{suffix}"
+    return str(tokens)
+
+
+def format_quantity(value: float | None) -> str:
+    """Two decimals, or two significant digits below 0.01 (tiny CPU runs use milli-kWh); "-" if unknown."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value == 0 or abs(value) >= 0.01:
+        return f"{value:.2f}"
+    # Two significant digits in plain decimals (0.000061, not 6.1e-05).
+    return f"{value:.{1 - math.floor(math.log10(abs(value)))}f}"
+
+
+def markdown_table(rows: Iterable[tuple[int | None, float | None, float | None, float | None]]) -> str:
+    """The table, one line per (tokens, perplexity, kWh, kg CO2eq) in the given order."""
+    lines = [
+        "| " + " | ".join(TABLE_HEADER) + " |",
+        "|" + "|".join("-" * (len(h) + 2) for h in TABLE_HEADER) + "|",
+    ]
+    for tokens, perplexity, kwh, kg in rows:
+        cells = (format_tokens(tokens), format_quantity(perplexity), format_quantity(kwh),
+                 format_quantity(kg))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class CardColumn:
+    """One column of a card table: its title, the ttl task and the metric it shows."""
+
+    title: str
+    task: str
+    metric: str
+
+
+# The tables of TeenyTinyLlama's model card (and Tucano's two extra columns), in card order.
+CARD_TABLES: dict[str, tuple[CardColumn, ...]] = {
+    "pt": (
+        CardColumn("ASSIN2 RTE", "ttl_assin2_rte", "f1_macro"),
+        CardColumn("ASSIN2 STS", "ttl_assin2_sts", "pearson"),
+        CardColumn("BLUEX", "ttl_bluex", "acc"),
+        CardColumn("ENEM", "ttl_enem_challenge", "acc"),
+        CardColumn("FAQUAD NLI", "ttl_faquad_nli", "f1_macro"),
+        CardColumn("HateBR", "ttl_hatebr_offensive", "f1_macro"),
+        CardColumn("OAB Exams", "ttl_oab_exams", "acc"),
+    ),
+    "translated": (
+        CardColumn("ARC", "ttl_arc_pt", "acc_norm"),
+        CardColumn("HellaSwag", "ttl_hellaswag_pt", "acc_norm"),
+        CardColumn("MMLU", "ttl_mmlu_pt", "acc"),
+        CardColumn("TruthfulQA", "ttl_truthfulqa_pt", "mc2"),
+    ),
+    "tucano": (
+        CardColumn("CALAME-PT", "ttl_calame_pt", "acc"),
+        CardColumn("LAMBADA-PT", "ttl_lambada_pt", "acc"),
+    ),
+}
+
+CAPTIONS = {
+    "pt": "Portuguese benchmarks (as eduagarcia/lm-evaluation-harness-pt runs them)",
+    "translated": "Translated benchmarks (as Okapi's laiviet/lm-evaluation-harness runs them)",
+    "tucano": "Last-word prediction (as Tucano's evaluation scripts run them)",
+}
+
+
+def _checkpoints(rows: Sequence[HarnessRow]) -> list[tuple]:
+    return list(dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens) for r in rows))
+
+
+def _label(checkpoint: str, revision: str | None) -> str:
+    # A local export prints as its directory name (step-150), also when read back elsewhere.
+    local = Path(checkpoint).is_dir() or step_of(Path(checkpoint)) is not None
+    name = Path(checkpoint).name if local else checkpoint
+    return f"{name}@{revision}" if revision else name
+
+
+def _cell(rows: Sequence[HarnessRow], key: tuple, column: CardColumn) -> HarnessRow | None:
+    return next((r for r in rows if (r.checkpoint, r.revision) == key[:2] and r.task == column.task
+                 and r.metric == column.metric), None)
+
+
+def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str | None:
+    """One card table (markdown) over the checkpoints in `rows`; None when no column has a score."""
+    if not any(r.task == c.task and r.metric == c.metric for r in rows for c in columns):
+        return None
+    header = ["Checkpoint", "Processed Tokens", *[c.title for c in columns], "Average"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for key in _checkpoints(rows):
+        hits = [_cell(rows, key, c) for c in columns]
+        scores = [None if h is None else 100 * h.value for h in hits]
+        average = None if None in scores else sum(scores) / len(scores)
+        cells = [_label(key[0], key[1]), format_tokens(key[3]),
+                 *["-" if s is None else f"{s:.2f}" for s in [*scores, average]]]
+        lines.append("| " + " | ".join(cells) + " |")
+    # What the numbers rest on: a run with other shot counts or a `limit` is not the card's.
+    runs = [next((r for r in rows if r.task == c.task and r.metric == c.metric), None) for c in columns]
+    shots = " / ".join("-" if r is None or r.num_fewshot is None else str(r.num_fewshot) for r in runs)
+    samples = " / ".join("-" if r is None or r.samples is None else str(r.samples) for r in runs)
+    lines += ["", f"Shots: {shots}; questions scored: {samples}."]
+    return "\n".join(lines) + "\n"
+
+
+def card_markdown(rows: Sequence[HarnessRow]) -> str | None:
+    """Every card table that has a score in `rows`, each under its caption; None if none has."""
+    parts = []
+    for name, columns in CARD_TABLES.items():
+        table = card_table(rows, columns)
+        if table is not None:
+            parts.append(f"**{CAPTIONS[name]}**\n\n{table}")
+    return "\n".join(parts) if parts else None
+
+
+def card_tables(run_dir: str | Path, step: int) -> str | None:
+    """The card tables of one checkpoint of a run, from
+    `<run_dir>/evaluation/harness-step-<step>.json` (written by `python -m ttl.evaluate harness
+    checkpoints=<run_dir>` or `checkpoints=<run_dir>/step-<step>`); None when that file is
+    absent or holds no card task."""
+    path = Path(run_dir) / "evaluation" / f"harness-{step_dir_name(step)}.json"
+    if not path.is_file():
+        return None
+    return card_markdown(read_harness_json(path))

@@ -1,0 +1,78 @@
+"""Which lm-eval tasks ttl ships, where each one reads its data, and the suites and card tables
+they make up.
+
+A task reads `<tasks_dir>/<folder>/<split>.jsonl` when that folder exists, else its Hub dataset
+(`hub_path`, config `hub_name`). Tasks with no Hub dataset (`ttl_enem`, `ttl_oab`: exams in the
+layout of ttl's own task folder) need the folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ttl.card.tables import CARD_TABLES
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Where a task's data lives: a folder under `tasks_dir`, else a Hub dataset."""
+
+    folder: str
+    hub_path: str | None = None
+    hub_name: str | None = None
+
+    @property
+    def hub_id(self) -> str | None:
+        """`path` or `path:name` (None for folder-only tasks)."""
+        if self.hub_path is None:
+            return None
+        return f"{self.hub_path}:{self.hub_name}" if self.hub_name else self.hub_path
+
+
+TASK_DATA: dict[str, TaskData] = {
+    # ttl's log-likelihood exams (no Hub copy in this layout).
+    "ttl_enem": TaskData("enem"),
+    "ttl_oab": TaskData("oab"),
+    # TeenyTinyLlama's Portuguese table: the Open Portuguese LLM Leaderboard's tasks
+    # (eduagarcia/lm-evaluation-harness-pt).
+    "ttl_assin2_rte": TaskData("assin2", "nilc-nlp/assin2"),
+    "ttl_assin2_sts": TaskData("assin2", "nilc-nlp/assin2"),
+    "ttl_bluex": TaskData("bluex", "eduagarcia-temp/BLUEX_without_images"),
+    "ttl_enem_challenge": TaskData("enem", "eduagarcia/enem_challenge"),
+    "ttl_faquad_nli": TaskData("faquad_nli", "ruanchaves/faquad-nli"),
+    "ttl_hatebr_offensive": TaskData("hatebr", "eduagarcia/portuguese_benchmark", "HateBR_offensive_binary"),
+    "ttl_oab_exams": TaskData("oab", "eduagarcia/oab_exams"),
+    # TeenyTinyLlama's translated table: Okapi's datasets (laiviet/lm-evaluation-harness),
+    # as re-published on the Hub and read by lm-eval's okapi tasks.
+    "ttl_arc_pt": TaskData("arc_pt", "alexandrainst/m_arc", "pt"),
+    "ttl_hellaswag_pt": TaskData("hellaswag_pt", "alexandrainst/m_hellaswag", "pt"),
+    "ttl_mmlu_pt": TaskData("mmlu_pt", "alexandrainst/m_mmlu", "pt"),
+    "ttl_truthfulqa_pt": TaskData("truthfulqa_pt", "alexandrainst/m_truthfulqa", "pt"),
+    # Tucano's last-word prediction tasks (Nkluge-correa/Tucano, evaluations/).
+    "ttl_calame_pt": TaskData("calame_pt", "NOVA-vision-language/calame-pt", "all"),
+    "ttl_lambada_pt": TaskData("lambada_pt", "TucanoBR/lambada-pt"),
+}
+
+SUITES: dict[str, tuple[str, ...]] = {
+    "exams": ("ttl_enem", "ttl_oab"),
+    "card_pt": tuple(c.task for c in CARD_TABLES["pt"]),
+    "card_translated": tuple(c.task for c in CARD_TABLES["translated"]),
+    "tucano": tuple(c.task for c in CARD_TABLES["tucano"]),
+    "card": tuple(c.task for table in CARD_TABLES.values() for c in table),
+}
+
+# lm-eval tags (groups) defined by the task YAML files.
+TTL_GROUPS: dict[str, tuple[str, ...]] = {
+    "ttl_pt_exams": SUITES["exams"],
+    "ttl_card_pt": SUITES["card_pt"],
+    "ttl_card_translated": SUITES["card_translated"],
+    "ttl_tucano": SUITES["tucano"],
+}
+
+
+def expand(tasks: list[str] | tuple[str, ...]) -> list[str]:
+    """Task names with ttl's groups replaced by their tasks (order kept, duplicates dropped)."""
+    out: list[str] = []
+    for name in tasks:
+        out.extend(TTL_GROUPS.get(name, (name,)))
+    return list(dict.fromkeys(out))

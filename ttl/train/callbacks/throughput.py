@@ -1,0 +1,87 @@
+"""`ThroughputMonitor`: tokens per second and model-FLOPs utilisation, without device syncs.
+
+Tokens/s is measured on the host clock from one logging step's optimizer update to the next:
+the interval always spans whole optimizer steps (every micro-batch of them), however many
+micro-batches gradient accumulation puts in a step. Over dozens of steps the GPU work still in
+flight is a small fraction, so no synchronisation is needed.
+
+`perf/tokens_per_sec` counts the tokens of every device; `perf/tokens_per_sec_per_device` and
+`perf/mfu` are per device. MFU = tokens/s per device x FLOPs per token / the device's peak
+bf16 FLOP/s, with FLOPs per token = 6N + 12 x layers x hidden x seq and N every parameter but
+the input embedding (torchtitan's count; `ttl.model.matmul_parameters`). The peak comes from
+`PEAK_BF16_FLOPS` for A100/H100/H200, or `peak_flops` given explicitly (the only way on a CPU).
+"""
+
+from __future__ import annotations
+
+import time
+
+import lightning.pytorch as pl
+import torch
+
+from ttl.model import flops_per_token, matmul_parameters
+
+# Dense bf16 peak FLOP/s from the vendors' datasheets (no sparsity).
+PEAK_BF16_FLOPS = {
+    "H200": 989.4e12,
+    "H100 PCIe": 756.0e12,
+    "H100": 989.4e12,
+    "A100": 312.0e12,
+}
+
+
+def peak_flops(device_name: str) -> float | None:
+    """Peak bf16 FLOP/s of a device by (a substring of) its name, or None when unknown."""
+    for key, value in PEAK_BF16_FLOPS.items():
+        if key.lower() in device_name.lower():
+            return value
+    return None
+
+
+def mfu(tokens_per_second: float, flops_per_token: float, peak: float) -> float:
+    """Model-FLOPs utilisation: achieved model FLOP/s over the device's peak."""
+    return tokens_per_second * flops_per_token / peak
+
+
+class ThroughputMonitor(pl.Callback):
+    """Log perf/tokens_per_sec (also on the progress bar), perf/tokens_per_sec_per_device, perf/mfu."""
+
+    def __init__(self, peak_flops: float | None = None) -> None:
+        super().__init__()
+        self.peak = peak_flops
+        self.flops_per_token: int | None = None
+        # (host time, optimizer step) at the last logging step, and the last step seen.
+        self._last: tuple[float, int] | None = None
+        self._seen_step = -1
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Work out FLOPs per token and the device's peak once; start the clock."""
+        config = pl_module.model.config
+        settings = getattr(trainer.datamodule, "settings", None)
+        seq_len = settings.seq_len if settings is not None else config.max_position_embeddings
+        self.flops_per_token = flops_per_token(matmul_parameters(pl_module.model), config.num_hidden_layers,
+                                               config.hidden_size, seq_len)
+        if self.peak is None and pl_module.device.type == "cuda":
+            self.peak = peak_flops(torch.cuda.get_device_name(pl_module.device))
+        self._last = (time.perf_counter(), trainer.global_step)
+        self._seen_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """After the optimizer update of a logging step, log the rate since the previous one."""
+        step = trainer.global_step
+        # With accumulation this hook runs for every micro-batch; only the one that completed
+        # an optimizer step moves global_step.
+        if self._last is None or step == self._seen_step:
+            return
+        self._seen_step = step
+        if step % trainer.log_every_n_steps:
+            return
+        now = time.perf_counter()
+        last_time, last_step = self._last
+        self._last = (now, step)
+        rate = (step - last_step) * pl_module.tokens_per_step / (now - last_time)
+        per_device = rate / trainer.world_size
+        pl_module.log("perf/tokens_per_sec", rate, prog_bar=True)
+        pl_module.log("perf/tokens_per_sec_per_device", per_device)
+        if self.peak:
+            pl_module.log("perf/mfu", mfu(per_device, self.flops_per_token, self.peak))

@@ -1,0 +1,177 @@
+"""Check a composed config and derive what follows from it (batch arithmetic, Trainer args).
+
+Every check names the key at fault, so a typo or a wrong type fails before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ttl.cli import check_typed_keys
+from ttl.errors import TTLError
+from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
+from ttl.train.sharding import FSDP, fsdp_strategy
+
+# key -> (type, minimum, may be null): values a run cannot start without.
+_TYPED_KEYS: dict[str, tuple[type, float | None, bool]] = {
+    "seed": (int, 0, False),
+    "model.recipe.tokens_per_step": (int, 1, False),
+    "trainer.max_steps": (int, 1, False),
+    "data.seq_len": (int, 2, False),
+    "data.num_workers": (int, 0, False),
+    "data.tokenize_batch_size": (int, 1, False),
+    "model.recipe.checkpoint_every_n_steps": (int, 1, False),
+    "model.recipe.eval_every_n_steps": (int, 1, False),
+    "optimizer.lr": (float, 0, False),
+    "optimizer.weight_decay": (float, 0, False),
+    "model.hidden_size": (int, 1, False),
+    "model.num_hidden_layers": (int, 1, False),
+    "model.num_attention_heads": (int, 1, False),
+    "model.vocab_size": (int, 1, False),
+    "model.max_position_embeddings": (int, 1, False),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check types and ranges of the keys a run depends on; raise TTLError naming the key."""
+    check_typed_keys(cfg, _TYPED_KEYS)
+    if cfg.data.seq_len > cfg.model.max_position_embeddings:
+        raise TTLError(
+            f"data.seq_len={cfg.data.seq_len} exceeds the model's context "
+            f"model.max_position_embeddings={cfg.model.max_position_embeddings}"
+        )
+    if cfg.model.hidden_size % cfg.model.num_attention_heads:
+        raise TTLError(
+            f"model.hidden_size={cfg.model.hidden_size} is not divisible by "
+            f"model.num_attention_heads={cfg.model.num_attention_heads}"
+        )
+    if cfg.resume not in ("auto", "never") and not str(cfg.resume).endswith(".ckpt"):
+        raise TTLError(f"resume={cfg.resume!r}: use auto, never, or a path to a .ckpt file")
+
+
+def world_size(trainer_cfg: DictConfig) -> int:
+    """Processes taking part in training: devices per node x nodes."""
+    devices = trainer_cfg.get("devices", 1)
+    num_nodes = int(trainer_cfg.get("num_nodes", 1) or 1)
+    if isinstance(devices, int) and devices > 0:
+        per_node = devices
+    elif isinstance(devices, str) and "," in devices:
+        per_node = len([d for d in devices.split(",") if d.strip()])
+    elif OmegaConf.is_list(devices) or isinstance(devices, list | tuple):
+        per_node = len(devices)
+    elif devices in ("auto", -1, "-1"):
+        gpu = trainer_cfg.get("accelerator") in ("gpu", "cuda", "auto")
+        per_node = max(1, torch.cuda.device_count()) if gpu else 1
+    else:
+        try:
+            per_node = int(devices)
+        except (TypeError, ValueError) as error:
+            raise TTLError(f"trainer.devices={devices!r}: expected a count, a list or auto") from error
+    return per_node * num_nodes
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How the global batch (in tokens) splits into micro-batches, devices and accumulation."""
+
+    tokens_per_step: int
+    seq_len: int
+    micro_batch_size: int
+    world_size: int
+    accumulation: int
+
+    @property
+    def sequences_per_step(self) -> int:
+        """Sequences of seq_len tokens per optimizer step, over all devices."""
+        return self.tokens_per_step // self.seq_len
+
+
+def micro_batch_size(cfg: DictConfig) -> int:
+    """hardware.micro_batch_size, or the hardware config's value for this model size."""
+    value = cfg.hardware.get("micro_batch_size")
+    if value is None:
+        table = cfg.hardware.get("micro_batch_by_model") or {}
+        value = table.get(str(cfg.model.name))
+        if value is None:
+            raise TTLError(
+                f"hardware.micro_batch_size is not set and hardware.micro_batch_by_model has no "
+                f"entry for model {cfg.model.name!r}; pass hardware.micro_batch_size=N"
+            )
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise TTLError(f"hardware.micro_batch_size={value!r}: expected a positive integer")
+    return value
+
+
+def plan_batch(cfg: DictConfig) -> BatchPlan:
+    """Derive gradient accumulation from tokens per step; refuse a batch that does not divide."""
+    tokens, seq_len = cfg.model.recipe.tokens_per_step, cfg.data.seq_len
+    micro, world = micro_batch_size(cfg), world_size(cfg.trainer)
+    if tokens % seq_len:
+        raise TTLError(
+            f"model.recipe.tokens_per_step={tokens} is not a multiple of data.seq_len={seq_len}"
+        )
+    sequences = tokens // seq_len
+    per_pass = micro * world
+    if sequences % per_pass:
+        raise TTLError(
+            f"model.recipe.tokens_per_step={tokens} ({sequences} sequences of {seq_len}) does not divide "
+            f"into hardware.micro_batch_size={micro} x {world} device(s); choose a micro-batch "
+            f"that divides {sequences // world if sequences % world == 0 else sequences}"
+        )
+    return BatchPlan(tokens, seq_len, micro, world, sequences // per_pass)
+
+
+def lightning_trainer_kwargs(cfg: DictConfig, plan: BatchPlan) -> dict[str, Any]:
+    """Lightning Trainer arguments: trainer.*, plus accumulation and the validation interval."""
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if "accumulate_grad_batches" in kwargs and kwargs["accumulate_grad_batches"] != plan.accumulation:
+        raise TTLError(
+            "trainer.accumulate_grad_batches is derived from model.recipe.tokens_per_step; "
+            "set the batch in tokens instead"
+        )
+    kwargs["accumulate_grad_batches"] = plan.accumulation
+    if kwargs.get("strategy") == FSDP:
+        # ttl's FSDP is FSDP2 through Lightning's ModelParallelStrategy (see ttl.train.sharding).
+        kwargs["strategy"] = fsdp_strategy(plan.world_size)
+    # Lightning counts validation intervals in micro-batches; the config counts steps.
+    kwargs.setdefault("val_check_interval", cfg.model.recipe.eval_every_n_steps * plan.accumulation)
+    return kwargs
+
+
+def describe(cfg: DictConfig, plan: BatchPlan) -> str:
+    """Parameters, batch arithmetic, steps, tokens, FLOPs, devices and precision, one per line."""
+    model_cfg = {k: v for k, v in cfg.model.items()}
+    model = build_model(llama_config(model_cfg), device="meta")
+    n_params, n_matmul = count_parameters(model), matmul_parameters(model)
+    flops = flops_per_token(n_matmul, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)
+    flops_all = flops_per_token(n_params, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)
+    steps = cfg.trainer.max_steps
+    rows = [
+        ("run", f"{cfg.run_name} -> {cfg.run_dir}"),
+        ("model", f"{cfg.model.name}: {n_params:,} parameters"),
+        ("tokens per step", f"{plan.tokens_per_step:,} = {plan.micro_batch_size} micro-batch x "
+                            f"{plan.seq_len} seq x {plan.world_size} device(s) x "
+                            f"{plan.accumulation} accumulation"),
+        ("gradient accumulation", f"{plan.accumulation}"),
+        ("max steps", f"{steps:,}"),
+        ("total tokens", f"{steps * plan.tokens_per_step:,}"),
+        ("FLOPs per token", f"{flops:,} (6N + 12 x layers x hidden x seq, N = {n_matmul:,} without "
+                            f"the input embedding, as MFU counts; {flops_all:,} with every parameter)"),
+        ("total FLOPs", f"{flops * steps * plan.tokens_per_step:.3e}"),
+        ("devices", f"{plan.world_size} ({cfg.trainer.accelerator}, {cfg.trainer.num_nodes} node(s), "
+                    f"strategy {cfg.trainer.strategy})"),
+        ("precision", f"{cfg.trainer.precision}"),
+        ("attention", f"{cfg.hardware.attn_implementation}, compile={cfg.hardware.compile}"),
+        ("optimizer", f"{str(cfg.optimizer._target_).rsplit('.', 1)[-1]}: lr {cfg.optimizer.lr}, "
+                      f"weight decay {cfg.optimizer.weight_decay}"
+                      + (f", decay_all_params={cfg.optimizer.decay_all_params}"
+                         if "decay_all_params" in cfg.optimizer else "")),
+        ("data", f"{cfg.data.path} (packing {cfg.data.packing})"),
+        ("tokenizer", f"{cfg.tokenizer.path}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,0 +1,225 @@
+"""The training flow behind `python -m ttl.train`: from a composed config to a trained run.
+
+Validate the config and plan the batch, print the plan; take the run directory's lock; choose
+the checkpoint to resume from; seed; load (or first train) the tokenizer; build the model,
+the data (opened early: a bad path fails before anything is written), the callbacks and the
+loggers; save the config and the data record; fit; validate and export the final weights;
+write the model card; report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+
+from ttl.card.render import write_card
+from ttl.data.datamodule import build_datamodule
+from ttl.errors import TTLError
+from ttl.model import llama_config, resolve_attn_implementation
+from ttl.rundir import (
+    CHECKPOINTS,
+    DATA_RECORD,
+    RunLock,
+    checkpoint_is_readable,
+    holds_a_run,
+    is_primary_process,
+    latest_good_checkpoint,
+    read_states,
+    resume_candidates,
+    save_config,
+    write_json,
+)
+from ttl.tokenizer import load_tokenizer, train_from_path
+from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
+from ttl.train.callbacks.preemption import PreemptionCheckpoint
+from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
+from ttl.train.module import CausalLMModule
+from ttl.train.plan import describe, lightning_trainer_kwargs, plan_batch, validate
+from ttl.train.sweep import in_multirun, place_sweep_job
+
+log = logging.getLogger("ttl.train.pretrain")
+
+
+class Preempted(Exception):
+    """Training stopped on SIGTERM after saving a checkpoint to resume from."""
+
+    def __init__(self, step: int, checkpoint) -> None:
+        super().__init__(f"preempted at step {step}: checkpoint saved to {checkpoint}; "
+                         "run the same command to resume")
+
+
+def prepare_tokenizer(cfg: DictConfig):
+    """Load `tokenizer.path`, training it first when missing and `train_if_missing` is set."""
+    path, recipe = cfg.tokenizer.path, cfg.tokenizer.get("train_if_missing")
+    if recipe is not None and not Path(path).exists():
+        print(f"training a {recipe.vocab_size:,}-token tokenizer on {recipe.data_path} -> {path}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        train_from_path(recipe.data_path, path, vocab_size=recipe.vocab_size,
+                        model_max_length=cfg.model.max_position_embeddings)
+    tokenizer = load_tokenizer(path)
+    if len(tokenizer) != cfg.model.vocab_size:
+        raise TTLError(
+            f"tokenizer.path={path} has {len(tokenizer):,} tokens but "
+            f"model.vocab_size={cfg.model.vocab_size:,}; they must match"
+        )
+    return tokenizer
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """The .ckpt to resume from, per `resume` (auto / never / a path).
+
+    `auto` takes the newest checkpoint of the run that loads (last.ckpt, step-N.ckpt, or
+    SLURM's hpc_ckpt_N.ckpt); truncated or corrupt ones are skipped with a warning.
+    """
+    if cfg.resume == "auto":
+        good = latest_good_checkpoint(run_dir)
+        if good is None and resume_candidates(run_dir):
+            raise TTLError(f"{run_dir}/checkpoints: no readable checkpoint (all truncated or corrupt); "
+                           "use resume=never with another run_name, or resume=PATH.ckpt")
+        return str(good) if good else None
+    if cfg.resume == "never":
+        if resume_candidates(run_dir) or holds_a_run(run_dir):
+            raise TTLError(
+                f"run directory {run_dir} already holds a run and resume=never; "
+                "choose another run_name or use resume=auto"
+            )
+        return None
+    path = Path(cfg.resume)
+    if not path.is_file():
+        raise TTLError(f"resume={cfg.resume}: no such checkpoint file")
+    if not checkpoint_is_readable(path):
+        raise TTLError(f"resume={cfg.resume}: unreadable checkpoint (truncated or corrupt)")
+    return str(path)
+
+
+def data_line(record: dict) -> str:
+    """One line on what the run trains and validates on, for the console."""
+    holdout = record.get("holdout")
+    if record["format"] == "shards":
+        where = f"data: {record['source']} -> {record['train']['rows']:,} training rows ({record['shards']})"
+        if holdout:
+            where += (f"; validation: {holdout['held_out_documents']:,} documents held out by content "
+                      f"hash ({holdout['fraction']:.2%}), never trained on")
+        return where + f"; {record['validation']['rows_used']:,} validation rows used"
+    where = f"data: {record['train']} streamed raw"
+    if holdout:
+        where += f"; validation: documents held out by content hash ({holdout['fraction']:.2%})"
+    return where + f"; {record['validation_rows']:,} validation rows"
+
+
+def save_data_record(record: dict, run_dir: Path) -> None:
+    """Keep `data.json`: the data, the held-out rule and its counts, as this session saw them."""
+    if is_primary_process():
+        write_json(run_dir / DATA_RECORD, record)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
+    if in_multirun():
+        place_sweep_job(cfg)
+    validate(cfg)
+    plan = plan_batch(cfg)
+    print(describe(cfg, plan))
+    if cfg.dry_run:
+        return {}
+    run_dir = Path(cfg.run_dir)
+    lock = RunLock(run_dir).acquire() if is_primary_process() else None
+    try:
+        return _train(cfg, plan, run_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
+    ckpt_path = resume_checkpoint(cfg, run_dir)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.hardware.tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tokenizer = prepare_tokenizer(cfg)
+    attn = resolve_attn_implementation(cfg.hardware.attn_implementation, cfg.trainer.accelerator)
+    module: CausalLMModule = instantiate(cfg.module)(
+        config=llama_config(cfg.model, attn),
+        optimizer_factory=instantiate(cfg.optimizer),
+        scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        tokens_per_step=plan.tokens_per_step,
+    )
+    datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
+    # Resolve the data now: a missing path or an offline Hub id fails before the run
+    # directory gets a config, logs or checkpoints.
+    datamodule.setup("fit")
+    print(data_line(datamodule.describe()))
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    if is_primary_process():
+        save_config(cfg, run_dir)
+    save_data_record(datamodule.describe(), run_dir)
+    try:
+        trainer = pl.Trainer(
+            **lightning_trainer_kwargs(cfg, plan),
+            callbacks=callbacks,
+            logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved,
+                                 wandb_resume_step=wandb_step_in_checkpoint(
+                                     ckpt_path, run_dir / CHECKPOINTS)) or False,
+            default_root_dir=str(run_dir),
+        )
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException as error:
+            saved = next((c.saved_path for c in callbacks if isinstance(c, PreemptionCheckpoint)), None)
+            raise Preempted(trainer.global_step, saved) from error
+        if spawned(cfg):
+            if exporters:
+                print(f"model card: {write_card(run_dir)}")
+            return report_from_exports(run_dir)
+        # The final weights get a validation of their own (unless the last interval was it),
+        # then their Hugging Face export, which records that perplexity.
+        if not module.val_history or module.val_history[-1][0] != trainer.global_step:
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+        for exporter in exporters:
+            exporter.export(trainer, module)
+        if exporters and trainer.is_global_zero:
+            print(f"model card: {write_card(run_dir)}")
+    finally:
+        finish_wandb()
+    return report(module, trainer, run_dir)
+
+
+def spawned(cfg: DictConfig) -> bool:
+    """True when Lightning trains in spawned processes (ddp_spawn, used inside sweeps)."""
+    return str(cfg.trainer.get("strategy")) == "ddp_spawn"
+
+
+def report_from_exports(run_dir: Path) -> dict:
+    """The final figures read back from the last export (after a ddp_spawn run)."""
+    states = read_states(run_dir)
+    last = states[-1] if states else {}
+    if last.get("val_ppl") is not None:
+        print(f"final validation perplexity: {last['val_ppl']:.2f}")
+    print(f"run directory: {run_dir}")
+    return {"val_ppl": last.get("val_ppl"), "step": last.get("step"), "tokens": last.get("tokens"),
+            "run_dir": str(run_dir)}
+
+
+def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
+    """Print the validation perplexity history and return the final figures."""
+    history = module.val_history
+    if history:
+        path = " -> ".join(f"{ppl:.2f} (step {step})" for step, ppl in history)
+        print(f"validation perplexity: {path}")
+        print(f"final validation perplexity: {history[-1][1]:.2f}")
+    print(f"run directory: {run_dir}")
+    return {
+        "val_ppl": history[-1][1] if history else None,
+        "step": trainer.global_step,
+        "tokens": module.tokens_seen,
+        "run_dir": str(run_dir),
+    }
