@@ -45,7 +45,7 @@ ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELIS
 
 
 def settings(corpus: str, prepared_dir: str, **overrides):
-    from ttl.data.settings import DataSettings
+    from ttl.data.config import DataSettings
 
     values = {"path": corpus, "seq_len": SEQ_LEN, "format": "auto", "val_fraction": 0.01,
               "max_val_blocks": 1000, "shuffle_window": 64, "shuffle_buffer": 1024, "num_workers": 2,

@@ -43,13 +43,13 @@ SEQ_LEN = 2048
 
 def child_prepare(data: str, tokenizer: str, out: str, num_proc: int, rows_per_group: int = 1024) -> dict:
     """ttl.data.prepare on `data`; returns seconds and corpus tokens."""
-    from ttl.cli import command_config
+    from ttl.data.config import PrepareConfig
     from ttl.data.shardset import prepare
 
     start = time.perf_counter()
-    manifest = prepare(command_config("prepare", {
-        "data_path": data, "tokenizer": tokenizer, "output_dir": out, "seq_len": SEQ_LEN,
-        "num_proc": num_proc, "rows_per_group": rows_per_group}))
+    manifest = prepare(PrepareConfig(
+        data_path=data, tokenizer=tokenizer, output_dir=out, seq_len=SEQ_LEN,
+        num_proc=num_proc, rows_per_group=rows_per_group))
     seconds = time.perf_counter() - start
     tokens = sum(s.tokens + s.dropped_tokens for s in manifest.splits.values())
     return {"seconds": seconds, "tokens": tokens}

@@ -99,14 +99,14 @@ def tasks_dir_with_fixtures(real: Path | None, work: Path) -> tuple[Path, set[st
 def build(tokenizer_dir: Path, size: str = "160m"):
     """conf/model/<size>.yaml's architecture, random weights (seed 0), and the tokenizer."""
     import torch
-    from omegaconf import OmegaConf
     from transformers import AutoTokenizer
 
     from ttl.model import build_model, llama_config, matmul_parameters
+    from ttl.train.config import model_preset
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    model_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / f"{size}.yaml"))
+    model_cfg = model_preset(size)
     model_cfg["vocab_size"] = len(tokenizer)
     model = build_model(llama_config(model_cfg)).eval()
     return model, tokenizer, matmul_parameters(model), model_cfg

@@ -7,7 +7,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ttl.cli import command_config
 from ttl.errors import TTLError
-from ttl.generate import GENERATION_DEFAULTS, generate, generate_text, generation_settings, main, read_prompts
+from ttl.generate import (
+    GENERATION_DEFAULTS,
+    GenerateConfig,
+    generate,
+    generate_text,
+    generation_settings,
+    main,
+    read_prompts,
+)
 
 from .conftest import run_cli
 
@@ -46,7 +54,7 @@ def final(quickstart_run):
 
 
 def test_defaults_are_the_model_cards_sampling_settings():
-    args = command_config("generate")
+    args = command_config(GenerateConfig)
     assert {k: args[k] for k in GENERATION_DEFAULTS} == GENERATION_DEFAULTS
 
 

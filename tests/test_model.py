@@ -1,7 +1,6 @@
 """ttl.model: exact TeenyTinyLlama parameter counts, FLOPs, config fields."""
 
 import pytest
-from omegaconf import OmegaConf
 
 from ttl.cli import register_resolvers
 from ttl.errors import TTLError
@@ -12,13 +11,12 @@ from ttl.model import (
     llama_config,
     resolve_attn_implementation,
 )
-
-from .conftest import ROOT
+from ttl.train.config import model_preset
 
 
 def model_cfg(name: str) -> dict:
     register_resolvers()
-    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml"))
+    return model_preset(name)
 
 
 @pytest.mark.parametrize("name, expected", [("160m", 162_417_408), ("460m", 468_239_360)])

@@ -1,7 +1,8 @@
 """experiments/recipe_study/study.py: held-out halves never trained on, seed statistics, the
-"beyond the seed spread" rule and the choice of winners."""
+"beyond the seed spread" rule, learning-rate curves, tokens to target and the 160m rule."""
 
 import importlib.util
+import json
 import math
 import statistics
 import sys
@@ -25,37 +26,80 @@ def study():
     return module
 
 
-def row(arm, seed, selection, report):
+def run(arm, lr, seed, selection, report, curve_losses, tokens_per_point=1000, speed=1000.0):
+    """One finished run as analyse_setting reads it: held-out scores and a val/loss curve."""
     half = lambda loss: {"loss": loss, "bits_per_byte": loss / 2}  # noqa: E731
-    return {"arm": arm, "seed": seed, "scores": {"selection": half(selection), "report": half(report),
-                                                  "wall_time_s": 10.0, "tokens": 4096, "parameters": 7}}
+    tokens = [tokens_per_point * (i + 1) for i in range(len(curve_losses))]
+    return {"arm": arm, "lr": lr, "seed": seed, "curve": (tokens, list(curve_losses)), "tokens_per_s": speed,
+            "scores": {"selection": half(selection), "report": half(report), "tokens": tokens[-1],
+                       "parameters": 7}}
 
 
-def test_arms_are_named_by_their_switches_and_other_changes(study):
-    shared = ["experiment=recipe_study", "data.path=/d", "seed=2", "run_name=x"]
+def test_arms_are_named_by_their_switches(study):
+    shared = ["experiment=recipe_study", "data.path=/d", "seed=2", "run_name=x", "model.recipe.lr=1e-3"]
     assert study.arm_of(shared) == "published"
     assert study.arm_of([*shared, "recipe_switch=beta2"]) == "beta2"
-    assert study.arm_of([*shared, "recipe_switch=[beta2,lr_floor]"]) == "beta2+lr_floor"
-    assert study.arm_of([*shared, "recipe_switch=z_loss", "model.recipe.max_steps=280"]) == \
-        "z_loss model.recipe.max_steps=280"
+    assert study.arm_of([*shared, "recipe_switch=[muon,wsd]"]) == "muon+wsd"
 
 
-def test_differences_beyond_the_spread_need_ranges_that_do_not_overlap(study):
-    rows = [row("published", s, 6.0 + d, 6.1 + d) for s, d in ((1, 0.0), (2, 0.02), (3, 0.04))]
-    rows += [row("beta2", s, 5.9 + d, 6.0 + d) for s, d in ((1, 0.0), (2, 0.01), (3, 0.03))]  # below all
-    rows += [row("tied", s, 5.97 + d, 6.07 + d) for s, d in ((1, 0.0), (2, 0.02), (3, 0.04))]  # overlaps
-    rows += [row("lr_floor", s, 5.8, 5.9) for s in (1, 2, 3)]
-    rows += [row("wsd", s, 5.85, 5.95) for s in (1, 2, 3)]
-    arms = study.aggregate(rows)
+def grid(arm, losses, lrs=(1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2), speed=1000.0):
+    return [run(arm, lr, 1, loss, loss + 0.1, [loss + 1, loss + 0.5, loss], speed=speed)
+            for lr, loss in zip(lrs, losses, strict=True)]
+
+
+def test_each_arm_is_judged_at_its_own_best_learning_rate(study):
+    rows = grid("published", [6.3, 6.1, 6.0, 6.2, 6.5])  # best 4e-3, inside the grid
+    rows += [run("published", 4e-3, s, 6.0 + d, 6.1 + d, [7.0, 6.5, 6.0 + d])
+             for s, d in ((2, 0.02), (3, 0.04))]
+    rows += grid("muon", [6.4, 6.2, 6.0, 5.8, 5.7], speed=500.0)  # best on the edge: the grid must grow
+    rows += grid("beta2", [6.2, 5.9, 6.0, 6.1, 6.3])  # best 2e-3
+    rows += [run("beta2", 2e-3, s, 5.9 + d, 6.0 + d, [6.8, 6.4, 5.9 + d])
+             for s, d in ((2, 0.01), (3, 0.03))]
+    arms = study.analyse_setting(rows, cost={"beta2": 0.9})
+    best = {name: arm["best_lr"] for name, arm in arms.items()}
+    assert best == {"published": 4e-3, "beta2": 2e-3, "muon": 1.6e-2}
+    assert not arms["published"]["edge"] and arms["muon"]["edge"]
+    assert [p["selection_loss"] for p in arms["beta2"]["lr_curve"]] == [6.2, 5.9, 6.0, 6.1, 6.3]
     base = arms["published"]["report_loss"]
+    assert base["n"] == 3
     assert base["mean"] == pytest.approx(6.12)
     assert base["sd"] == pytest.approx(statistics.stdev([6.1, 6.12, 6.14]))
     assert arms["beta2"]["report_loss_delta"] == pytest.approx((6.0 + 6.01 + 6.03) / 3 - 6.12)
-    assert arms["beta2"]["report_loss_beyond_spread"] and not arms["tied"]["report_loss_beyond_spread"]
-    beta2 = arms["beta2"]
-    assert beta2["report_bits_per_byte_delta"] == pytest.approx(beta2["report_loss_delta"] / 2)
-    # lr_floor and wsd are two schedules: the combination takes the better one only.
-    assert study.winners(arms) == ["beta2", "lr_floor"]
+    assert arms["beta2"]["report_loss_beyond_spread"]
+    assert not arms["muon"]["report_loss_beyond_spread"]  # one seed: no spread to exceed
+    # Tokens to target: published's mean final val loss is 6.02; beta2's mean curve
+    # (6.8, 6.4, 5.9133) crosses it between 2,000 and 3,000 tokens.
+    target = (6.0 + 6.02 + 6.04) / 3
+    assert arms["beta2"]["target_val_loss"] == pytest.approx(target)
+    last = (5.9 + 5.91 + 5.93) / 3
+    expected = 2000 + 1000 * (6.4 - target) / (6.4 - last)
+    assert arms["beta2"]["tokens_to_target"] == pytest.approx(expected)
+    assert arms["beta2"]["tokens_to_target_ratio"] == pytest.approx(expected / 3000)
+    assert arms["published"]["tokens_to_target_ratio"] == pytest.approx(1.0)
+    # Cost: the benchmark's ratio where it has one, else the runs' own logged tokens/s.
+    assert (arms["beta2"]["tokens_per_s_ratio"], arms["muon"]["tokens_per_s_ratio"]) == (0.9, 0.5)
+    assert arms["beta2"]["time_to_target_ratio"] == pytest.approx(expected / 3000 / 0.9)
+
+
+def test_first_crossing_interpolates_and_says_when_a_curve_never_reaches(study):
+    assert study.first_crossing([100, 200, 300], [5.0, 4.0, 3.0], 3.5) == pytest.approx(250)
+    assert study.first_crossing([100, 200], [5.0, 4.0], 3.9) is None
+    assert study.first_crossing([100, 200], [3.0, 2.0], 3.5) == 100
+
+
+def test_the_160m_rule_is_the_power_law_through_both_scales(study):
+    def arm(best, delta, beyond=True):
+        return {"best_lr": best, "edge": False, "report_loss_delta": delta,
+                "report_loss_beyond_spread": beyond}
+
+    settings = {study.SMALL: {"published": arm(2.4e-3, 0.0), "muon": arm(9.6e-3, -0.5)},
+                study.MEDIUM: {"published": arm(1.2e-3, 0.0), "muon": arm(4.8e-3, -0.2)}}
+    predictions = study.predict_160m(settings)
+    # Four times the non-embedding parameters halved the best lr: exponent -1/2.
+    assert predictions["muon"]["exponent"] == pytest.approx(-0.5)
+    assert predictions["muon"]["lr_160m"] == pytest.approx(4.8e-3 * (113_246_208 / 3_407_872) ** -0.5)
+    assert predictions["muon"]["gain"] == "shrinks" and predictions["muon"]["beyond_spread_at_both"]
+    assert "gain" not in predictions["published"]
 
 
 @pytest.mark.skipif(not LAYOUT.is_dir(), reason=f"{LAYOUT} is not available on this machine")
@@ -101,3 +145,58 @@ def test_documents_are_scored_one_by_one_in_bits_per_byte(study, tiny_tokenizer)
     assert windowed.tokens == tokens and windowed.bytes == n_bytes
     assert windowed.nll_sum != pytest.approx(nll, rel=1e-7)
     assert windowed.nll_sum == pytest.approx(nll, rel=0.1)
+
+
+@pytest.mark.parametrize("preset, name", [("study", "study"), ("study_4x", "study-4x"), ("160m", "160m")])
+def test_non_embedding_counts_are_the_models_hidden_matrices(study, preset, name):
+    from ttl.model import build_model, llama_config
+    from ttl.train.config import model_preset
+
+    with torch.device("meta"):
+        model = build_model(llama_config(model_preset(preset)))
+    hidden = sum(p.numel() for n, p in model.named_parameters()
+                 if n.startswith("model.layers.") and p.ndim == 2)
+    assert study.NON_EMBEDDING[name] == hidden
+
+
+def test_the_160m_check_runs_both_recipes_and_reports_tokens_to_target(tmp_path, sample_hub_layout,
+                                                                       monkeypatch):
+    """experiments/recipe_study/check_160m.py, on CPU in a few steps of the tiny model: two runs of
+    the same token budget, their validation curves, and modern's tokens to ttl_160m's final loss."""
+    spec = importlib.util.spec_from_file_location(
+        "check_160m", ROOT / "experiments" / "recipe_study" / "check_160m.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "offline",
+                       "OMP_NUM_THREADS": "1", "TTL_CACHE_DIR": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(key, value)
+    result = check.main(["--data", str(sample_hub_layout), "--steps", "8", "--runs-dir", "runs",
+                         "--out", "check.json", "model=tiny", "trainer=cpu", "tokenizer=sample",
+                         "hardware.compile=false", "callbacks.emissions.enabled=false",
+                         "callbacks.samples=null",
+                         "data.val_fraction=0.1", "data.max_val_blocks=8"])
+    curves = result["curves"]
+    assert set(curves) == {"ttl_160m", "ttl_160m_modern"}
+    # Equal budgets: validation every 8 // 20 -> 1 step, 8 points of 4,096 tokens each (the tiny step).
+    every_step = [4096 * i for i in range(1, 9)]
+    assert curves["ttl_160m"]["tokens"] == curves["ttl_160m_modern"]["tokens"] == every_step
+    target = curves["ttl_160m"]["val_loss"][-1]
+    assert result["target_val_loss"] == target
+    expected = study_first_crossing(curves["ttl_160m_modern"], target)
+    assert result["tokens_to_target"] == expected
+    assert result["tokens_to_target_ratio"] == (None if expected is None else expected / (8 * 4096))
+    assert json.loads((tmp_path / "check.json").read_text())["target_val_loss"] == target
+
+
+def study_first_crossing(points, target):
+    """An independent tokens-to-target: the first logged point at or below the target, linearly
+    interpolated with the point before it."""
+    tokens, values = points["tokens"], points["val_loss"]
+    for i, value in enumerate(values):
+        if value <= target:
+            if i == 0:
+                return float(tokens[0])
+            share = (values[i - 1] - target) / (values[i - 1] - value)
+            return tokens[i - 1] + (tokens[i] - tokens[i - 1]) * share
+    return None

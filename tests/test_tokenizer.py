@@ -62,5 +62,6 @@ def test_cli_refuses_unknown_keys_and_bad_values(tmp_path):
     # Hydra's error for a key conf/tokenizer.yaml does not have (as for every command).
     assert unknown.returncode == 1 and "Could not override 'vocab'" in unknown.stderr
     bad = run_cli(["-m", "ttl.tokenizer", "data_path=x", "vocab_size=big"], cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "ttl.tokenizer: error: vocab_size='big': Value 'big' of type 'str' could not be converted to Integer"]
+    # A value of the wrong type is refused by the schema when Hydra composes (exit 1).
+    assert bad.returncode == 1 and "vocab_size=big" in bad.stderr
+    assert "could not be converted to Integer" in bad.stderr

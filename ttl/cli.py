@@ -1,22 +1,112 @@
-"""What every `python -m ttl.*` command shares: a Hydra app over its config in conf/, and one
-style of errors.
+"""What every `python -m ttl.*` command shares: a Hydra app over a typed config, and one style of
+errors.
 
-Every command composes `conf/<command>.yaml` with Hydra, so `--help`, `--cfg job`, overrides,
-config files (`--config-dir`, `--config-name`) and `-m` work the same everywhere. An unknown
-key is Hydra's error (exit code 1); a value ttl refuses is one line, `<command>: error: ...`,
-and exit code 2.
+Each setting is declared once, with its type and default: in a dataclass (a command's own
+settings, or a group such as `data:`), or in the signature of the function or class a config
+names with `_target_` (an optimizer, a callback), turned into a dataclass by `schema`. Both are
+registered in Hydra's ConfigStore (`store`), and the YAML files in conf/ extend them with only
+what differs. Hydra then checks every key and type when it composes: a typo or a wrong type fails
+before anything runs, naming the key (exit code 1). What types cannot say (a fraction in (0, 1),
+a path that must exist) is each settings class's `validate()`; a value ttl refuses is one line,
+`<command>: error: ...`, and exit code 2.
+
+`--help`, `--cfg job`, overrides, config files (`--config-dir`, `--config-name`) and `-m` work
+the same for every command (`hydra_command`).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import inspect
 import sys
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from ttl.errors import TTLError
+
+# -- declarations: dataclasses and signatures -------------------------------------------------
+
+
+def _omegaconf_type(hint: Any) -> Any:
+    """`hint` when OmegaConf can hold and check values of that type, else Any."""
+    try:
+        probe = dataclasses.make_dataclass("_Probe", [("value", hint, dataclasses.field(default=MISSING))])
+        OmegaConf.structured(probe)
+        return hint
+    except Exception:  # unions of several types, Callables, arbitrary classes
+        return Any
+
+
+def schema(target: Callable, *, partial: bool = False, exclude: Sequence[str] = (),
+           **values: Any) -> type:
+    """A structured config for `target` (a function or class that a config names with
+    `_target_`): a dataclass with `_target_` (and `_partial_: true` with `partial`) and one field
+    per keyword parameter, its type and default read from the signature (`values` replace
+    defaults; parameters without one are required, `???`). Parameters in `exclude` are given at
+    `instantiate` time by the code (a model, a tokenizer). The signature stays the one
+    declaration of the settings."""
+    function = target.__init__ if inspect.isclass(target) else target
+    hints = typing.get_type_hints(function)
+    fields: list[tuple] = [("_target_", str, f"{target.__module__}.{target.__qualname__}")]
+    if partial:
+        fields.append(("_partial_", bool, True))
+    for name, parameter in inspect.signature(target).parameters.items():
+        if name in exclude or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        default = values.get(name, MISSING if parameter.default is parameter.empty else parameter.default)
+        if isinstance(default, list | dict):
+            default = dataclasses.field(default_factory=lambda value=default: copy.deepcopy(value))
+        fields.append((name, _omegaconf_type(hints.get(name, Any)), default))
+    unknown = set(values) - {f[0] for f in fields}
+    if unknown:
+        raise TypeError(f"schema({target.__qualname__}): no parameter {sorted(unknown)[0]!r}")
+    return dataclasses.make_dataclass(f"{target.__name__}Config", fields)
+
+
+def store(node: type, name: str, group: str | None = None) -> None:
+    """Register a structured config in Hydra's ConfigStore (a YAML file extends it through its
+    defaults list: `defaults: [<name>, _self_]`)."""
+    ConfigStore.instance().store(name=name, group=group, node=node)
+
+
+def command_config(settings: type, values: Mapping[str, Any] | None = None) -> DictConfig:
+    """A command's typed config (the dataclass `settings`) with `values` (dotted or nested keys)
+    merged in: what the command line composes, for calls from Python. A bad key or value is a
+    TTLError naming it."""
+    try:
+        cfg = OmegaConf.structured(settings)
+        for key, value in (values or {}).items():
+            OmegaConf.update(cfg, key, value, merge=True)
+        return cfg
+    except (ConfigKeyError, ConfigAttributeError) as error:
+        raise TTLError(f"unknown key {error.full_key!r}") from error
+    except ValidationError as error:
+        raise TTLError(f"{error.full_key}={error.value!r}: {str(error).splitlines()[0]}") from error
+    except OmegaConfBaseException as error:
+        raise TTLError(f"bad configuration ({str(error).splitlines()[0]})") from error
+
+
+def require(cfg: DictConfig, key: str, usage: str) -> None:
+    """Refuse a missing mandatory key with the usage line."""
+    if OmegaConf.is_missing(cfg, key) or OmegaConf.select(cfg, key) in (None, ""):
+        raise TTLError(f"{key} is required: {usage}")
+
+
+def first_missing(cfg: DictConfig, usage: str = "") -> None:
+    """Refuse a config with a mandatory key (`???`) left unset, naming the first one."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise TTLError(f"{missing[0]} is required{f': {usage}' if usage else f' (e.g. {missing[0]}=...)'}")
+
+
+# -- the command line ----------------------------------------------------------------------
 
 # Hydra's override grammar takes no accents, commas or spaces in a bare value: free text
 # (a prompt) is quoted for it, so `prompt="A capivara é"` works as typed in a shell.
@@ -39,52 +129,6 @@ def quote_free_text(argv: Sequence[str], keys: Sequence[str]) -> list[str]:
             arg = f"{key}={_hydra_quoted(value)}"
         out.append(arg)
     return out
-
-
-def command_config(name: str, values: Mapping[str, Any] | None = None) -> DictConfig:
-    """conf/<name>.yaml's values (its Hydra defaults list left out) with `values` (dotted or
-    nested keys) merged in: what the command line composes, for calls from Python."""
-    from importlib import resources
-
-    text = (resources.files("ttl.conf.commands") / f"{name}.yaml").read_text()
-    cfg = OmegaConf.create(text)
-    cfg.pop("defaults", None)
-    for key, value in (values or {}).items():
-        OmegaConf.update(cfg, key, value, merge=True)
-    return cfg
-
-
-def typed(cfg: DictConfig | Mapping[str, Any], schema: type) -> DictConfig:
-    """`cfg` checked against the dataclass `schema` (types, unknown keys), as a typed config;
-    a bad value is a TTLError naming its key."""
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        merged = OmegaConf.structured(schema)
-        for key, value in _dotted(plain):
-            OmegaConf.update(merged, key, value, merge=False)
-        return merged
-    except ConfigKeyError as error:
-        raise TTLError(f"unknown key {error.full_key!r}") from error
-    except ValidationError as error:
-        raise TTLError(f"{error.full_key}={error.value!r}: {str(error).splitlines()[0]}") from error
-    except OmegaConfBaseException as error:
-        raise TTLError(f"bad configuration ({str(error).splitlines()[0]})") from error
-
-
-def _dotted(values: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            out += _dotted(value, f"{prefix}{key}.")
-        else:
-            out.append((prefix + str(key), value))
-    return out
-
-
-def require(cfg: DictConfig, key: str, usage: str) -> None:
-    """Refuse a missing mandatory key with the usage line."""
-    if OmegaConf.is_missing(cfg, key) or OmegaConf.select(cfg, key) in (None, ""):
-        raise TTLError(f"{key} is required: {usage}")
 
 
 def run_command(prog: str, body: Callable[[], Any]) -> Any:
@@ -114,32 +158,29 @@ def invoke(app: Callable[[], Any], argv: Sequence[str]) -> int:
         sys.argv = saved
 
 
+def hydra_command(prog: str, config_name: str, body: Callable[[DictConfig], Any],
+                  free_text: Sequence[str] = (),
+                  config_path: str = "pkg://ttl.conf.commands") -> Callable[..., int]:
+    """A command's console entry point: the Hydra app over conf/commands/<config_name>.yaml that
+    runs `body(cfg)` (its TTLError one line, exit 2), with the values of `free_text` keys quoted
+    for Hydra. The returned `main(argv=None)` gives the exit status; `main.app` is the app."""
+
+    @hydra.main(config_path=config_path, config_name=config_name, version_base="1.3")
+    def app(cfg: DictConfig) -> Any:
+        return run_command(prog, lambda: body(cfg))
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        register_resolvers()
+        return invoke(app, quote_free_text(sys.argv[1:] if argv is None else argv, free_text))
+
+    main.app = app
+    main.__doc__ = f"Console entry point of `python -m {prog}`; returns the exit status."
+    return main
+
+
 def register_resolvers() -> None:
     """Register `${ttl.sample_corpus:}` so configs can point at the shipped sample corpus."""
     from ttl.data.sources import sample_corpus_dir
 
     if not OmegaConf.has_resolver("ttl.sample_corpus"):
         OmegaConf.register_new_resolver("ttl.sample_corpus", lambda: str(sample_corpus_dir()))
-
-
-# -- typed keys of a composed config -------------------------------------------------------
-
-def value_of(cfg: DictConfig, key: str) -> Any:
-    """The value of a dotted key; an unresolvable or missing one is a TTLError naming it."""
-    try:
-        return OmegaConf.select(cfg, key, throw_on_missing=True)
-    except Exception as error:
-        raise TTLError(f"{key}: cannot be resolved ({error})") from error
-
-
-def check_typed_keys(cfg: DictConfig, spec: Mapping[str, tuple[type, float | None, bool]]) -> None:
-    """Check `spec`'s keys: {dotted key: (int or float, minimum or None, may be null)}."""
-    for key, (kind, minimum, nullable) in spec.items():
-        value = value_of(cfg, key)
-        if value is None and nullable:
-            continue
-        ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
-        if not ok or isinstance(value, bool):
-            raise TTLError(f"{key}={value!r}: expected {'an integer' if kind is int else 'a number'}")
-        if minimum is not None and value < minimum:
-            raise TTLError(f"{key}={value!r}: must be at least {minimum}")

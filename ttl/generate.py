@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import MISSING, DictConfig
 
 from ttl.checkpoints import Checkpoint, load_checkpoint, resolve_device
-from ttl.cli import command_config, invoke, quote_free_text, require, run_command, typed
+from ttl.cli import command_config, hydra_command, require, store
 from ttl.errors import TTLError
 
 # The TeenyTinyLlama model card's sampling settings.
@@ -147,31 +146,40 @@ FREE_TEXT = ("prompt", "prompts_file")
 
 
 @dataclass
-class GenerateArgs:
-    """The types of conf/generate.yaml's keys (its values are the defaults)."""
+class GenerateConfig:
+    """`python -m ttl.generate`: the checkpoint, the prompts and the sampling settings (the
+    TeenyTinyLlama model card's by default)."""
 
+    # A step-<N>/ export, any Llama directory, or a Hub model id (with revision=...).
     checkpoint: str = MISSING
-    revision: str | None = MISSING
-    prompt: str | None = MISSING
-    prompts_file: str | None = MISSING
-    seed: int | None = MISSING
-    do_sample: bool = MISSING
-    repetition_penalty: float = MISSING
-    temperature: float = MISSING
-    top_k: int = MISSING
-    top_p: float = MISSING
-    max_new_tokens: int = MISSING
-    stream: bool = MISSING
-    device: str = MISSING
-    dtype: str = MISSING
+    revision: str | None = None
+    # One prompt, and/or a file of prompts (one per line; blank lines skipped).
+    prompt: str | None = None
+    prompts_file: str | None = None
+    # Re-seeded before every prompt: a prompt's text does not depend on the prompts before it.
+    seed: int | None = None
+    do_sample: bool = GENERATION_DEFAULTS["do_sample"]
+    repetition_penalty: float = GENERATION_DEFAULTS["repetition_penalty"]
+    temperature: float = GENERATION_DEFAULTS["temperature"]
+    top_k: int = GENERATION_DEFAULTS["top_k"]
+    top_p: float = GENERATION_DEFAULTS["top_p"]
+    max_new_tokens: int = GENERATION_DEFAULTS["max_new_tokens"]
+    # Print the text as it is generated (transformers' TextStreamer).
+    stream: bool = True
+    # auto: cuda when available, else cpu.
+    device: str = "auto"
+    dtype: str = "float32"
+
+
+store(GenerateConfig, "generate_schema")
 
 
 def generate(cfg: DictConfig | Mapping) -> list[str]:
-    """Generate for every prompt of `cfg` (conf/generate.yaml's keys), streaming to stdout when
+    """Generate for every prompt of `cfg` (`GenerateConfig`'s keys), streaming to stdout when
     `cfg.stream`; returns the texts."""
     from transformers import TextStreamer
 
-    cfg = typed(cfg if isinstance(cfg, DictConfig) else command_config("generate", cfg), GenerateArgs)
+    cfg = cfg if isinstance(cfg, DictConfig) else command_config(GenerateConfig, cfg)
     require(cfg, "checkpoint", USAGE)
     prompts = read_prompts(cfg.prompt, cfg.prompts_file, USAGE)
     settings = {k: cfg[k] for k in GENERATION_DEFAULTS}
@@ -190,15 +198,7 @@ def generate(cfg: DictConfig | Mapping) -> list[str]:
     return texts
 
 
-@hydra.main(config_path="pkg://ttl.conf.commands", config_name="generate", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_command("ttl.generate", lambda: generate(cfg))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (`python -m ttl.generate` / `ttl-generate`); returns the exit status."""
-    return invoke(_hydra_main, quote_free_text(sys.argv[1:] if argv is None else argv, FREE_TEXT))
-
+main = hydra_command("ttl.generate", "generate", generate, free_text=FREE_TEXT)
 
 if __name__ == "__main__":
     sys.exit(main())

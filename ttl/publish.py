@@ -15,15 +15,13 @@ so each holds exactly its export. Config: conf/commands/publish.yaml.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 from omegaconf import MISSING, DictConfig
 
 from ttl.card.render import render_card
-from ttl.cli import invoke, require, run_command, typed
+from ttl.cli import hydra_command, require, store
 from ttl.errors import TTLError
 from ttl.rundir import step_dirs, step_of
 
@@ -31,14 +29,20 @@ CARD = "README.md"
 
 
 @dataclass
-class PublishArgs:
-    """The types of conf/commands/publish.yaml's keys (its values are the defaults)."""
+class PublishConfig:
+    """`python -m ttl.publish`: which run, to which Hub model repository."""
 
     run_dir: str = MISSING
     repo_id: str = MISSING
-    private: bool = MISSING
-    dry_run: bool = MISSING
-    token: str | None = MISSING
+    # Create the repository private (when it does not exist yet).
+    private: bool = False
+    # Print the plan (what is already on the Hub, what would be pushed) and push nothing.
+    dry_run: bool = False
+    # A Hub token with write access; null = HF_TOKEN or the token `hf auth login` saved.
+    token: str | None = None
+
+
+store(PublishConfig, "publish_schema")
 
 
 def branch_name(step: int) -> str:
@@ -184,22 +188,13 @@ def _push(api, repo_id: str, run_dir: Path, push: Push, root: str, branches: lis
 
 
 def _publish(cfg: DictConfig) -> None:
-    cfg = typed(cfg, PublishArgs)
     usage = "python -m ttl.publish run_dir=runs/NAME repo_id=user/model"
     require(cfg, "run_dir", usage)
     require(cfg, "repo_id", usage)
     publish(cfg.run_dir, cfg.repo_id, private=cfg.private, dry_run=cfg.dry_run, token=cfg.token)
 
 
-@hydra.main(config_path="pkg://ttl.conf.commands", config_name="publish", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_command("ttl.publish", lambda: _publish(cfg))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (`python -m ttl.publish` / `ttl-publish`); returns the exit status."""
-    return invoke(_hydra_main, sys.argv[1:] if argv is None else argv)
-
+main = hydra_command("ttl.publish", "publish", _publish)
 
 if __name__ == "__main__":
     sys.exit(main())

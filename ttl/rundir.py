@@ -7,8 +7,11 @@
       step-<N>/                    Hugging Face exports (step_dirs), written atomically
         trainer_state.json         step, tokens, perplexity, energy... (read_trainer_state)
         README.md                  the model card (ttl.card)
-      checkpoints/                 Lightning .ckpt files for resume (latest_good_checkpoint)
-      emissions.csv, emissions-node<k>.csv, logs/, wandb/
+      checkpoints/                 Lightning .ckpt files for resume (latest_good_checkpoint),
+        last.ckpt, step-<N>.ckpt     and wandb_steps.json (W&B's step at each checkpoint)
+      logs/version_<k>/metrics.csv the CSV logger's rows, one version per session
+      emissions.csv, emissions-node<k>.csv   codecarbon's rows, one file per machine
+      wandb/                       W&B's offline runs
       .lock                        held by the process that trains in it (RunLock)
 
 Every file here is written whole or not at all: a temporary sibling, then an atomic rename
@@ -39,7 +42,10 @@ SESSION_CONFIGS = "configs"
 DATA_RECORD = "data.json"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINTS = "checkpoints"
+LOGS = "logs"
 LOCK = ".lock"
+# W&B's step counter at each checkpoint (ttl.train.callbacks.wandb_step), beside the checkpoints.
+WANDB_STEPS = "wandb_steps.json"
 STEP_DIR = re.compile(r"^step-(\d+)$")
 # Keys of the resolved config that do not change what is trained (left out of its hash).
 _UNHASHED_KEYS = ("resume", "dry_run")
@@ -79,6 +85,17 @@ def remove_stale_temporaries(directory: Path) -> None:
     """Remove what interrupted `write_dir` calls left in `directory`."""
     for stale in Path(directory).glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    """Where the run's Lightning .ckpt files go."""
+    return Path(run_dir) / CHECKPOINTS
+
+
+def emissions_file(node_rank: int) -> str:
+    """The codecarbon CSV machine `node_rank` writes into the run directory: one file per
+    machine, so that machines sharing the directory never write one file at once."""
+    return "emissions.csv" if node_rank == 0 else f"emissions-node{node_rank}.csv"
 
 
 # -- step exports ------------------------------------------------------------------------
@@ -182,7 +199,7 @@ def saved_config_hash(run_dir: str | Path) -> str | None:
 def holds_a_run(run_dir: Path) -> bool:
     """Whether `run_dir` already holds exports or checkpoints of a run."""
     run_dir = Path(run_dir)
-    return bool(step_dirs(run_dir)) or any((run_dir / CHECKPOINTS).glob("*.ckpt"))
+    return bool(step_dirs(run_dir)) or any(checkpoint_dir(run_dir).glob("*.ckpt"))
 
 
 # -- guards: one process per run, a checkpoint that loads --------------------------------
@@ -256,7 +273,7 @@ def checkpoint_is_readable(path: Path) -> bool:
 
 def resume_candidates(run_dir: Path) -> list[Path]:
     """Checkpoints of a run, newest first: last.ckpt, step-N.ckpt and SLURM's hpc_ckpt_N.ckpt."""
-    found = list((run_dir / CHECKPOINTS).glob("*.ckpt")) + list(run_dir.glob("hpc_ckpt_*.ckpt"))
+    found = list(checkpoint_dir(run_dir).glob("*.ckpt")) + list(run_dir.glob("hpc_ckpt_*.ckpt"))
     return sorted(found, key=lambda p: (p.stat().st_mtime, p.name == "last.ckpt"), reverse=True)
 
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 from omegaconf import MISSING, DictConfig
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from ttl.cli import invoke, require, run_command, typed
+from ttl.cli import first_missing, hydra_command, store
 from ttl.data.sources import iter_documents, resolve_source
 from ttl.errors import TTLError
 from ttl.rundir import write_dir
@@ -110,21 +109,29 @@ def train_from_path(data_path: str, output_dir: str | Path, vocab_size: int = 32
 
 # -- the command ---------------------------------------------------------------------------
 
-@dataclass
-class TokenizerArgs:
-    """The types of conf/tokenizer.yaml's keys (its values are the defaults)."""
+USAGE = "python -m ttl.tokenizer data_path=DIR_OR_FILE [vocab_size=32000] [output_dir=DIR]"
 
+
+@dataclass
+class TokenizerTrainingConfig:
+    """`python -m ttl.tokenizer`: train a tokenizer and report its fertility. (The `tokenizer:`
+    group of `ttl.train` is another thing: which tokenizer a run uses.)"""
+
+    # Local parquet / jsonl / txt data or a Hub dataset id; trained on its training side only.
     data_path: str = MISSING
-    vocab_size: int = MISSING
-    output_dir: str = MISSING
-    text_column: str = MISSING
-    val_fraction: float = MISSING
-    model_max_length: int = MISSING
+    vocab_size: int = 32000
+    output_dir: str = "tokenizer"
+    text_column: str = "text"
+    # Without a validation split: the share held out (by content hash) for the fertility figure.
+    val_fraction: float = 0.01
+    model_max_length: int = 2048
+
+
+store(TokenizerTrainingConfig, "tokenizer_schema")
 
 
 def _train(cfg: DictConfig) -> None:
-    cfg = typed(cfg, TokenizerArgs)
-    require(cfg, "data_path", "python -m ttl.tokenizer data_path=DIR_OR_FILE")
+    first_missing(cfg, USAGE)
     tokenizer = train_from_path(cfg.data_path, cfg.output_dir, cfg.vocab_size, cfg.text_column,
                                 cfg.val_fraction, cfg.model_max_length)
     ratio, tokens, words = fertility(
@@ -133,15 +140,7 @@ def _train(cfg: DictConfig) -> None:
     print(f"fertility on validation: {ratio:.3f} tokens/word ({tokens:,} tokens, {words:,} words)")
 
 
-@hydra.main(config_path="pkg://ttl.conf.commands", config_name="tokenizer", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_command("ttl.tokenizer", lambda: _train(cfg))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (`python -m ttl.tokenizer` / `ttl-tokenizer`); returns the exit status."""
-    return invoke(_hydra_main, sys.argv[1:] if argv is None else argv)
-
+main = hydra_command("ttl.tokenizer", "tokenizer", _train)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,21 +1,37 @@
-"""The recipe study's held-out figures: every run of one or more ttl sweeps scored on the
-documents its training held out, then mean and spread over seeds per arm.
+"""The recipe study's figures: every run of one or more ttl sweeps scored on the documents its
+training held out, each arm's learning-rate curve, seeds at each arm's best learning rate,
+tokens to target, and what the two scales predict for 160m.
 
-    python experiments/recipe_study/study.py --data DIR --sweep runs/recipe-study-sweep \
-        [--sweep runs/recipe-study-combined-sweep ...] [--out results.json] [--plot heldout.png]
+    python experiments/recipe_study/study.py --data DIR --sweep runs/recipe-study-lr-sweep \
+        [--sweep ...] [--cost experiments/recipe_study/switch_cost.json] \
+        [--out results.json] [--plot lr_curves.png] [--curves val_curves.png]
 
-The held-out documents are those `ttl.train` held out by content hash (`data.val_fraction` of
-the runs; never trained on). They are split once more by the same hash into two halves:
-- the *selection* half decides which switches win (and so what the combination holds);
-- the *report* half gives the figures the README reports; nothing is chosen on it.
-Each document is scored on its own (`<s>` + text in windows of the model's context, every
-token predicted once; `--stride` below the context gives later windows more context at more
-cost): held-out loss in nats per token and bits per byte of UTF-8 text.
+A run belongs to a *setting* (its model and its number of steps: `study@400`, `study@1600`,
+`study-4x@1600`) and an *arm* (its `recipe_switch`, e.g. `published`, `beta2+wsd`, `muon`), and
+has a peak learning rate (`model.recipe.lr`) and a seed. Within a setting:
 
-An arm's difference from the published recipe "exceeds the seed spread" when the ranges of
-its seeds' figures do not overlap (every seed of one arm beats every seed of the other). The
-rule was fixed before the runs were read. Scores of each run are cached in its directory
-(`heldout.json`), so a re-run only scores new runs.
+- **Learning-rate curve:** each arm's selection-half loss against its learning rate, seed 1 (the
+  grid's seed). An arm's *best learning rate* is the grid point with the lowest selection-half
+  loss; it must not be the grid's first or last point (`edge` says when it is).
+- **Seeds at the best learning rate:** the report-half loss and bits per byte of seeds 1, 2, 3
+  there, mean ± sample standard deviation, and the difference from *tuned published* (the
+  published recipe at its own best learning rate). "Beyond the seed spread": the seeds' ranges
+  do not overlap (`beyond_spread`).
+- **Tokens to target:** the target is tuned published's final validation loss (the mean over its
+  seeds of the last point of the `val/loss` curve each run logged). An arm's tokens to target are
+  where the mean of its seeds' curves first reaches the target, linearly interpolated between
+  logged points, as a ratio to published's training tokens (None: not reached).
+- **What it predicts for 160m** (`predict_160m`): for an arm tuned at both scales (`study@400`,
+  `study-4x@1600`), the power law in non-embedding parameters through its two best learning
+  rates gives its 160m learning rate; its gain over tuned published at each scale says whether
+  the gain grows or shrinks with scale.
+
+The held-out documents are those `ttl.train` held out by content hash (`data.val_fraction`,
+never trained on), split once more by the same hash into a *selection* half (learning rates and
+winners are chosen on it) and a *report* half (the figures reported; nothing is chosen on it).
+Each document is scored alone (`<s>` + text in windows of the model's context, every token
+predicted once): loss in nats per token and bits per byte of UTF-8 text. Scores of each run are
+cached in its directory (`heldout.json`), so a re-run only scores new runs.
 """
 
 from __future__ import annotations
@@ -36,15 +52,18 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from ttl.data.holdout import document_hash
 from ttl.data.sources import resolve_source
 from ttl.errors import TTLError
+from ttl.evaluate.logs import curve, read_metrics
 from ttl.evaluate.perplexity import IGNORE, Perplexity, batches, sliding_windows, summed_nll
 from ttl.rundir import read_trainer_state, step_dirs
 
 SCORES = "heldout.json"
 BASELINE = "published"
-# Overrides every run of the study shares: not part of an arm's name.
-SHARED_KEYS = {"experiment", "data.path", "seed", "run_name", "paths.runs_dir"}
-# Switches of the same knob: the combination takes the better of them, never both.
-EXCLUSIVE = [{"lr_floor", "wsd"}]
+GRID_SEED = 1
+# Non-embedding parameters of each model: its hidden matrices (attention and MLP projections,
+# the matrices Muon updates), what the learning-rate rule scales with.
+NON_EMBEDDING = {"study": 851_968, "study-4x": 3_407_872, "160m": 113_246_208}
+# The two scales the rule reads (model@steps), and the model it predicts for.
+SMALL, MEDIUM, TARGET = "study@400", "study-4x@1600", "160m"
 
 
 @dataclass(frozen=True)
@@ -106,29 +125,29 @@ def heldout_halves(data: str, val_fraction: float) -> dict[str, list[str]]:
 
 
 def arm_of(overrides: list[str]) -> str:
-    """An arm's name from a job's overrides: its recipe switch(es) and any other change."""
-    switch, extra = BASELINE, []
+    """An arm's name from a job's overrides: its recipe switch(es), `+` between several."""
     for item in overrides:
         key, _, value = item.partition("=")
         if key == "recipe_switch":
-            switch = value.strip("[]").replace(",", "+")
-        elif key not in SHARED_KEYS:
-            extra.append(item)
-    return " ".join([switch, *extra])
+            return value.strip("[]").replace(",", "+")
+    return BASELINE
 
 
 def jobs(sweeps: list[Path]) -> list[dict]:
-    """Every finished job of the sweeps: its directory, arm, seed and overrides."""
+    """Every finished job of the sweeps: directory, setting, arm, learning rate and seed (read
+    from the run's own resolved config), and its overrides."""
     found = []
     for sweep in sweeps:
         for row_path in sorted(sweep.glob("*/sweep_row.json")):
             row = json.loads(row_path.read_text())
-            overrides = row["overrides"].split()
-            seed = next((int(o.split("=")[1]) for o in overrides if o.startswith("seed=")), None)
             if row.get("status") != "COMPLETED" or not step_dirs(row_path.parent):
                 print(f"skip {row_path.parent}: status {row.get('status')}")
                 continue
-            found.append({"dir": row_path.parent, "arm": arm_of(overrides), "seed": seed,
+            cfg = OmegaConf.load(row_path.parent / "config.yaml")
+            found.append({"dir": row_path.parent, "arm": arm_of(row["overrides"].split()),
+                          "setting": f"{cfg.model.name}@{cfg.trainer.max_steps}",
+                          "lr": float(cfg.model.recipe.lr), "seed": int(cfg.seed),
+                          "tokens_per_step": int(cfg.model.recipe.tokens_per_step),
                           "overrides": row["overrides"]})
     return found
 
@@ -151,7 +170,6 @@ def score_run(job: dict, halves: dict[str, list[str]], stride: int | None = None
     wall = state.get("wall_time_s")
     scores = {"export": final.name, "stride": stride, "step": state.get("step"),
               "tokens": state.get("tokens"), "wall_time_s": wall, "val_ppl": state.get("val_ppl"),
-              "tokens_per_s": (state.get("tokens") or 0) / wall if wall else None,
               "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())}
     with torch.no_grad():
         for half, texts in halves.items():
@@ -163,6 +181,18 @@ def score_run(job: dict, halves: dict[str, list[str]], stride: int | None = None
     return scores
 
 
+def validation_curve(job: dict) -> tuple[list[int], list[float]]:
+    """(tokens, val/loss) the run logged during training (its CSV logger's files)."""
+    return curve(read_metrics(job["dir"]), "val/loss", job["tokens_per_step"])
+
+
+def logged_speed(job: dict) -> float:
+    """The median training tokens/s the run logged (`perf/tokens_per_sec`, every logged step)."""
+    values = [row["perf/tokens_per_sec"] for row in read_metrics(job["dir"])
+              if row.get("perf/tokens_per_sec") is not None]
+    return statistics.median(values)
+
+
 def summarise(values: list[float]) -> dict:
     """Mean, sample standard deviation and range of one arm's seeds."""
     return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -170,45 +200,121 @@ def summarise(values: list[float]) -> dict:
 
 
 def beyond_spread(arm: dict, base: dict) -> bool:
-    """Ranges of seeds that do not overlap: the difference exceeds the seed spread."""
+    """Ranges of seeds that do not overlap (every seed of one arm beats every seed of the other),
+    with at least two seeds on each side: the difference exceeds the seed spread."""
+    if min(arm["n"], base["n"]) < 2:
+        return False
     return arm["max"] < base["min"] or arm["min"] > base["max"]
 
 
-def aggregate(rows: list[dict]) -> dict[str, dict]:
-    """Per arm: each half's loss and bits per byte summarised over seeds, and its difference
-    from the published recipe (flagged when beyond the seed spread)."""
+def first_crossing(tokens: list[int], values: list[float], target: float) -> float | None:
+    """Tokens at which a curve first reaches `target` (at or below), linearly interpolated
+    between the logged points around it; None when it never does."""
+    for i, value in enumerate(values):
+        if value <= target:
+            if i == 0:
+                return float(tokens[0])
+            t0, t1, v0 = tokens[i - 1], tokens[i], values[i - 1]
+            return t0 + (t1 - t0) * (v0 - target) / (v0 - value)
+    return None
+
+
+def mean_curve(curves: list[tuple[list[int], list[float]]]) -> tuple[list[int], list[float]]:
+    """The seeds' curves averaged at the tokens all of them logged."""
+    common = sorted(set.intersection(*(set(t) for t, _ in curves)))
+    lookup = [dict(zip(t, v, strict=True)) for t, v in curves]
+    return common, [statistics.fmean(c[t] for c in lookup) for t in common]
+
+
+def analyse_setting(rows: list[dict], cost: dict[str, float]) -> dict:
+    """One setting's learning-rate curves, best learning rates, seeds there and tokens to target."""
     arms: dict[str, dict] = {}
     for row in rows:
         arms.setdefault(row["arm"], {"runs": []})["runs"].append(row)
-    for arm in arms.values():
+    for name, arm in arms.items():
+        grid = sorted({r["lr"] for r in arm["runs"] if r["seed"] == GRID_SEED})
+        points = {lr: next(r for r in arm["runs"] if r["lr"] == lr and r["seed"] == GRID_SEED)
+                  for lr in grid}
+        arm["lr_curve"] = [{"lr": lr, "selection_loss": points[lr]["scores"]["selection"]["loss"],
+                            "report_loss": points[lr]["scores"]["report"]["loss"],
+                            "final_val_loss": points[lr]["curve"][1][-1]} for lr in grid]
+        best = min(grid, key=lambda lr: points[lr]["scores"]["selection"]["loss"])
+        arm["best_lr"] = best
+        arm["edge"] = len(grid) < 3 or best in (grid[0], grid[-1])
+        seeds = sorted((r for r in arm["runs"] if r["lr"] == best), key=lambda r: r["seed"])
+        arm["seeds"] = [r["seed"] for r in seeds]
         for half in ("selection", "report"):
             for metric in ("loss", "bits_per_byte"):
-                arm[f"{half}_{metric}"] = summarise([r["scores"][half][metric] for r in arm["runs"]])
-        arm["wall_time_s"] = summarise([r["scores"]["wall_time_s"] or 0.0 for r in arm["runs"]])
-        arm["tokens"] = arm["runs"][0]["scores"]["tokens"]
-        arm["parameters"] = arm["runs"][0]["scores"]["parameters"]
+                arm[f"{half}_{metric}"] = summarise([r["scores"][half][metric] for r in seeds])
+        arm["final_val_loss"] = summarise([r["curve"][1][-1] for r in seeds])
+        arm["tokens"] = seeds[0]["scores"]["tokens"]
+        arm["parameters"] = seeds[0]["scores"]["parameters"]
+        arm["mean_curve"] = mean_curve([r["curve"] for r in seeds])
+        arm["tokens_per_s_ratio"] = cost.get(name)
+        arm["logged_tokens_per_s"] = statistics.median(r["tokens_per_s"] for r in arm["runs"]) \
+            if all("tokens_per_s" in r for r in arm["runs"]) else None
     base = arms.get(BASELINE)
+    if base is None:
+        return arms
+    for arm in arms.values():
+        if arm["tokens_per_s_ratio"] is None and arm["logged_tokens_per_s"] and base["logged_tokens_per_s"]:
+            # No benchmark figure: the runs' own logged speed, against published's runs on the
+            # same machine in the same conditions.
+            arm["tokens_per_s_ratio"] = arm["logged_tokens_per_s"] / base["logged_tokens_per_s"]
+    target = base["final_val_loss"]["mean"]
     for name, arm in arms.items():
-        if base is None:
-            continue
         for key in ("selection_loss", "report_loss", "report_bits_per_byte"):
             arm[f"{key}_delta"] = arm[key]["mean"] - base[key]["mean"]
             arm[f"{key}_beyond_spread"] = name != BASELINE and beyond_spread(arm[key], base[key])
+        reached = first_crossing(*arm["mean_curve"], target)
+        arm["target_val_loss"] = target
+        arm["tokens_to_target"] = reached
+        arm["tokens_to_target_ratio"] = None if reached is None else reached / base["tokens"]
+        per_seed = [first_crossing(*r["curve"], target) for r in arm["runs"] if r["lr"] == arm["best_lr"]]
+        arm["tokens_to_target_ratio_seeds"] = [None if t is None else t / base["tokens"] for t in per_seed]
+        if arm["tokens_to_target_ratio"] is not None and arm["tokens_per_s_ratio"]:
+            # Time to reach the target relative to published's: tokens needed / speed.
+            arm["time_to_target_ratio"] = arm["tokens_to_target_ratio"] / arm["tokens_per_s_ratio"]
     return arms
 
 
-def winners(arms: dict[str, dict]) -> list[str]:
-    """Single switches better than published beyond the seed spread on the selection half
-    (of exclusive switches, the better one)."""
-    single = {n: a for n, a in arms.items() if n != BASELINE and " " not in n and "+" not in n}
-    won = [n for n, a in single.items()
-           if a.get("selection_loss_beyond_spread") and a["selection_loss_delta"] < 0]
-    for group in EXCLUSIVE:
-        clash = [n for n in won if n in group]
-        if len(clash) > 1:
-            best = min(clash, key=lambda n: arms[n]["selection_loss"]["mean"])
-            won = [n for n in won if n not in group or n == best]
-    return sorted(won)
+def predict_160m(settings: dict[str, dict]) -> dict[str, dict]:
+    """For each arm tuned at both scales: the power law through its two best learning rates,
+    lr = lr_medium * (N / N_medium) ** exponent in non-embedding parameters N, evaluated at
+    160m; and whether its gain over tuned published grows or shrinks from the small scale to
+    the medium one (report-half loss). An arm whose best lr lies on its grid's edge at either
+    scale gets no rule (`edge`)."""
+    small, medium = settings.get(SMALL, {}), settings.get(MEDIUM, {})
+    n_small, n_medium = NON_EMBEDDING[SMALL.split("@")[0]], NON_EMBEDDING[MEDIUM.split("@")[0]]
+    predictions = {}
+    for name in sorted(set(small) & set(medium)):
+        a, b = small[name], medium[name]
+        exponent = math.log(b["best_lr"] / a["best_lr"]) / math.log(n_medium / n_small)
+        row = {"lr_small": a["best_lr"], "lr_medium": b["best_lr"], "exponent": exponent,
+               "edge": a["edge"] or b["edge"],
+               "lr_160m": b["best_lr"] * (NON_EMBEDDING[TARGET] / n_medium) ** exponent}
+        if name != BASELINE and "report_loss_delta" in a and "report_loss_delta" in b:
+            row["delta_small"], row["delta_medium"] = a["report_loss_delta"], b["report_loss_delta"]
+            # A gain is a negative delta (lower loss than tuned published).
+            row["gain"] = "grows" if b["report_loss_delta"] < a["report_loss_delta"] else "shrinks"
+            row["beyond_spread_at_both"] = a["report_loss_beyond_spread"] and b["report_loss_beyond_spread"]
+            row["tokens_to_target_small"] = a.get("tokens_to_target_ratio")
+            row["tokens_to_target_medium"] = b.get("tokens_to_target_ratio")
+        predictions[name] = row
+    return predictions
+
+
+def prediction_table(predictions: dict[str, dict]) -> str:
+    """The learning-rate rule and the gain's trend with scale, one row per arm."""
+    lines = ["| arm | best lr small | best lr medium | exponent | lr for 160m | Δ report loss small | "
+             "Δ medium | gain with scale | beyond spread at both |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in sorted(predictions.items(), key=lambda item: (item[0] != BASELINE, item[0])):
+        ds, dm = row.get("delta_small"), row.get("delta_medium")
+        lines.append(f"| {name} | {row['lr_small']:.2e} | {row['lr_medium']:.2e} | {row['exponent']:+.2f} | "
+                     f"{row['lr_160m']:.1e}{' (edge)' if row['edge'] else ''} | "
+                     f"{'-' if ds is None else f'{ds:+.4f}'} | {'-' if dm is None else f'{dm:+.4f}'} | "
+                     f"{row.get('gain', '-')} | {row.get('beyond_spread_at_both', '-')} |")
+    return "\n".join(lines)
 
 
 def fmt(summary: dict, digits: int = 4) -> str:
@@ -216,50 +322,95 @@ def fmt(summary: dict, digits: int = 4) -> str:
 
 
 def delta(name: str, arm: dict, key: str) -> str:
-    """An arm's difference from published in `key`, marked when beyond the seed spread."""
+    """An arm's difference from tuned published in `key`, marked when beyond the seed spread."""
     if name == BASELINE or f"{key}_delta" not in arm:
         return "-"
     mark = " **beyond spread**" if arm[f"{key}_beyond_spread"] else ""
     return f"{arm[f'{key}_delta']:+.4f}{mark}"
 
 
-def table(arms: dict[str, dict]) -> str:
-    """The README's markdown table, the published recipe first, then by report-half loss."""
-    order = sorted(arms, key=lambda n: (n != BASELINE, arms[n]["report_loss"]["mean"]))
-    lines = ["| arm | seeds | params | tokens | report loss (nats/token) | Δ vs published | "
-             "report bits/byte | Δ bits/byte | selection loss | Δ |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name in order:
+def lr_table(arms: dict[str, dict]) -> str:
+    """Selection-half loss of every grid point, one row per arm (best in bold, edge marked)."""
+    rates = sorted({p["lr"] for a in arms.values() for p in a["lr_curve"]})
+    lines = ["| arm | " + " | ".join(f"{lr:.2e}" for lr in rates) + " | best lr |",
+             "|---|" + "---|" * (len(rates) + 1)]
+    for name in sorted(arms, key=lambda n: (n != BASELINE, n)):
         arm = arms[name]
-        lines.append(f"| {name} | {arm['report_loss']['n']} | {arm['parameters']:,} | {arm['tokens']:,} | "
-                     f"{fmt(arm['report_loss'])} | {delta(name, arm, 'report_loss')} | "
-                     f"{fmt(arm['report_bits_per_byte'])} | {delta(name, arm, 'report_bits_per_byte')} | "
-                     f"{fmt(arm['selection_loss'])} | {delta(name, arm, 'selection_loss')} |")
+        cells = {p["lr"]: p["selection_loss"] for p in arm["lr_curve"]}
+        row = [("**%.4f**" if lr == arm["best_lr"] else "%.4f") % cells[lr] if lr in cells else "-"
+               for lr in rates]
+        best = f"{arm['best_lr']:.2e}" + (" (edge)" if arm["edge"] else "")
+        lines.append(f"| {name} | " + " | ".join(row) + f" | {best} |")
     return "\n".join(lines)
 
 
-def plot(arms: dict[str, dict], path: Path) -> None:
-    """Report-half bits per byte of every seed (dots) and the arm's mean (bar), published's
-    range shaded."""
+def seeds_table(arms: dict[str, dict]) -> str:
+    """Seeds at each arm's best learning rate against tuned published, by report-half loss."""
+    order = sorted(arms, key=lambda n: (n != BASELINE, arms[n]["report_loss"]["mean"]))
+    lines = ["| arm | best lr | seeds | report loss (nats/token) | Δ vs tuned published | "
+             "report bits/byte | Δ bits/byte | tokens to target | tokens/s vs published | "
+             "time to target |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in order:
+        arm = arms[name]
+        ratio = arm.get("tokens_to_target_ratio")
+        speed = arm.get("tokens_per_s_ratio")
+        when = arm.get("time_to_target_ratio")
+        lines.append(
+            f"| {name} | {arm['best_lr']:.2e} | {arm['report_loss']['n']} | {fmt(arm['report_loss'])} | "
+            f"{delta(name, arm, 'report_loss')} | {fmt(arm['report_bits_per_byte'])} | "
+            f"{delta(name, arm, 'report_bits_per_byte')} | "
+            f"{'not reached' if ratio is None else f'x{ratio:.3f}'} | "
+            f"{'-' if not speed else f'x{speed:.3f}'} | {'-' if when is None else f'x{when:.3f}'} |")
+    return "\n".join(lines)
+
+
+def plot_lr_curves(settings: dict[str, dict], path: Path) -> None:
+    """Selection-half loss against the peak learning rate, one panel per setting, a line per arm."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    order = sorted(arms, key=lambda n: (n != BASELINE, arms[n]["report_bits_per_byte"]["mean"]))
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(order) + 1.2))
-    base = arms.get(BASELINE, {}).get("report_bits_per_byte")
-    if base:
-        ax.axvspan(base["min"], base["max"], color="0.85", label="published: range of seeds")
-    for y, name in enumerate(order):
-        summary = arms[name]["report_bits_per_byte"]
-        ax.plot([summary["mean"]] * 2, [y - 0.3, y + 0.3], color="black")
-        ax.scatter(summary["values"], [y] * len(summary["values"]), s=18, zorder=3)
-    ax.set_yticks(range(len(order)), order)
-    ax.invert_yaxis()
-    ax.set_xlabel("held-out bits per byte (report half; lower is better)")
-    ax.set_title("Recipe switches on the study model, 3 seeds each")
-    ax.legend(loc="lower right", fontsize=8)
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4.2), squeeze=False)
+    for ax, (setting, arms) in zip(axes[0], settings.items(), strict=True):
+        for name in sorted(arms, key=lambda n: (n != BASELINE, n)):
+            points = arms[name]["lr_curve"]
+            ax.plot([p["lr"] for p in points], [p["selection_loss"] for p in points], marker="o",
+                    label=name, linewidth=2.5 if name == BASELINE else 1.5)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("peak learning rate")
+        ax.set_ylabel("held-out loss, selection half (nats/token)")
+        ax.set_title(setting)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def plot_val_curves(settings: dict[str, dict], path: Path) -> None:
+    """Each arm's mean validation curve at its best learning rate; tuned published's final loss
+    (the target) dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4.2), squeeze=False)
+    for ax, (setting, arms) in zip(axes[0], settings.items(), strict=True):
+        for name in sorted(arms, key=lambda n: (n != BASELINE, n)):
+            tokens, values = arms[name]["mean_curve"]
+            ax.plot([t / 1e6 for t in tokens], values, label=f"{name} (lr {arms[name]['best_lr']:.1e})")
+        if BASELINE in arms:
+            ax.axhline(arms[BASELINE]["target_val_loss"], color="black", linestyle="--", linewidth=1,
+                       label="target: tuned published's final loss")
+        ax.set_xlabel("training tokens (millions)")
+        ax.set_ylabel("validation loss (nats/token)")
+        ax.set_title(setting)
+        low = min(min(a["mean_curve"][1]) for a in arms.values())
+        ax.set_ylim(low - 0.1, low + 1.5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -272,33 +423,48 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.05, help="data.val_fraction of the runs")
     parser.add_argument("--stride", type=int, default=None,
                         help="tokens between scoring windows (default: the model's context)")
-    parser.add_argument("--out", type=Path, help="write the figures as JSON")
-    parser.add_argument("--plot", type=Path, help="write the plot (PNG)")
+    parser.add_argument("--cost", type=Path, help="bench_switch_cost.py's JSON (tokens/s per arm)")
+    parser.add_argument("--out", type=Path, help="write every run's figures and the summary as JSON")
+    parser.add_argument("--plot", type=Path, help="write the learning-rate curves (PNG)")
+    parser.add_argument("--curves", type=Path, help="write the validation curves at the best lr (PNG)")
     args = parser.parse_args()
 
     halves = heldout_halves(args.data, args.val_fraction)
     for half, texts in halves.items():
         print(f"{half} half: {len(texts)} held-out documents, {sum(len(t.encode()) for t in texts):,} bytes")
-    rows = []
+    cost = {}
+    if args.cost:
+        cost = {row["arm"].strip("[]").replace(",", "+"): row["ratio"]
+                for row in json.loads(args.cost.read_text())["rows"]}
+    by_setting: dict[str, list[dict]] = {}
     for job in jobs(args.sweep):
         scores = score_run(job, halves, args.stride)
-        rows.append({"arm": job["arm"], "seed": job["seed"], "dir": str(job["dir"]), "scores": scores})
-        print(f"{job['arm']:<28} seed {job['seed']}: report loss {scores['report']['loss']:.4f}, "
-              f"{scores['report']['bits_per_byte']:.4f} bits/byte ({job['dir']})", flush=True)
-    arms = aggregate(rows)
-    print()
-    print(table(arms))
-    chosen = winners(arms)
-    print(f"\nwinners on the selection half (beyond the seed spread): {', '.join(chosen) or 'none'}")
+        row = {**{k: job[k] for k in ("arm", "setting", "lr", "seed", "overrides")}, "dir": str(job["dir"]),
+               "scores": scores, "curve": validation_curve(job), "tokens_per_s": logged_speed(job)}
+        by_setting.setdefault(job["setting"], []).append(row)
+        print(f"{job['setting']:<16} {job['arm']:<12} lr {job['lr']:.2e} seed {job['seed']}: report loss "
+              f"{scores['report']['loss']:.4f}, {scores['report']['bits_per_byte']:.4f} bits/byte",
+              flush=True)
+    settings = {name: analyse_setting(rows, cost) for name, rows in sorted(by_setting.items())}
+    for name, arms in settings.items():
+        print(f"\n## {name}\n\n{lr_table(arms)}\n\n{seeds_table(arms)}")
+    predictions = predict_160m(settings)
+    if predictions:
+        print(f"\n## {SMALL} -> {MEDIUM} -> {TARGET}\n\n{prediction_table(predictions)}")
     if args.out:
-        serialisable = {n: {k: v for k, v in a.items() if k != "runs"} | {"runs": [
-            {"seed": r["seed"], "dir": r["dir"], **r["scores"]} for r in a["runs"]]} for n, a in arms.items()}
-        args.out.write_text(json.dumps({"arms": serialisable, "winners": chosen,
-                                        "halves": {h: len(t) for h, t in halves.items()}}, indent=2) + "\n")
+        serialisable = {s: {n: {k: v for k, v in a.items() if k != "runs"} | {"runs": [
+            {k: r[k] for k in ("seed", "lr", "dir", "overrides", "scores", "tokens_per_s")}
+            | {"val_curve": {"tokens": r["curve"][0], "loss": r["curve"][1]}}
+            for r in a["runs"]]} for n, a in arms.items()} for s, arms in settings.items()}
+        args.out.write_text(json.dumps({"settings": serialisable, "predictions": predictions,
+                                        "halves": {h: len(t) for h, t in halves.items()}}, indent=1) + "\n")
         print(f"wrote {args.out}")
     if args.plot:
-        plot(arms, args.plot)
+        plot_lr_curves(settings, args.plot)
         print(f"wrote {args.plot}")
+    if args.curves:
+        plot_val_curves(settings, args.curves)
+        print(f"wrote {args.curves}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ttl.cli import command_config
+from ttl.data.config import PrepareConfig
 from ttl.data.shardset import prepare
 
 SEQ_LEN = 32
@@ -17,7 +17,7 @@ def prepare_shards(sample_dir: Path, tokenizer_dir: Path, out: Path, **overrides
     args = {"data_path": sample_dir, "tokenizer": tokenizer_dir, "output_dir": out,
             "seq_len": SEQ_LEN, "rows_per_group": 64, "groups_per_shard": 4, "num_proc": 1,
             "batch_size": 32, **overrides}
-    prepare(command_config("prepare", {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}))
+    prepare(PrepareConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in args.items()}))
     return out
 
 

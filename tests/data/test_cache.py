@@ -10,8 +10,8 @@ import time
 import pytest
 
 from ttl.data.cache import prepared_shards
+from ttl.data.config import DataSettings
 from ttl.data.manifest import read_manifest
-from ttl.data.settings import DataSettings
 
 from ..conftest import OFFLINE_ENV, SHARED_DATA
 
@@ -38,7 +38,7 @@ SCRIPT = """
 import sys
 from transformers import AutoTokenizer
 from ttl.data.cache import prepared_shards
-from ttl.data.settings import DataSettings
+from ttl.data.config import DataSettings
 settings = DataSettings(path=sys.argv[1], seq_len=32, prepared_dir=sys.argv[2], prepare_num_proc=1)
 print("set:", prepared_shards(settings, AutoTokenizer.from_pretrained(sys.argv[3])), flush=True)
 """

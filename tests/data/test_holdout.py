@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
+from ttl.data.config import DataSettings
 from ttl.data.holdout import SALT, HoldoutRule, check_fraction, document_hash, rule_for
-from ttl.data.settings import DataSettings
 from ttl.errors import TTLError
 
 

@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
-from ..conftest import ROOT, SHARED_DATA, run_cli
+from ..conftest import SHARED_DATA, run_cli
 
 TASKS_DIR = SHARED_DATA / "tasks"
 CONVERSATIONS = Path(__file__).with_name("conversations.jsonl")
@@ -26,9 +25,10 @@ def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     import torch
 
     from ttl.model import build_model, llama_config
+    from ttl.train.config import model_preset
 
     torch.manual_seed(0)
-    model = build_model(llama_config(OmegaConf.load(ROOT / "conf" / "model" / "tiny.yaml")))
+    model = build_model(llama_config(model_preset("tiny")))
     out = tmp_path_factory.mktemp("pretrained") / "step-0"
     model.save_pretrained(out)
     for item in Path(tiny_tokenizer_dir).iterdir():

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
 from ttl.errors import TTLError
@@ -15,12 +14,14 @@ from ttl.finetune.chat import (
     encode_conversations,
     prepare_chat_tokenizer,
 )
+from ttl.finetune.config import ChatSettings
 from ttl.finetune.data import read_jsonl
 from ttl.model import build_model, llama_config
+from ttl.train.config import model_preset
 
-from .conftest import CONVERSATIONS, ROOT
+from .conftest import CONVERSATIONS
 
-CHAT = OmegaConf.load(ROOT / "conf" / "finetune" / "task" / "chat.yaml").chat
+CHAT = ChatSettings()
 TWO_TURNS = [
     {"role": "user", "content": "Qual é a capital do Brasil?"},
     {"role": "assistant", "content": "A capital é Brasília."},
@@ -88,7 +89,7 @@ def test_padding_carries_no_loss_and_no_attention(chat_tokenizer):
 
 def test_packing_gives_the_padded_batchs_loss_with_no_padding(chat_tokenizer):
     torch.manual_seed(0)
-    model_cfg = OmegaConf.load(ROOT / "conf" / "model" / "tiny.yaml")
+    model_cfg = model_preset("tiny")
     model = build_model(llama_config(model_cfg))
     model.resize_token_embeddings(len(chat_tokenizer))
     model.eval()

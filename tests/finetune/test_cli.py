@@ -153,10 +153,9 @@ def test_task_argument_is_required_and_checked_before_hydra():
     [
         (["task=hatebr"], "checkpoint is required"),
         (["task=hatebr", "checkpoint=/no/such/dir"], "checkpoint=/no/such/dir: no such directory"),
-        (["task=hatebr", "CKPT", "recipe.lr=fast"], "recipe.lr='fast': expected a number"),
         (["task=hatebr", "CKPT", "recipe.batch_size=0"], "recipe.batch_size=0: must be at least 1"),
         (["task=hatebr", "CKPT", "recipe.batch_size=6", "hardware.micro_batch_size=4"],
-         "batch.size=6 does not divide into hardware.micro_batch_size=4 x 1 device(s)"),
+         "recipe.batch_size=6 does not divide into hardware.micro_batch_size=4 x 1 device(s)"),
         (["task=hatebr", "CKPT", "data.path=/no/such/data"],
          "data.path=/no/such/data: no such file or directory (or data.path=null for the Hub copy"),
         (["task=chat", "CKPT"], "data.hub_id=nicholasKluge/instruct-aira-dataset-v2: cannot load split"),

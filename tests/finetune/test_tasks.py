@@ -41,7 +41,7 @@ def test_task_configs_carry_the_originals_hub_ids_formats_and_recipe(task, hub_i
     assert cfg.task.kind == "classification"
     assert (cfg.data.hub_id, cfg.data.template, list(cfg.task.labels)) == (hub_id, template, labels)
     assert cfg.data.max_length == 256
-    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.batch.size, cfg.trainer.max_epochs) == \
+    assert (cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.recipe.batch_size, cfg.trainer.max_epochs) == \
         (4e-5, 0.01, 16, 3)
     assert (cfg.scheduler.name, cfg.scheduler.num_warmup_steps) == ("linear", 0)
     assert (cfg.selection.monitor, cfg.selection.mode) == ("val/macro_f1", "max")
@@ -57,7 +57,7 @@ def test_chat_task_brings_the_sft_recipe():
     cfg = finetune_config("task=chat")
     assert (cfg.task.kind, cfg.data.hub_id, cfg.data.hub_splits.train) == \
         ("sft", "nicholasKluge/instruct-aira-dataset-v2", "portuguese")
-    assert (cfg.optimizer.lr, cfg.batch.size, cfg.scheduler.name, cfg.scheduler.num_warmup_steps) == \
+    assert (cfg.optimizer.lr, cfg.recipe.batch_size, cfg.scheduler.name, cfg.scheduler.num_warmup_steps) == \
         (1e-5, 4, "cosine", 1000)
     assert (cfg.selection.monitor, cfg.selection.mode) == ("val/loss", "min")
 
@@ -170,3 +170,8 @@ def test_accuracy_macro_f1_and_the_majority_baseline():
     # Always predicting one label of a balanced binary test set: accuracy 1/2, macro-F1 (2/3 + 0) / 2.
     assert majority_baseline([1, 1, 0], [0, 1] * 5, 2) == pytest.approx(
         {"label": 1, "accuracy": 0.5, "macro_f1": 1 / 3})
+
+
+def test_a_wrong_type_fails_when_the_config_is_composed():
+    with pytest.raises(Exception, match="recipe.lr"):
+        finetune_config("task=hatebr", "recipe.lr=fast")

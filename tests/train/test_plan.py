@@ -95,8 +95,6 @@ def test_validation_interval_counts_optimizer_steps():
     "overrides, message",
     [
         (["hardware.micro_batch_size=3"], "does not divide into hardware.micro_batch_size=3"),
-        (["trainer.max_steps=abc"], "trainer.max_steps='abc': expected an integer"),
-        (["optimizer.lr=fast"], "optimizer.lr='fast': expected a number"),
         (["data.seq_len=4096"], "data.seq_len=4096 exceeds"),
         (["model.recipe.tokens_per_step=1000"], "not a multiple of data.seq_len"),
         (["resume=maybe"], "resume='maybe'"),
@@ -139,8 +137,10 @@ def test_published_is_the_default_and_each_switch_changes_only_what_it_names():
         assert changed == expected, switch
     muon = make(["experiment=recipe_study", "recipe_switch=muon"])
     assert muon.optimizer._target_ == "ttl.train.optim.build_muon"
-    assert {k: muon.optimizer[k] for k in ("lr", "embedding_lr", "head_lr", "norm_lr")} == dict.fromkeys(
-        ("lr", "embedding_lr", "head_lr", "norm_lr"), 6e-4)
+    # Each AdamW group's lr is its own key; null (the default) means the Muon lr.
+    assert muon.optimizer.lr == 6e-4
+    assert {k: muon.optimizer[k] for k in ("embedding_lr", "head_lr", "norm_lr")} == dict.fromkeys(
+        ("embedding_lr", "head_lr", "norm_lr"), None)
     assert make(["experiment=recipe_study", "recipe_switch=[beta2,muon]"]).optimizer.betas == [0.9, 0.95]
     wsd = make(["experiment=recipe_study", "recipe_switch=wsd"])
     assert wsd.scheduler._target_.endswith("warmup_stable_decay")

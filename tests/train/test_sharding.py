@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 from ttl.model import llama_config
@@ -20,7 +19,8 @@ from ttl.train.optim import build_adamw
 from ttl.train.plan import lightning_trainer_kwargs, plan_batch
 from ttl.train.sharding import describe_sharding, number_params_in_model_order
 
-from ..conftest import ROOT, run_cli
+from ..conftest import run_cli
+from .test_plan import make
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
             intermediate_size=64, vocab_size=100, max_position_embeddings=32)
@@ -39,10 +39,8 @@ def max_difference(a: dict, b: dict) -> float:
 def test_trainer_strategy_fsdp_becomes_fsdp2_over_all_ranks():
     from lightning.pytorch.strategies import ModelParallelStrategy
 
-    cfg = OmegaConf.load(ROOT / "conf" / "trainer" / "fsdp.yaml")
-    cfg.trainer.devices, cfg.trainer.num_nodes, cfg.hardware.micro_batch_size = 4, 2, 2
-    cfg.model = {"name": "160m", "recipe": {"tokens_per_step": 2048 * 64, "eval_every_n_steps": 10}}
-    cfg.data = {"seq_len": 2048}
+    cfg = make(["trainer=fsdp", "trainer.devices=4", "trainer.num_nodes=2", "hardware.micro_batch_size=2",
+                f"model.recipe.tokens_per_step={2048 * 64}", "model.recipe.eval_every_n_steps=10"])
     plan = plan_batch(cfg)
     strategy = lightning_trainer_kwargs(cfg, plan)["strategy"]
     assert isinstance(strategy, ModelParallelStrategy)

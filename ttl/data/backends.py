@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ttl.data.cache import prepared_shards, sources
+from ttl.data.config import DataSettings
 from ttl.data.fingerprint import source_fingerprint, tokenizer_fingerprint
 from ttl.data.hub import resolve_shard_dir
 from ttl.data.manifest import MANIFEST, check_against, read_manifest
 from ttl.data.order import StreamPosition, advance
 from ttl.data.packing import PackedRows, RowPacker, encode_documents, is_empty
-from ttl.data.settings import DataSettings
 from ttl.data.shards import ShardReader
 from ttl.data.sources import TextSource, iter_documents
 from ttl.data.streams import RawTextStream, ShardStream, round_robin

@@ -18,22 +18,22 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import re
 import time
 from pathlib import Path
 
-from ttl.cli import command_config
+from ttl.data.config import DataSettings, PrepareConfig
 from ttl.data.fingerprint import digest, source_fingerprint, tokenizer_fingerprint
 from ttl.data.manifest import MANIFEST
-from ttl.data.settings import DataSettings
-from ttl.data.shardset import build_shard_set, check_prepare_config
+from ttl.data.shardset import build_shard_set
 from ttl.data.sources import TextSource, open_corpus, resolve_source
 
 log = logging.getLogger(__name__)
 
-# The shard layout of sets prepared on first use (conf/prepare.yaml's defaults).
-ROWS_PER_GROUP = 128
-GROUPS_PER_SHARD = 512
+# The shard layout of sets prepared on first use (`ttl.data.prepare`'s defaults).
+ROWS_PER_GROUP = PrepareConfig.rows_per_group
+GROUPS_PER_SHARD = PrepareConfig.groups_per_shard
 
 
 def sources(settings: DataSettings) -> tuple[TextSource, TextSource]:
@@ -83,26 +83,32 @@ class _FileLock:
         self.handle.close()
 
 
+def prepared_dir(settings: DataSettings) -> Path:
+    """`data.prepared_dir`, or ~/.cache/ttl/shards (TTL_CACHE_DIR/shards when that is set)."""
+    if settings.prepared_dir:
+        return Path(settings.prepared_dir).expanduser()
+    return Path(os.environ.get("TTL_CACHE_DIR", Path.home() / ".cache" / "ttl")) / "shards"
+
+
 def prepared_shards(settings: DataSettings, tokenizer) -> Path:
     """The shard set for the raw text at `data.path`, prepared into the cache if missing."""
     train, validation = sources(settings)
     key = cache_key(settings, tokenizer, train, validation)
-    out = Path(settings.prepared_dir).expanduser() / f"{_slug(settings.path)}-{key}"
+    out = prepared_dir(settings) / f"{_slug(settings.path)}-{key}"
     if (out / MANIFEST).is_file():
         return out
     with _FileLock(out.with_name(out.name + ".lock")):
         if (out / MANIFEST).is_file():  # another process finished it while we waited
             return out
         print(f"preparing {settings.path} into {out} (first use; later runs reuse it)", flush=True)
-        cfg = command_config("prepare", {
-            "data_path": settings.path, "tokenizer": str(getattr(tokenizer, "name_or_path", "")),
-            "output_dir": str(out), "seq_len": settings.seq_len, "packing": settings.packing or "ttl",
-            "text_column": settings.text_column, "train_split": settings.train_split,
-            "val_split": settings.val_split, "val_fraction": settings.val_fraction,
-            "val_documents": settings.val_documents, "num_proc": settings.prepare_num_proc,
-            "rows_per_group": ROWS_PER_GROUP, "groups_per_shard": GROUPS_PER_SHARD,
-        })
-        check_prepare_config(cfg)
+        cfg = PrepareConfig(
+            data_path=settings.path, tokenizer=str(getattr(tokenizer, "name_or_path", "")),
+            output_dir=str(out), seq_len=settings.seq_len, packing=settings.packing or "ttl",
+            text_column=settings.text_column, train_split=settings.train_split,
+            val_split=settings.val_split, val_fraction=settings.val_fraction,
+            val_documents=settings.val_documents, num_proc=settings.prepare_num_proc,
+            rows_per_group=ROWS_PER_GROUP, groups_per_shard=GROUPS_PER_SHARD)
+        cfg.validate()
         start = time.perf_counter()
         manifest = build_shard_set(cfg, out, tokenizer, train, validation,
                                    say=lambda line: print(line, flush=True))

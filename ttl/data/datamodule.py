@@ -1,6 +1,6 @@
 """`TTLDataModule`: training and validation batches from prepared token shards or raw text.
 
-`build_datamodule` (what `ttl.train` calls) picks the data from the `data:` config:
+`datamodule` (what `instantiate(cfg.data, ...)` calls) picks the data from the `data:` config:
 `data.format=shards` (or `auto` with a manifest.json at `data.path`) streams packed shards
 made by `python -m ttl.data.prepare`; `raw` tokenizes and packs text on the fly.
 
@@ -23,16 +23,17 @@ from collections.abc import Iterator
 
 import lightning.pytorch as pl
 import torch
+from omegaconf import MISSING
 from torch.utils.data import DataLoader
 
 from ttl.data.backends import backend_for
 from ttl.data.batches import unpack_batch
+from ttl.data.config import DataSettings
 from ttl.data.packing import PackedRows
-from ttl.data.settings import DataSettings
 from ttl.data.streams import RawTextStream, ShardStream, ValidationBatches
 from ttl.errors import TTLError
 
-__all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "build_datamodule"]
+__all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "datamodule"]
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +174,10 @@ class TTLDataModule(pl.LightningDataModule):
                                  self.backend.packing)
 
 
-def build_datamodule(data_cfg, tokenizer, micro_batch_size: int) -> pl.LightningDataModule:
-    """The DataModule for a `data:` config group (what `ttl.train` calls)."""
-    from omegaconf import OmegaConf
-
-    missing = [key for key in data_cfg if OmegaConf.is_missing(data_cfg, key)]
-    if missing:
-        raise TTLError(f"data.{missing[0]} is required (e.g. data.{missing[0]}=...)")
-    settings = DataSettings.from_mapping(OmegaConf.to_container(data_cfg, resolve=True))
-    return TTLDataModule(settings, tokenizer, micro_batch_size)
+def datamodule(tokenizer, micro_batch_size: int, **settings) -> TTLDataModule:
+    """The DataModule of a `data:` config (`instantiate(cfg.data, tokenizer=..., micro_batch_size=...)`):
+    `settings` are `DataSettings`' fields."""
+    if settings.get("path") in (MISSING, "", None):
+        raise TTLError("data.path is required: a Hub dataset id, a local copy of one, or local "
+                       "parquet / jsonl / txt files")
+    return TTLDataModule(DataSettings(**settings), tokenizer, micro_batch_size)

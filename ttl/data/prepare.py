@@ -24,39 +24,35 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from ttl.cli import invoke, run_command
+from ttl.cli import first_missing, hydra_command, store
+from ttl.data.config import PrepareConfig
 from ttl.data.hub import push_shards
 from ttl.data.shardset import prepare, summary
 
+USAGE = "python -m ttl.data.prepare data_path=... tokenizer=DIR output_dir=DIR"
+store(PrepareConfig, "prepare_schema")
+
 
 def _prepare(cfg: DictConfig) -> None:
+    first_missing(cfg, USAGE)
+    settings: PrepareConfig = OmegaConf.to_object(cfg)
     start = time.perf_counter()
-    manifest = prepare(cfg)
+    manifest = prepare(settings)
     seconds = time.perf_counter() - start
     for name, split in manifest.splits.items():
         if split.empty_documents:
             print(f"ttl.data.prepare: warning: skipped {split.empty_documents:,} empty documents "
                   f"in the {name} split", file=sys.stderr)
-    print("\n".join(summary(manifest, cfg.output_dir, seconds)))
-    if cfg.push_to_hub:
-        print(f"pushed to {push_shards(Path(cfg.output_dir), cfg.push_to_hub, cfg.private)}")
+    print("\n".join(summary(manifest, settings.output_dir, seconds)))
+    if settings.push_to_hub:
+        print(f"pushed to {push_shards(Path(settings.output_dir), settings.push_to_hub, settings.private)}")
 
 
-@hydra.main(config_path="pkg://ttl.conf.commands", config_name="prepare", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_command("ttl.data.prepare", lambda: _prepare(cfg))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (`python -m ttl.data.prepare` / `ttl-prepare`); returns the exit status."""
-    return invoke(_hydra_main, sys.argv[1:] if argv is None else argv)
-
+main = hydra_command("ttl.data.prepare", "prepare", _prepare)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,16 +22,16 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from ttl.data.config import PrepareConfig
 from ttl.data.fingerprint import digest, file_fingerprint, source_fingerprint, tokenizer_fingerprint
-from ttl.data.holdout import check_fraction
 from ttl.data.manifest import Manifest, ShardInfo, SplitInfo, write_manifest
-from ttl.data.packing import RowPacker, check_packing, encode_documents, is_empty
+from ttl.data.packing import RowPacker, encode_documents, is_empty
 from ttl.data.parallel import OrderedPool
 from ttl.data.shards import ShardWriter, token_dtype
 from ttl.data.sources import TextSource, open_corpus, read_unit, resolve_source
@@ -226,7 +226,7 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
     bar = _progress_bar(total, progress)
     bar.update(sum(r["read"] for r in done.values()))
     try:
-        with OrderedPool(cfg.num_proc, _init_worker) as pool:
+        with OrderedPool(cfg.num_proc or os.cpu_count() or 1, _init_worker) as pool:
             for index, side, encoded in pool.map(_encode, tasks()):
                 if writer is None or writer.job.index != index:
                     writer = _JobWriter(partial, jobs[index], cfg, dtype)
@@ -278,66 +278,16 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
     return manifest
 
 
-@dataclass
-class PrepareArgs:
-    """The types of conf/prepare.yaml's keys (its values are the defaults)."""
-
-    data_path: str
-    tokenizer: str
-    output_dir: str
-    seq_len: int
-    packing: str
-    text_column: str
-    train_split: str
-    val_split: str
-    val_fraction: float
-    val_documents: int | None
-    num_proc: int | None
-    batch_size: int
-    rows_per_group: int
-    groups_per_shard: int
-    max_documents: int | None
-    overwrite: bool
-    push_to_hub: str | None
-    private: bool
-
-
-def check_prepare_config(cfg) -> None:
-    """Refuse values `prepare` cannot use, naming the key; fills num_proc (null: every core)."""
-    from omegaconf import OmegaConf
-
-    for key in ("data_path", "tokenizer", "output_dir"):
-        if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
-            raise TTLError(f"{key} is required: python -m ttl.data.prepare data_path=... "
-                           "tokenizer=DIR output_dir=DIR")
-    known = {f.name for f in fields(PrepareArgs)}
-    for key in ("seq_len", "batch_size", "rows_per_group", "groups_per_shard"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise TTLError(f"{key}={cfg[key]!r}: expected a positive integer")
-    for key in ("val_documents", "max_documents", "num_proc"):
-        if cfg[key] is not None and (not isinstance(cfg[key], int) or isinstance(cfg[key], bool)
-                                     or cfg[key] < 1):
-            raise TTLError(f"{key}={cfg[key]!r}: expected a positive integer or null")
-    unknown = sorted(set(cfg) - known)
-    if unknown:
-        raise TTLError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
-    check_fraction(cfg.val_fraction, "val_fraction")
-    check_packing(cfg.packing)
-    if cfg.seq_len < 2:
-        raise TTLError(f"seq_len={cfg.seq_len}: must be at least 2")
-    if cfg.num_proc is None:
-        cfg.num_proc = os.cpu_count() or 1
-
-
-def prepare(cfg, tokenizer=None, say: Callable[[str], None] = print, progress: bool = True) -> Manifest:
-    """Build the shard set conf/prepare.yaml's keys describe; returns its manifest.
+def prepare(cfg: PrepareConfig, tokenizer=None, say: Callable[[str], None] = print,
+            progress: bool = True) -> Manifest:
+    """Build the shard set `cfg` describes; returns its manifest.
 
     Everything the user can get wrong (keys, paths, splits, the text column, a damaged parquet
     file, the tokenizer) fails before anything is written.
     """
     from ttl.tokenizer import load_tokenizer
 
-    check_prepare_config(cfg)
+    cfg.validate()
     out = Path(cfg.output_dir).expanduser()
     if out.exists() and not cfg.overwrite:
         raise TTLError(f"output_dir={out} already exists; choose another or pass overwrite=true")

@@ -20,16 +20,17 @@ import csv
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import DictConfig
 
 from ttl.card.results import HarnessRow, rows_from_results
 from ttl.card.tables import card_markdown
 from ttl.checkpoints import find_checkpoints, load_checkpoint, resolve_device
-from ttl.cli import command_config, require, typed
+from ttl.cli import command_config, require
 from ttl.errors import TTLError
+from ttl.evaluate.config import HarnessConfig
 from ttl.evaluate.harness_plot import HEADLINE_METRICS, headline_metric, plot_task_scores
 from ttl.evaluate.lm_eval_tasks import LOCAL_TASKS, SUITES, TASK_DATA, TASKS_PATH, TTL_GROUPS
 from ttl.evaluate.lm_eval_tasks.catalog import expand
@@ -39,27 +40,8 @@ from ttl.rundir import load_config
 
 USAGE = ("python -m ttl.evaluate harness checkpoints=<step dir | run dir | Hub id> "
          "[suite=exams|card|card_pt|card_translated|tucano | tasks=[...]] tasks_dir=DIR")
-__all__ = ["HEADLINE_METRICS", "HarnessArgs", "HarnessRow", "check_tasks_dir", "harness_table",
+__all__ = ["HEADLINE_METRICS", "HarnessConfig", "HarnessRow", "check_tasks_dir", "harness_table",
            "resolve_tasks", "run_harness", "task_manager"]
-
-
-@dataclass
-class HarnessArgs:
-    """The types of conf/harness.yaml's keys (its values are the defaults)."""
-
-    checkpoints: str = MISSING  # step dir, run dir (every step-<N>/) or Hub id
-    revisions: list[str] = MISSING
-    tokens_per_step: int | None = MISSING
-    suite: str = MISSING  # a preset list of tasks (ttl.evaluate.lm_eval_tasks.SUITES)
-    tasks: list[str] | None = MISSING  # instead of the suite's tasks
-    tasks_dir: str | None = MISSING  # folder holding the tasks' local copies (<folder>/<split>.jsonl)
-    num_fewshot: int | None = MISSING  # null: each task's own default
-    limit: float | None = MISSING  # questions per task (a count, or a fraction below 1)
-    batch_size: int = MISSING
-    device: str = MISSING
-    dtype: str = MISSING
-    seed: int = MISSING
-    output_dir: str | None = MISSING
 
 
 def _import_lm_eval():
@@ -197,9 +179,9 @@ def _write_outputs(rows: list[HarnessRow], output: Path, log: Callable[[str], No
 
 
 def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> list[HarnessRow]:
-    """Run lm-eval (conf/harness.yaml's keys: the command line's config, or a mapping of the keys
+    """Run lm-eval (`HarnessConfig`'s keys: the command line's config, or a mapping of the keys
     to change); write and return the rows."""
-    cfg = typed(cfg if isinstance(cfg, DictConfig) else command_config("harness", cfg), HarnessArgs)
+    cfg = cfg if isinstance(cfg, DictConfig) else command_config(HarnessConfig, cfg)
     require(cfg, "checkpoints", USAGE)
     tasks = resolve_tasks(cfg.suite, None if cfg.tasks is None else list(cfg.tasks))
     if cfg.limit is not None and cfg.limit <= 0:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from ttl.checkpoints import (
     Checkpoint,
@@ -27,11 +26,12 @@ from ttl.checkpoints import (
     load_checkpoint,
     resolve_device,
 )
-from ttl.cli import command_config, require, typed
+from ttl.cli import command_config, require
 from ttl.data.fingerprint import tokenizer_fingerprint
 from ttl.data.packing import check_packing
 from ttl.data.sources import TextSource, iter_documents, open_corpus, resolve_source
 from ttl.errors import TTLError
+from ttl.evaluate.config import EvaluateConfig
 from ttl.evaluate.perplexity import (
     METHODS,
     packed_blocks,
@@ -43,37 +43,6 @@ from ttl.evaluate.report import EvaluationRow, evaluations_table, plot_evaluatio
 from ttl.rundir import load_config
 
 USAGE = "python -m ttl.evaluate checkpoints=<run dir | step dir | Hub id> data.path=<file or dir>"
-
-
-@dataclass
-class DataArgs:
-    """The types of conf/evaluate.yaml's data block."""
-
-    path: str | None = MISSING
-    split: str = MISSING
-    text_column: str | None = MISSING
-    val_fraction: float | None = MISSING
-    val_documents: int | None = MISSING
-    packing: str | None = MISSING
-    max_tokens: int | None = MISSING
-
-
-@dataclass
-class EvaluateArgs:
-    """The types of conf/evaluate.yaml's keys (its values are the defaults)."""
-
-    checkpoints: str = MISSING
-    revisions: list[str] = MISSING
-    tokens_per_step: int | None = MISSING
-    tokenizer: str | None = MISSING
-    data: DataArgs = field(default_factory=DataArgs)
-    method: str = MISSING
-    seq_len: int | None = MISSING
-    stride: int | None = MISSING
-    batch_size: int = MISSING
-    device: str = MISSING
-    dtype: str = MISSING
-    output_dir: str | None = MISSING
 
 
 def _setting(explicit, run_cfg: DictConfig | None, key: str, fallback):
@@ -177,7 +146,7 @@ def evaluate(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> l
 
     Example: `evaluate({"checkpoints": "runs/quickstart", "output_dir": "/tmp/eval"})`.
     """
-    cfg = typed(cfg if isinstance(cfg, DictConfig) else command_config("evaluate", cfg), EvaluateArgs)
+    cfg = cfg if isinstance(cfg, DictConfig) else command_config(EvaluateConfig, cfg)
     require(cfg, "checkpoints", USAGE)
     if cfg.method not in METHODS:
         raise TTLError(f"method={cfg.method!r}: choose one of {', '.join(METHODS)}")

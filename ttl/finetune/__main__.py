@@ -15,6 +15,7 @@ from typing import NoReturn
 import hydra
 from omegaconf import DictConfig
 
+import ttl.finetune.config  # noqa: F401  (registers the config's schemas)
 from ttl.cli import register_resolvers
 from ttl.errors import TTLError
 from ttl.finetune.run import finetune

@@ -36,9 +36,9 @@ from ttl.checkpoints import (
 )
 from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
+from ttl.finetune.config import batch_split, trainer_kwargs, validate
 from ttl.finetune.data import ExamplesDataModule, encode_split, load_splits
 from ttl.finetune.modules import ClassifierModule, FinetuneModule, SFTModule, majority_baseline
-from ttl.finetune.settings import batch_split, trainer_kwargs, validate
 from ttl.generate import export_generation_config
 from ttl.model import resolve_attn_implementation
 from ttl.rundir import CONFIG, RunLock, is_primary_process, write_dir, write_json
@@ -148,7 +148,7 @@ def fit(cfg: DictConfig, module: FinetuneModule, datamodule: pl.LightningDataMod
     trainer = pl.Trainer(
         **trainer_kwargs(cfg, accumulation),
         callbacks=[selector, *callbacks],
-        logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved) or False,
+        logger=build_loggers(cfg.logger, resolved) or False,
         default_root_dir=str(run_dir),
     )
     trainer.fit(module, datamodule=datamodule)

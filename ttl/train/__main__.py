@@ -13,6 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+import ttl.train.config  # noqa: F401  (registers the config's schemas)
 from ttl.cli import register_resolvers
 from ttl.errors import TTLError
 from ttl.train.pretrain import Preempted, run

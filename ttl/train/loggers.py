@@ -1,4 +1,4 @@
-"""Metric loggers from the `logger:` config group: wandb (default), csv or none."""
+"""Metric loggers from the `logger:` config group: wandb (the default), csv, both, or none."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from ttl.errors import TTLError
+from ttl.rundir import LOGS
 
 
 def wandb_mode(requested: str) -> str:
@@ -25,46 +25,58 @@ def wandb_mode(requested: str) -> str:
     return "offline"
 
 
-def build_loggers(logger_cfg: DictConfig, run_dir: Path, run_name: str,
-                  config: dict[str, Any], wandb_resume_step: int | None = None) -> list:
-    """The Lightning loggers of a run; W&B uses run id = run name so re-runs resume it.
+def wandb_logger(run_dir: str, name: str, hparams: dict[str, Any], project: str = "ttl",
+                 entity: str | None = None, mode: str = "auto", group: str | None = None,
+                 resume_step: int | None = None):
+    """A W&B logger with run id = run name, so a re-run resumes the same W&B run; its files go
+    to `run_dir/wandb/`. `mode`: online, offline, disabled, or auto (online only with
+    credentials). The x-axis of every metric is `progress/tokens`.
 
-    `wandb_resume_step`: W&B's own step counter saved in the checkpoint being resumed. Online,
-    the W&B run is rewound to it, so the steps logged after that checkpoint by a killed session
+    `resume_step`: W&B's own step counter saved in the checkpoint being resumed. Online, the
+    W&B run is rewound to it, so the steps logged after that checkpoint by a killed session
     are replaced rather than duplicated. (Offline runs cannot be rewound locally.)
     """
-    kind = logger_cfg.kind
-    if kind == "none":
-        return []
-    if kind == "csv":
-        from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import WandbLogger
 
-        # One version directory per session: a resumed run never overwrites earlier metrics.
-        csv = CSVLogger(save_dir=str(run_dir), name="logs")
-        csv.log_hyperparams(config)
-        return [csv]
-    if kind == "wandb":
-        from lightning.pytorch.loggers import WandbLogger
+    mode = wandb_mode(mode)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    resume = {"resume": "allow"}
+    if mode == "online" and resume_step is not None:
+        resume = {"resume_from": f"{name}?_step={resume_step}"}
+    logger = WandbLogger(project=project, entity=entity, name=name, id=name, save_dir=str(run_dir),
+                         mode=mode, group=group, **resume)
+    logger.log_hyperparams(hparams)
+    experiment = logger.experiment
+    if mode == "offline" and resume_step:
+        continue_offline_steps(experiment, resume_step)
+    # Researchers compare runs by tokens seen, not by steps.
+    experiment.define_metric("progress/tokens")
+    for prefix in ("train", "val", "perf", "energy"):
+        experiment.define_metric(f"{prefix}/*", step_metric="progress/tokens")
+    return logger
 
-        mode = wandb_mode(logger_cfg.get("mode", "auto"))
-        os.environ.setdefault("WANDB_SILENT", "true")
-        resume = {"resume": "allow"}
-        if mode == "online" and wandb_resume_step is not None:
-            resume = {"resume_from": f"{run_name}?_step={wandb_resume_step}"}
-        logger = WandbLogger(
-            project=logger_cfg.project, entity=logger_cfg.get("entity"), name=run_name,
-            id=run_name, save_dir=str(run_dir), mode=mode, group=logger_cfg.get("group"), **resume,
-        )
-        logger.log_hyperparams(config)
-        experiment = logger.experiment
-        if mode == "offline" and wandb_resume_step:
-            continue_offline_steps(experiment, wandb_resume_step)
-        # Researchers compare runs by tokens seen, not by steps.
-        experiment.define_metric("progress/tokens")
-        for prefix in ("train", "val", "perf", "energy"):
-            experiment.define_metric(f"{prefix}/*", step_metric="progress/tokens")
-        return [logger]
-    raise TTLError(f"logger.kind={kind!r}: choose wandb, csv or none")
+
+def csv_logger(run_dir: str, hparams: dict[str, Any]):
+    """Lightning's CSV logger: `run_dir/logs/version_<k>/metrics.csv`, one version per session,
+    so a resumed run never overwrites earlier metrics."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(save_dir=str(run_dir), name=LOGS)
+    logger.log_hyperparams(hparams)
+    return logger
+
+
+def build_loggers(logger_cfg: DictConfig, hparams: dict[str, Any], resume_step: int | None = None) -> list:
+    """Every logger of the `logger:` group (none, one, or several: `logger=[csv,wandb]`), built by
+    `instantiate` with the run's resolved config (`hparams`); W&B's also with the step to resume at."""
+    from hydra.utils import instantiate
+
+    loggers = []
+    for name, node in (logger_cfg or {}).items():
+        extra = {"resume_step": resume_step} if name == "wandb" else {}
+        # Built as a partial: instantiate would build the `_target_`s inside `hparams` too.
+        loggers.append(instantiate(node, _partial_=True)(hparams=hparams, **extra))
+    return loggers
 
 
 def continue_offline_steps(run, step: int) -> None:

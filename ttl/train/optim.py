@@ -9,7 +9,7 @@ Muon is `torch.optim.Muon`; `MuonWithAdamW` only routes each parameter group to 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -45,7 +45,7 @@ def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool,
 def build_adamw(
     model: nn.Module,
     lr: float,
-    betas: Sequence[float] = (0.9, 0.999),
+    betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.01,
     decay_all_params: bool = False,
@@ -114,15 +114,15 @@ class MuonWithAdamW(torch.optim.Optimizer):
 def build_muon(
     model: nn.Module,
     lr: float,
-    embedding_lr: float,
-    head_lr: float,
-    norm_lr: float,
+    embedding_lr: float | None = None,
+    head_lr: float | None = None,
+    norm_lr: float | None = None,
     weight_decay: float = 0.01,
     momentum: float = 0.95,
     nesterov: bool = True,
     ns_steps: int = 5,
     adjust_lr_fn: str = "match_rms_adamw",
-    betas: Sequence[float] = (0.9, 0.999),
+    betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     decay_embeddings: bool = True,
     fused: bool | None = None,
@@ -131,7 +131,8 @@ def build_muon(
 
     Four groups, each with its own learning rate: the hidden matrices (Muon, `lr`), the input
     embedding (`embedding_lr`), the output head (`head_lr`; a head tied to the embedding is
-    the embedding's tensor and takes `embedding_lr`) and the norms (`norm_lr`, never decayed).
+    the embedding's tensor and takes `embedding_lr`) and the norms (`norm_lr`, never decayed);
+    a group's rate left at None is `lr`.
     `adjust_lr_fn="match_rms_adamw"` scales Muon's orthogonal update to AdamW's typical RMS
     (0.2 x sqrt(max(rows, cols)), Moonlight), so one learning rate and weight decay suit both
     kinds of group and every matrix shape; torch's "original" (Keller Jordan's) scaling needs a
@@ -148,6 +149,8 @@ def build_muon(
     if any(p.ndim != 1 for p in norms):
         raise TTLError("optimizer=muon: parameters other than the hidden matrices, the embedding "
                        "and the head must be norms or biases (1-D)")
+    embedding_lr, head_lr, norm_lr = (lr if rate is None else rate
+                                      for rate in (embedding_lr, head_lr, norm_lr))
     embedding_decay = weight_decay if decay_embeddings else 0.0
     adamw_groups = [
         {"params": embeddings, "lr": embedding_lr, "weight_decay": embedding_decay, "group": "embedding"},

@@ -1,6 +1,7 @@
 """Check a composed config and derive what follows from it (batch arithmetic, Trainer args).
 
-Every check names the key at fault, so a typo or a wrong type fails before anything runs.
+Hydra has checked every key and type when it composed the config; `validate` adds what types
+cannot say, naming the key at fault, before anything runs.
 """
 
 from __future__ import annotations
@@ -11,46 +12,22 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ttl.cli import check_typed_keys
+from ttl.cli import first_missing
 from ttl.errors import TTLError
 from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
 from ttl.train.sharding import FSDP, fsdp_strategy
 
-# key -> (type, minimum, may be null): values a run cannot start without.
-_TYPED_KEYS: dict[str, tuple[type, float | None, bool]] = {
-    "seed": (int, 0, False),
-    "model.recipe.tokens_per_step": (int, 1, False),
-    "trainer.max_steps": (int, 1, False),
-    "data.seq_len": (int, 2, False),
-    "data.num_workers": (int, 0, False),
-    "data.tokenize_batch_size": (int, 1, False),
-    "model.recipe.checkpoint_every_n_steps": (int, 1, False),
-    "model.recipe.eval_every_n_steps": (int, 1, False),
-    "optimizer.lr": (float, 0, False),
-    "optimizer.weight_decay": (float, 0, False),
-    "model.hidden_size": (int, 1, False),
-    "model.num_hidden_layers": (int, 1, False),
-    "model.num_attention_heads": (int, 1, False),
-    "model.vocab_size": (int, 1, False),
-    "model.max_position_embeddings": (int, 1, False),
-}
-
 
 def validate(cfg: DictConfig) -> None:
-    """Check types and ranges of the keys a run depends on; raise TTLError naming the key."""
-    check_typed_keys(cfg, _TYPED_KEYS)
-    if cfg.data.seq_len > cfg.model.max_position_embeddings:
-        raise TTLError(
-            f"data.seq_len={cfg.data.seq_len} exceeds the model's context "
-            f"model.max_position_embeddings={cfg.model.max_position_embeddings}"
-        )
-    if cfg.model.hidden_size % cfg.model.num_attention_heads:
-        raise TTLError(
-            f"model.hidden_size={cfg.model.hidden_size} is not divisible by "
-            f"model.num_attention_heads={cfg.model.num_attention_heads}"
-        )
-    if cfg.resume not in ("auto", "never") and not str(cfg.resume).endswith(".ckpt"):
-        raise TTLError(f"resume={cfg.resume!r}: use auto, never, or a path to a .ckpt file")
+    """Every key set (none left `???`), then what types cannot check (ttl.train.config's
+    `validate()` methods); a TTLError names the key."""
+    from ttl.train.config import TrainConfig
+
+    first_missing(cfg)
+    settings = OmegaConf.to_object(cfg)
+    if not isinstance(settings, TrainConfig):
+        raise TypeError(f"expected a config composed from train_schema, got {type(settings).__name__}")
+    settings.validate()
 
 
 def world_size(trainer_cfg: DictConfig) -> int:
@@ -91,19 +68,19 @@ class BatchPlan:
 
 
 def micro_batch_size(cfg: DictConfig) -> int:
-    """hardware.micro_batch_size, or the hardware config's value for this model size."""
+    """hardware.micro_batch_size, or the hardware config's value for this model size
+    (`hardware.micro_batch_by_model`), capped at the sequences each device gets per step."""
     value = cfg.hardware.get("micro_batch_size")
+    if value is not None:
+        return value
+    value = (cfg.hardware.get("micro_batch_by_model") or {}).get(str(cfg.model.name))
     if value is None:
-        table = cfg.hardware.get("micro_batch_by_model") or {}
-        value = table.get(str(cfg.model.name))
-        if value is None:
-            raise TTLError(
-                f"hardware.micro_batch_size is not set and hardware.micro_batch_by_model has no "
-                f"entry for model {cfg.model.name!r}; pass hardware.micro_batch_size=N"
-            )
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise TTLError(f"hardware.micro_batch_size={value!r}: expected a positive integer")
-    return value
+        raise TTLError(
+            f"hardware.micro_batch_size is not set and hardware.micro_batch_by_model has no "
+            f"entry for model {cfg.model.name!r}; pass hardware.micro_batch_size=N"
+        )
+    per_device, left = divmod(cfg.model.recipe.tokens_per_step // cfg.data.seq_len, world_size(cfg.trainer))
+    return min(value, per_device) if per_device and not left else value
 
 
 def plan_batch(cfg: DictConfig) -> BatchPlan:

@@ -19,13 +19,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.card.render import write_card
-from ttl.data.datamodule import build_datamodule
 from ttl.errors import TTLError
 from ttl.model import llama_config, resolve_attn_implementation
 from ttl.rundir import (
-    CHECKPOINTS,
     DATA_RECORD,
     RunLock,
+    checkpoint_dir,
     checkpoint_is_readable,
     holds_a_run,
     is_primary_process,
@@ -151,7 +150,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         tokens_per_step=plan.tokens_per_step,
     )
-    datamodule = build_datamodule(cfg.data, tokenizer, plan.micro_batch_size)
+    datamodule = instantiate(cfg.data, tokenizer=tokenizer, micro_batch_size=plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run
     # directory gets a config, logs or checkpoints.
     datamodule.setup("fit")
@@ -166,9 +165,8 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),
             callbacks=callbacks,
-            logger=build_loggers(cfg.logger, run_dir, cfg.run_name, resolved,
-                                 wandb_resume_step=wandb_step_in_checkpoint(
-                                     ckpt_path, run_dir / CHECKPOINTS)) or False,
+            logger=build_loggers(cfg.logger, resolved, resume_step=wandb_step_in_checkpoint(
+                ckpt_path, checkpoint_dir(run_dir))) or False,
             default_root_dir=str(run_dir),
         )
         try:

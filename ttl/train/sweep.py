@@ -42,8 +42,8 @@ def place_sweep_job(cfg: DictConfig) -> None:
         sweep_name = cfg.run_name
         cfg.run_dir = hydra.runtime.output_dir
         cfg.run_name = f"{sweep_name}-{job}"
-        if cfg.logger.get("kind") == "wandb":
-            cfg.logger.group = cfg.logger.get("group") or sweep_name
+        if "wandb" in (cfg.logger or {}):
+            cfg.logger.wandb.group = cfg.logger.wandb.get("group") or sweep_name
         if cfg.trainer.get("strategy") == FSDP and world_size(cfg.trainer) > 1:
             raise TTLError("trainer.strategy=fsdp cannot run inside a sweep (-m): its launcher "
                            "re-executes the command line, sweep included, in every rank; launch "

@@ -10,8 +10,8 @@ import time
 import pytest
 import yaml
 
-from ttl.rundir import read_states
-from ttl.train.callbacks.emissions import EmissionsMonitor, emissions_file
+from ttl.rundir import emissions_file, read_states
+from ttl.train.callbacks.emissions import EmissionsMonitor
 
 from ...conftest import OFFLINE_ENV
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from ttl.rundir import emissions_file
+
 log = logging.getLogger(__name__)
 
 
@@ -59,19 +61,16 @@ def _locked_tracker_class():
     return LockedTracker
 
 
-def emissions_file(node_rank: int) -> str:
-    """The CSV codecarbon writes on machine `node_rank`."""
-    return "emissions.csv" if node_rank == 0 else f"emissions-node{node_rank}.csv"
-
-
 class EmissionsMonitor(pl.Callback):
     """Track energy and emissions with codecarbon's OfflineEmissionsTracker (no network)."""
 
-    def __init__(self, output_dir: str, country_iso_code: str = "BRA",
-                 measure_power_secs: float = 15.0, enabled: bool = True,
-                 geographical_location: str | None = None, hardware_used: str | None = None) -> None:
+    def __init__(self, run_dir: str, country_iso_code: str = "BRA", measure_power_secs: float = 15.0,
+                 enabled: bool = True, geographical_location: str | None = "Brazil",
+                 hardware_used: str | None = None) -> None:
         super().__init__()
-        self.output_dir = Path(output_dir)
+        # The country sets the carbon intensity of the electricity; the free-text fields go to
+        # the model card's co2_eq_emissions block (null hardware: the device's name).
+        self.output_dir = Path(run_dir)
         self.country_iso_code = country_iso_code
         # Recorded in the run's config for the model card's co2_eq_emissions block.
         self.geographical_location = geographical_location

@@ -45,12 +45,12 @@ def _significant(value: float) -> float:
 
 
 class HFCheckpoint(pl.Callback):
-    """Save `dirpath/step-<N>/` every `every_n_steps` optimizer steps and when training ends."""
+    """Save `run_dir/step-<N>/` every `every_n_steps` optimizer steps and when training ends."""
 
-    def __init__(self, dirpath: str, every_n_steps: int, export_on_train_end: bool = True,
+    def __init__(self, run_dir: str, every_n_steps: int, export_on_train_end: bool = True,
                  tokenizer=None) -> None:
         super().__init__()
-        self.dirpath = Path(dirpath)
+        self.dirpath = Path(run_dir)
         self.every_n_steps = every_n_steps
         # ttl's training flow turns this off: it validates the final weights, then exports them.
         # Training in spawned processes (ddp_spawn) exports at the end regardless: the

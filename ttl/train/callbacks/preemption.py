@@ -13,13 +13,15 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from ttl.rundir import checkpoint_dir
+
 
 class PreemptionCheckpoint(pl.Callback):
-    """On SIGTERM, write `dirpath/last.ckpt` and remember that the run was preempted."""
+    """On SIGTERM, write the run's `checkpoints/last.ckpt` and remember that it was preempted."""
 
-    def __init__(self, dirpath: str) -> None:
+    def __init__(self, run_dir: str) -> None:
         super().__init__()
-        self.dirpath = Path(dirpath)
+        self.dirpath = checkpoint_dir(run_dir)
         self.saved_path: Path | None = None
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,

@@ -17,9 +17,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
 
-from ttl.rundir import write_json
-
-STEPS_FILE = "wandb_steps.json"
+from ttl.rundir import WANDB_STEPS, checkpoint_dir, write_json
 
 
 def _wandb_run(trainer: pl.Trainer | None):
@@ -28,11 +26,12 @@ def _wandb_run(trainer: pl.Trainer | None):
 
 
 class WandbStep(pl.Callback):
-    """Save W&B's step with every checkpoint, and the settled value in `dirpath/wandb_steps.json`."""
+    """Save W&B's step with every checkpoint, and the settled value in the run's
+    `checkpoints/wandb_steps.json`."""
 
-    def __init__(self, dirpath: str | None = None) -> None:
+    def __init__(self, run_dir: str | None = None) -> None:
         super().__init__()
-        self.dirpath = Path(dirpath) if dirpath else None
+        self.dirpath = checkpoint_dir(run_dir) if run_dir else None
         self._trainer: pl.Trainer | None = None
         # Optimizer step of a checkpoint whose batch may still log rows.
         self._pending: int | None = None
@@ -68,7 +67,7 @@ class WandbStep(pl.Callback):
         run = _wandb_run(trainer)
         if run is None or self.dirpath is None:
             return
-        path = self.dirpath / STEPS_FILE
+        path = self.dirpath / WANDB_STEPS
         steps = json.loads(path.read_text()) if path.is_file() else {}
         steps[str(self._pending)] = run.step
         self.dirpath.mkdir(parents=True, exist_ok=True)
@@ -80,7 +79,7 @@ def settled_wandb_step(checkpoint_state: dict, checkpoint_dir: Path) -> int | No
     """The W&B step to resume at for a checkpoint: the settled one when recorded, else the saved one."""
     saved = checkpoint_state.get("wandb_step")
     step = checkpoint_state.get("global_step")
-    path = checkpoint_dir / STEPS_FILE
+    path = checkpoint_dir / WANDB_STEPS
     if step is not None and path.is_file():
         try:
             return int(json.loads(path.read_text()).get(str(step), saved))

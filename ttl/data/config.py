@@ -1,0 +1,142 @@
+"""The settings of ttl's data, each declared once, with its type and default: `DataSettings` (the
+`data:` group of `python -m ttl.train`; conf/data/*.yaml hold only what differs from it) and
+`PrepareConfig` (`python -m ttl.data.prepare`). Hydra checks their types; `validate()` checks
+what types cannot say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+from ttl.data.holdout import check_fraction
+from ttl.data.packing import check_packing
+from ttl.errors import TTLError
+
+FORMATS = ("auto", "raw", "shards")
+
+
+def _positive(prefix: str, **values: int | None) -> None:
+    for key, value in values.items():
+        if value is not None and value < 1:
+            raise TTLError(f"{prefix}{key}={value!r}: expected a positive integer")
+
+
+@dataclass
+class DataSettings:
+    """The training data: where it is, how it is split, packed and ordered.
+
+    `instantiate(cfg.data, tokenizer=..., micro_batch_size=...)` builds the run's DataModule.
+    """
+
+    _target_: str = "ttl.data.datamodule.datamodule"
+    # A Hub dataset id, a local copy of a Hub repository, a directory or a file (parquet,
+    # jsonl, txt), or a prepared shard set (a directory holding manifest.json, or its Hub id).
+    path: str = MISSING
+    seq_len: int = 2048
+    # auto: data.path's prepared shards when it holds a manifest.json; for raw text, shards
+    # prepared into prepared_dir on first use (ttl.data.cache). raw: tokenize on the fly (a
+    # resume replays the stream). shards: data.path must be a prepared set (or a Hub id of one).
+    format: str = "auto"
+    text_column: str = "text"
+    train_split: str = "train"
+    val_split: str = "validation"
+    # Used only when the source has no validation split: the share of documents held out by
+    # content hash (ttl.data.holdout), or a count of documents (val_documents, which then sets
+    # the share). Never trained on.
+    val_fraction: float = 0.01
+    val_documents: int | None = None
+    # Cap on validation rows, taken evenly over the held-out split (a full pass over them is one
+    # validation); null = all.
+    max_val_blocks: int | None = 1000
+    # ttl: each document prefixed with <s>, no </s> (TeenyTinyLlama); eos: documents end with
+    # </s>; null with shards: the manifest's convention.
+    packing: str | None = "ttl"
+    # true: position ids restart at each document and attention stops at document boundaries.
+    document_masking: bool = False
+    # Order of the training stream, seeded per epoch. Shards: 128-row groups in a random order,
+    # rows shuffled within windows of shuffle_window groups (32 MB per loader worker at 2,048
+    # tokens). Raw text: files dealt to ranks x workers, several read at once, rows through a
+    # buffer of shuffle_buffer rows.
+    seed: int = 42
+    shuffle: bool = True
+    shuffle_window: int = 64
+    shuffle_buffer: int = 1024
+    # Documents tokenized per call; dataloader workers per device.
+    tokenize_batch_size: int = 256
+    num_workers: int = 0
+    # format=auto on raw text: where prepared sets are kept (null: ~/.cache/ttl/shards) and the
+    # processes preparing them (null: every core).
+    prepared_dir: str | None = None
+    prepare_num_proc: int | None = None
+    # How model cards name this data (a Hub dataset id); null: data.path when it is a Hub id,
+    # else the directory's name.
+    dataset_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """The held-out share, the packing, the format and the positive counts."""
+        check_fraction(self.val_fraction)
+        if self.packing is not None:
+            check_packing(self.packing)
+        if self.format not in FORMATS:
+            raise TTLError(f"data.format={self.format!r}: choose one of {', '.join(FORMATS)}")
+        _positive("data.", seq_len=self.seq_len, shuffle_window=self.shuffle_window,
+                  tokenize_batch_size=self.tokenize_batch_size, val_documents=self.val_documents,
+                  max_val_blocks=self.max_val_blocks, prepare_num_proc=self.prepare_num_proc)
+        if self.shuffle_buffer < 0 or self.num_workers < 0:
+            raise TTLError(f"data.shuffle_buffer={self.shuffle_buffer}, data.num_workers={self.num_workers}: "
+                           "must be at least 0")
+
+
+@dataclass
+class PrepareConfig:
+    """`python -m ttl.data.prepare data_path=... tokenizer=... output_dir=...`: raw text -> packed
+    token shards for data.format=shards."""
+
+    # A Hub dataset id, a local copy of one, or local parquet / jsonl / txt files.
+    data_path: str = MISSING
+    # A tokenizer directory or Hub id.
+    tokenizer: str = MISSING
+    output_dir: str = MISSING
+    seq_len: int = 2048
+    # ttl: <s> before each document, no </s> (TeenyTinyLlama); eos: </s> after each document.
+    packing: str = "ttl"
+    text_column: str = "text"
+    train_split: str = "train"
+    val_split: str = "validation"
+    # Without a validation split: the share of documents held out (by content hash), or a count
+    # of documents (val_documents, which then sets the share).
+    val_fraction: float = 0.01
+    val_documents: int | None = None
+    # Tokenizing processes; null = every core of this machine.
+    num_proc: int | None = None
+    # Documents per tokenization task.
+    batch_size: int = 512
+    # Rows per parquet row group (the unit of reading and of the training shuffle) and row
+    # groups per file.
+    rows_per_group: int = 128
+    groups_per_shard: int = 512
+    # Stop after reading this many source documents (null = all): quick trials.
+    max_documents: int | None = None
+    overwrite: bool = False
+    # Upload the finished set to this Hub dataset repository (owner/name).
+    push_to_hub: str | None = None
+    private: bool = True
+
+    def validate(self) -> None:
+        """Mandatory paths given, positive counts, a fraction in (0, 1), a known packing."""
+        for key in ("data_path", "tokenizer", "output_dir"):
+            if getattr(self, key) in (MISSING, None, ""):
+                raise TTLError(f"{key} is required: python -m ttl.data.prepare data_path=... "
+                               "tokenizer=DIR output_dir=DIR")
+        _positive("", seq_len=self.seq_len, batch_size=self.batch_size, rows_per_group=self.rows_per_group,
+                  groups_per_shard=self.groups_per_shard, val_documents=self.val_documents,
+                  max_documents=self.max_documents, num_proc=self.num_proc)
+        check_fraction(self.val_fraction, "val_fraction")
+        check_packing(self.packing)
+        if self.seq_len < 2:
+            raise TTLError(f"seq_len={self.seq_len}: must be at least 2")

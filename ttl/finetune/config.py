@@ -1,0 +1,218 @@
+"""The settings of `python -m ttl.finetune`, each declared once, with its type and default (the
+classification recipe of TeenyTinyLlama's fine-tuned models), and what follows from them: the
+batch split and the Lightning Trainer arguments.
+
+`FinetuneConfig` is the root; conf/finetune/finetune.yaml picks the groups it shares with
+pre-training (trainer/, logger/, optimizer/, callbacks/, hydra/) and wires them to the recipe;
+task/ and recipe/ hold only what makes each task and recipe different.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from ttl.cli import schema, store
+from ttl.errors import TTLError
+from ttl.train.config import HardwareConfig, PathsConfig, TrainerConfig
+from ttl.train.plan import world_size
+from ttl.train.sharding import FSDP
+
+KINDS = ("classification", "sft")
+
+# TeenyTinyLlama-460m-Chat's format: <s><instruction>{user}</instruction>{assistant}</s> per
+# turn. Saved as tokenizer.chat_template; {% generation %} marks the tokens that carry the loss.
+CHAT_TEMPLATE = """\
+{{- bos_token -}}
+{%- for message in messages -%}
+  {%- if message['role'] == 'user' and loop.index0 % 2 == 0 -%}
+    {{- '<instruction>' + (message['content'] | trim) + '</instruction>' -}}
+  {%- elif message['role'] == 'assistant' and loop.index0 % 2 == 1 -%}
+    {%- generation -%}{{- (message['content'] | trim) + eos_token -}}{%- endgeneration -%}
+  {%- else -%}
+    {{- raise_exception('turns must alternate user, assistant, user, ...; turn ' ~ loop.index
+                        ~ ' is ' ~ message['role']) -}}
+  {%- endif -%}
+{%- endfor -%}"""
+
+
+@dataclass
+class TaskSettings:
+    """What the task is: its name, its kind (classification or sft) and its labels in id order."""
+
+    name: str = MISSING
+    kind: str = "classification"
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FinetuneData:
+    """Where a task's examples are and how one becomes tokens."""
+
+    # A local directory of <split>.jsonl files, a single .jsonl file, or null for data.hub_id.
+    path: str | None = None
+    hub_id: str | None = None
+    hub_config: str | None = None
+    # Hub column -> field name used by the template (the local files already use the field names).
+    hub_columns: dict[str, str] = field(default_factory=dict)
+    # The Hub dataset's split for each role (a local directory holds train.jsonl, validation.jsonl,
+    # test.jsonl). No validation split (null, or no validation.jsonl) = every k-th training
+    # example is held out for it, k = round(1 / val_fraction): selection never looks at test.
+    hub_splits: dict[str, str | None] = field(default_factory=lambda: {
+        "train": "train", "validation": "validation", "test": "test"})
+    val_fraction: float = 0.1
+    # Inputs longer than this (in tokens) are truncated at the end, as the original did.
+    max_length: int = 256
+    # Subsets for quick runs: a seeded random sample of N training / N validation-and-test examples.
+    limit_train: int | None = None
+    limit_eval: int | None = None
+    num_workers: int = 0
+    # Classification: a Python format string over the row's fields (its literal special tokens
+    # are the tokenizer's), and the field holding the label.
+    template: str | None = None
+    label_field: str = "label"
+    # Instruction tuning: the field holding each conversation's messages, and whether each
+    # micro-batch is one row of concatenated conversations (per-conversation position ids and
+    # attention, no padding: the same loss for less compute).
+    messages_field: str = "conversations"
+    packing: bool = False
+
+
+@dataclass
+class ChatSettings:
+    """Instruction tuning's chat format (TeenyTinyLlama-460m-Chat's)."""
+
+    # Added to the vocabulary as special tokens when the checkpoint's tokenizer lacks them.
+    added_tokens: list[str] = field(default_factory=lambda: ["<instruction>", "</instruction>"])
+    template: str = CHAT_TEMPLATE
+
+
+@dataclass
+class RecipeSettings:
+    """How to train: the original fine-tuning recipe of every TeenyTinyLlama classifier (Hugging
+    Face Trainer: AdamW lr 4e-5, batch 16, 3 epochs, weight decay 0.01, linear decay, no
+    warmup, fp32)."""
+
+    lr: float = 4.0e-5
+    weight_decay: float = 0.01
+    # Examples per optimizer step over all devices; the micro-batch is hardware.micro_batch_size
+    # (null = the whole batch on each device) and gradient accumulation makes up the rest.
+    batch_size: int = 16
+    epochs: int = 3
+    # A transformers schedule name (the Trainer's own): linear, cosine, constant, ...
+    schedule: str = "linear"
+    warmup_steps: int = 0
+
+
+@dataclass
+class SelectionSettings:
+    """Which validation metric selects the epoch that is kept and exported (never the test
+    split): the best epoch by validation macro-F1 for classification."""
+
+    monitor: str = "val/macro_f1"
+    mode: str = "max"
+    # Keep checkpoints/best-*.ckpt (Lightning, weights only) after the Hugging Face export.
+    keep_checkpoint: bool = False
+
+
+@dataclass
+class FinetunePaths(PathsConfig):
+    """Pre-training's paths, and the labelled Portuguese tasks' local copies."""
+
+    # hatebr/, assin2/, faquad_nli/ with train/validation/test.jsonl.
+    tasks_dir: str = "${oc.env:TTL_TASKS_DIR,../shared/data/tasks}"
+
+
+def _get_scheduler_schema() -> type:
+    from transformers import get_scheduler
+
+    return schema(get_scheduler, partial=True, exclude=("optimizer", "num_training_steps",
+                                                        "scheduler_specific_kwargs"))
+
+
+@dataclass
+class FinetuneConfig:
+    """The root of `python -m ttl.finetune task=<name> checkpoint=<dir or Hub id>`."""
+
+    # A step-<N>/ export of `python -m ttl.train` (or any Llama directory or Hub id with a tokenizer).
+    checkpoint: str = MISSING
+    # The tokenizer to use; null = the checkpoint's own.
+    tokenizer: str | None = None
+    run_name: str = "finetune-${task.name}"
+    run_dir: str = "${paths.runs_dir}/${run_name}"
+    seed: int = 42
+    paths: FinetunePaths = field(default_factory=FinetunePaths)
+    task: TaskSettings = field(default_factory=TaskSettings)
+    data: FinetuneData = field(default_factory=FinetuneData)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    recipe: RecipeSettings = field(default_factory=RecipeSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    # transformers' schedules (the Trainer's own); the step count is known only once the data is.
+    scheduler: Any = field(default_factory=_get_scheduler_schema)
+    optimizer: Any = MISSING
+    logger: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+
+
+store(FinetuneConfig, "finetune_schema")
+
+
+def validate(cfg: DictConfig) -> None:
+    """What types cannot say; a TTLError names the key at fault."""
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise TTLError(
+            "checkpoint is required: python -m ttl.finetune task=<name> checkpoint=runs/<run>/step-<N>"
+        )
+    if cfg.task.kind not in KINDS:
+        raise TTLError(f"task.kind={cfg.task.kind!r}: choose one of {', '.join(KINDS)}")
+    for key, minimum in (("recipe.batch_size", 1), ("recipe.epochs", 1), ("data.max_length", 4)):
+        if OmegaConf.select(cfg, key) < minimum:
+            raise TTLError(f"{key}={OmegaConf.select(cfg, key)}: must be at least {minimum}")
+    for key in ("data.limit_train", "data.limit_eval"):
+        if OmegaConf.select(cfg, key) is not None and OmegaConf.select(cfg, key) < 1:
+            raise TTLError(f"{key}={OmegaConf.select(cfg, key)}: expected a positive integer or null")
+    if cfg.recipe.lr <= 0 or cfg.recipe.weight_decay < 0 or cfg.recipe.warmup_steps < 0:
+        raise TTLError("recipe.lr must be positive, recipe.weight_decay and recipe.warmup_steps at least 0")
+    if not 0 < cfg.data.val_fraction < 1:
+        raise TTLError(f"data.val_fraction={cfg.data.val_fraction}: must be strictly between 0 and 1")
+    if cfg.trainer.get("strategy") == FSDP:
+        raise TTLError("trainer.strategy=fsdp shards pre-training (ttl.train) only; fine-tune "
+                       "on one device or with trainer.strategy=ddp")
+    if cfg.selection.mode not in ("min", "max"):
+        raise TTLError(f"selection.mode={cfg.selection.mode!r}: choose min or max")
+    if cfg.task.kind == "classification" and len(cfg.task.labels) < 2:
+        raise TTLError(f"task.labels={list(cfg.task.labels)}: a classification task needs two or more")
+    if cfg.task.kind == "classification" and not cfg.data.template:
+        raise TTLError("data.template is required for a classification task (e.g. data.template='<s>{text}')")
+
+
+def batch_split(cfg: DictConfig) -> tuple[int, int]:
+    """(micro-batch per device, gradient accumulation) for `recipe.batch_size` examples per step.
+
+    `hardware.micro_batch_size` null puts the whole batch on each device in one pass.
+    """
+    size, world = cfg.recipe.batch_size, world_size(cfg.trainer)
+    micro = cfg.hardware.get("micro_batch_size")
+    if micro is None:
+        if size % world:
+            raise TTLError(f"recipe.batch_size={size} does not divide over {world} device(s)")
+        micro = size // world
+    if micro < 1:
+        raise TTLError(f"hardware.micro_batch_size={micro!r}: expected a positive integer")
+    if size % (micro * world):
+        raise TTLError(
+            f"recipe.batch_size={size} does not divide into hardware.micro_batch_size={micro} x {world} "
+            "device(s)"
+        )
+    return micro, size // (micro * world)
+
+
+def trainer_kwargs(cfg: DictConfig, accumulation: int) -> dict[str, Any]:
+    """Lightning Trainer arguments: trainer.*, plus accumulation."""
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    kwargs["accumulate_grad_batches"] = accumulation
+    return kwargs

@@ -1,0 +1,22 @@
+"""`ResumeCheckpoint`: Lightning's ModelCheckpoint with the run directory's layout.
+
+Full-state `.ckpt` files (weights, optimizer, schedule, data position, callbacks' state) go to
+the run's `checkpoints/` as `step-<N>.ckpt` every `every_n_steps` optimizer steps, with
+`last.ckpt` beside them; the `keep` newest step files stay. A re-run of the same command
+resumes from the newest one that loads (`ttl.rundir.latest_good_checkpoint`).
+"""
+
+from __future__ import annotations
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from ttl.rundir import checkpoint_dir
+
+
+class ResumeCheckpoint(ModelCheckpoint):
+    """Save `checkpoints/step-<N>.ckpt` and `last.ckpt` every `every_n_steps` steps; keep `keep`."""
+
+    def __init__(self, run_dir: str, every_n_steps: int, keep: int = 2) -> None:
+        super().__init__(dirpath=checkpoint_dir(run_dir), filename="step-{step}",
+                         every_n_train_steps=every_n_steps, save_top_k=keep, monitor="step", mode="max",
+                         save_last=True, auto_insert_metric_name=False)
