@@ -96,7 +96,6 @@ def test_the_command_line_is_reproducible_across_processes(final):
     (["checkpoint=CKPT"], "no prompt: give prompt=... or prompts_file=..."),
     (["checkpoint=CKPT", "prompts_file=/nonexistent.txt"], "prompts_file=/nonexistent.txt: no such file"),
     (["checkpoint=CKPT", "prompt=x", "temperature=0"], "temperature=0.0: must be positive"),
-    (["checkpoint=CKPT", "prompt=x", "top_k=many"], "top_k='many': Value 'many' of type 'str' could not"),
     (["prompt=x"], "checkpoint is required"),
     (["checkpoint=/nonexistent/ckpt", "prompt=x"], "checkpoint=/nonexistent/ckpt"),
 ])

@@ -48,13 +48,40 @@ from ttl.train.optim import build_adamw, warmup_cosine  # noqa: E402
 
 
 def load_yaml(*parts: str) -> dict:
-    return yaml.safe_load((ROOT / "conf" / Path(*parts)).read_text())
+    return yaml.safe_load((ROOT / "conf" / Path(*parts)).read_text()) or {}
+
+
+def trainer_preset(name: str) -> dict:
+    """conf/trainer/<name>.yaml over the files its defaults list names (gpu.yaml) and over the
+    schemas' defaults (TrainerConfig, HardwareConfig): Lightning's arguments and ttl's own."""
+    from dataclasses import asdict
+
+    from ttl.train.config import HardwareConfig, TrainerConfig
+
+    merged = {"trainer": asdict(TrainerConfig()), "hardware": asdict(HardwareConfig())}
+    body = load_yaml("trainer", f"{name}.yaml")
+    for parent in body.pop("defaults", []):
+        if isinstance(parent, str) and parent != "_self_":
+            deep_update(merged, trainer_preset(parent))
+    return deep_update(merged, body)
+
+
+def deep_update(into: dict, values: dict) -> dict:
+    """`into` with `values` merged in, mappings key by key (as Hydra merges configs)."""
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            deep_update(into[key], value)
+        else:
+            into[key] = value
+    return into
 
 
 def settings(model_name: str, on_gpu: bool, seq_len: int | None) -> dict:
-    model = load_yaml("model", f"{model_name}.yaml")
+    from ttl.train.config import model_preset
+
+    model = model_preset(model_name)
     # A trainer/ config: Lightning's arguments under `trainer`, ttl's own under `hardware`.
-    trainer_config = load_yaml("trainer", "h100.yaml" if on_gpu else "cpu.yaml")
+    trainer_config = trainer_preset("h100" if on_gpu else "cpu")
     hardware = {**trainer_config["trainer"], **trainer_config["hardware"]}
     seq = seq_len or model["max_position_embeddings"]
     recipe = model["recipe"]

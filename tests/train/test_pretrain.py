@@ -79,7 +79,7 @@ def test_quickstart_checkpoints_load_with_from_pretrained_and_pipeline(quickstar
     "overrides, message, code",
     [
         (["model=999m"], "Could not find 'model/999m'", 1),
-        (["trainer.max_steps=abc"], "trainer.max_steps='abc': expected an integer", 2),
+        (["trainer.max_steps=abc"], "Value 'abc' of type 'str' could not be converted to Integer", 1),
         (["data.path=/nonexistent/corpus"], "data.path=/nonexistent/corpus: no such file", 2),
         (["hardware.micro_batch_size=3"], "does not divide into hardware.micro_batch_size=3", 2),
         (["model.vocab_size=4096", "tokenizer.path=TOKENIZER"],
