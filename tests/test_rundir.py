@@ -3,6 +3,7 @@ guards of a run: its lock, damaged checkpoints, NaN/Inf losses, unwritable direc
 
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 
 from ttl.errors import TTLError
 from ttl.rundir import (
+    FileLock,
     RunLock,
     checkpoint_is_readable,
     config_hash,
@@ -98,6 +100,32 @@ def test_second_lock_on_a_run_directory_is_refused(tmp_path):
         RunLock(tmp_path).acquire()
     first.release()
     RunLock(tmp_path).acquire().release()  # free again once released
+
+
+def test_a_waiting_lock_waits_for_its_holder_and_names_it(tmp_path, capsys):
+    # The data cache's lock is the run directory's FileLock with wait=True.
+    path = tmp_path / "set.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from ttl.rundir import FileLock; "
+        f"lock = FileLock({str(path)!r}).acquire(); print('held', flush=True); time.sleep(1.5)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with FileLock(path, wait=True, waiting="waiting for pid {pid}"):
+            waited = time.monotonic() - start
+            assert path.read_text() == str(os.getpid())  # the new holder's pid
+    finally:
+        holder.wait(timeout=30)
+    assert waited > 0.5
+    assert capsys.readouterr().out.strip() == f"waiting for pid {holder.pid}"
+
+
+def test_a_command_that_starts_over_replaces_its_config(tmp_path):
+    save_config(OmegaConf.create({"lr": 1}), tmp_path, replace=True)
+    save_config(OmegaConf.create({"lr": 2}), tmp_path, replace=True)
+    assert OmegaConf.load(tmp_path / "config.yaml").lr == 2
+    assert not (tmp_path / "configs").exists()  # no session history: it does not resume
 
 
 def test_latest_good_checkpoint_skips_truncated_files(tmp_path):

@@ -12,12 +12,13 @@
       logs/version_<k>/metrics.csv the CSV logger's rows, one version per session
       emissions.csv, emissions-node<k>.csv   codecarbon's rows, one file per machine
       wandb/                       W&B's offline runs
-      .lock                        held by the process that trains in it (RunLock)
+      .lock                        held by the process that trains in it (RunLock, a FileLock)
 
 Every file here is written whole or not at all: a temporary sibling, then an atomic rename
 (`write_json`, `write_dir`). Data paths and checkpoints that are not local take the form of a
-Hub id (`looks_like_hub_id`). One process trains in a run directory at a time (`RunLock`), and
-a resume takes the newest checkpoint that actually loads (`latest_good_checkpoint`).
+Hub id (`looks_like_hub_id`). One process trains or fine-tunes in a run directory at a time
+(`owned_run_dir`, a `FileLock`: the one lock of ttl, which the data cache takes too), and a
+resume takes the newest checkpoint that actually loads (`latest_good_checkpoint`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import os
 import re
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ttl.errors import TTLError
@@ -151,8 +153,9 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def save_config(cfg, run_dir: Path) -> Path:
-    """Keep a session's resolved config: config.yaml first, then configs/session-<k>.yaml."""
+def save_config(cfg, run_dir: Path, replace: bool = False) -> Path:
+    """Keep a session's resolved config: config.yaml first, then configs/session-<k>.yaml
+    (`replace`: config.yaml always, for commands that start over rather than resume)."""
     from omegaconf import OmegaConf
 
     run_dir = Path(run_dir)
@@ -165,7 +168,7 @@ def save_config(cfg, run_dir: Path) -> Path:
         raise TTLError(f"run directory {run_dir} is not writable ({error.strerror}); "
                        "set paths.runs_dir to a writable place") from error
     target = run_dir / CONFIG
-    if target.exists():
+    if target.exists() and not replace:
         sessions = run_dir / SESSION_CONFIGS
         sessions.mkdir(exist_ok=True)
         target = sessions / f"session-{len(list(sessions.glob('session-*.yaml'))) + 2}.yaml"
@@ -212,36 +215,40 @@ def is_primary_process() -> bool:
     return True
 
 
-class RunLock:
-    """An exclusive lock on `run_dir/.lock`, held for the life of the process.
+class FileLock:
+    """An exclusive `flock` on a file: ttl's one lock, for the run directory and the data cache.
 
-    A second `ttl.train` started on the same run directory would interleave checkpoints and
-    logs with the first; it is refused instead. The lock disappears with the process, even
-    after SIGKILL, so a crashed run never blocks its own resume.
+    The lock disappears with the process, even after SIGKILL, so a crashed run never blocks
+    its own resume. The holder writes its pid into the file, so a refusal can name it.
+    `wait=False` refuses a second holder at once (`busy` is the error, `{pid}` filled in);
+    `wait=True` waits for the holder, saying so when `waiting` is given.
     """
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK
+    def __init__(self, path: Path, wait: bool = False, busy: str = "{path} is locked by pid {pid}",
+                 waiting: str | None = None,
+                 unwritable: str = "directory {dir} is not writable ({why})") -> None:
+        self.path = Path(path)
+        self.wait, self.busy, self.waiting, self.unwritable = wait, busy, waiting, unwritable
         self._handle = None
 
-    def acquire(self) -> RunLock:
-        """Take the lock or raise TTLError naming the process that holds it."""
+    def acquire(self) -> FileLock:
+        """Take the lock (waiting for it when `wait`), or raise TTLError naming its holder."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.path, "a+")
         except OSError as error:
-            raise TTLError(f"run directory {self.path.parent} is not writable ({error.strerror}); "
-                           "set paths.runs_dir to a writable place") from error
+            raise TTLError(self.unwritable.format(dir=self.path.parent, why=error.strerror)) from error
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
-            handle.close()
-            raise TTLError(
-                f"run directory {self.path.parent} is in use by another process (pid {owner}); "
-                "wait for it to finish, or choose another run_name"
-            ) from error
+            if not self.wait:
+                handle.close()
+                raise TTLError(self.busy.format(path=self.path, pid=owner)) from error
+            if self.waiting:
+                print(self.waiting.format(path=self.path, pid=owner), flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -255,6 +262,40 @@ class RunLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+    def __enter__(self) -> FileLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class RunLock(FileLock):
+    """The lock on `run_dir/.lock`, held by the process that trains or fine-tunes in it.
+
+    A second run started on the same run directory would interleave checkpoints and logs with
+    the first; it is refused instead.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(Path(run_dir) / LOCK, wait=False,
+                         busy=f"run directory {run_dir} is in use by another process (pid {{pid}}); "
+                              "wait for it to finish, or choose another run_name",
+                         unwritable="run directory {dir} is not writable ({why}); "
+                                    "set paths.runs_dir to a writable place")
+
+
+@contextmanager
+def owned_run_dir(run_dir: str | Path) -> Iterator[Path]:
+    """`run_dir`, locked by this job for as long as the block runs (only its primary process
+    takes the lock: the other ranks of a launched job write into the same directory)."""
+    run_dir = Path(run_dir)
+    lock = RunLock(run_dir).acquire() if is_primary_process() else None
+    try:
+        yield run_dir
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def checkpoint_is_readable(path: Path) -> bool:

@@ -37,7 +37,9 @@ def test_row_packer_cuts_the_concatenation_and_records_document_starts(tiny_toke
     assert ids.tolist() == expected
     # A document starts wherever <s> (id 1) sits in the `ttl` convention.
     assert [s.tolist() for s in starts] == [np.flatnonzero(row == 1).tolist() for row in ids]
-    assert packer.stats.documents == 4 and packer.remainder == packer.stats.tokens - ids.size
+    # The manifest's counts: rows and packed tokens, and the tail held back.
+    assert packer.stats.documents == 4 and packer.stats.rows == len(ids) and packer.stats.tokens == ids.size
+    assert packer.remainder == packer.stats.dropped_tokens == len(stream) - ids.size
 
 
 def test_encode_documents_matches_the_tokenizer_call(tiny_tokenizer):

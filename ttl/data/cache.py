@@ -16,7 +16,6 @@ for a cluster, run `python -m ttl.data.prepare` into a shared directory and trai
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ from ttl.data.fingerprint import digest, source_fingerprint, tokenizer_fingerpri
 from ttl.data.manifest import MANIFEST
 from ttl.data.shardset import build_shard_set
 from ttl.data.sources import TextSource, open_corpus, resolve_source
+from ttl.rundir import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +59,6 @@ def _slug(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)[:60]
 
 
-class _FileLock:
-    """An exclusive `flock` on a file next to the set; waits, saying so, when another holds it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle = None
-
-    def __enter__(self) -> _FileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for another process preparing {self.path.with_suffix('')} ...", flush=True)
-            start = time.monotonic()
-            fcntl.flock(self.handle, fcntl.LOCK_EX)
-            print(f"... done after {time.monotonic() - start:.0f} s", flush=True)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
-
-
 def prepared_dir(settings: DataSettings) -> Path:
     """`data.prepared_dir`, or ~/.cache/ttl/shards (TTL_CACHE_DIR/shards when that is set)."""
     if settings.prepared_dir:
@@ -97,7 +73,11 @@ def prepared_shards(settings: DataSettings, tokenizer) -> Path:
     out = prepared_dir(settings) / f"{_slug(settings.path)}-{key}"
     if (out / MANIFEST).is_file():
         return out
-    with _FileLock(out.with_name(out.name + ".lock")):
+    lock = FileLock(out.with_name(out.name + ".lock"), wait=True,
+                    waiting=f"waiting for another process (pid {{pid}}) preparing {out} ...",
+                    unwritable="data cache {dir} is not writable ({why}); set data.prepared_dir "
+                               "(or TTL_CACHE_DIR) to a writable place")
+    with lock:
         if (out / MANIFEST).is_file():  # another process finished it while we waited
             return out
         print(f"preparing {settings.path} into {out} (first use; later runs reuse it)", flush=True)

@@ -24,7 +24,23 @@ def _positive(prefix: str, **values: int | None) -> None:
 
 
 @dataclass
-class DataSettings:
+class SplitSettings:
+    """What raw text shares between training on it and preparing it: its column, its splits and
+    the held-out rule, and the block length it is packed into."""
+
+    seq_len: int = 2048
+    text_column: str = "text"
+    train_split: str = "train"
+    val_split: str = "validation"
+    # Used only when the source has no validation split: the share of documents held out by
+    # content hash (ttl.data.holdout), or a count of documents (val_documents, which then sets
+    # the share). Never trained on.
+    val_fraction: float = 0.01
+    val_documents: int | None = None
+
+
+@dataclass
+class DataSettings(SplitSettings):
     """The training data: where it is, how it is split, packed and ordered.
 
     `instantiate(cfg.data, tokenizer=..., micro_batch_size=...)` builds the run's DataModule.
@@ -34,19 +50,10 @@ class DataSettings:
     # A Hub dataset id, a local copy of a Hub repository, a directory or a file (parquet,
     # jsonl, txt), or a prepared shard set (a directory holding manifest.json, or its Hub id).
     path: str = MISSING
-    seq_len: int = 2048
     # auto: data.path's prepared shards when it holds a manifest.json; for raw text, shards
     # prepared into prepared_dir on first use (ttl.data.cache). raw: tokenize on the fly (a
     # resume replays the stream). shards: data.path must be a prepared set (or a Hub id of one).
     format: str = "auto"
-    text_column: str = "text"
-    train_split: str = "train"
-    val_split: str = "validation"
-    # Used only when the source has no validation split: the share of documents held out by
-    # content hash (ttl.data.holdout), or a count of documents (val_documents, which then sets
-    # the share). Never trained on.
-    val_fraction: float = 0.01
-    val_documents: int | None = None
     # Cap on validation rows, taken evenly over the held-out split (a full pass over them is one
     # validation); null = all.
     max_val_blocks: int | None = 1000
@@ -93,7 +100,7 @@ class DataSettings:
 
 
 @dataclass
-class PrepareConfig:
+class PrepareConfig(SplitSettings):
     """`python -m ttl.data.prepare data_path=... tokenizer=... output_dir=...`: raw text -> packed
     token shards for data.format=shards."""
 
@@ -102,16 +109,8 @@ class PrepareConfig:
     # A tokenizer directory or Hub id.
     tokenizer: str = MISSING
     output_dir: str = MISSING
-    seq_len: int = 2048
     # ttl: <s> before each document, no </s> (TeenyTinyLlama); eos: </s> after each document.
     packing: str = "ttl"
-    text_column: str = "text"
-    train_split: str = "train"
-    val_split: str = "validation"
-    # Without a validation split: the share of documents held out (by content hash), or a count
-    # of documents (val_documents, which then sets the share).
-    val_fraction: float = 0.01
-    val_documents: int | None = None
     # Tokenizing processes; null = every core of this machine.
     num_proc: int | None = None
     # Documents per tokenization task.

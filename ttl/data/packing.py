@@ -17,24 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ttl.data.manifest import SplitInfo
 from ttl.data.wordcache import encoder_for
 from ttl.errors import TTLError
 
 PACKINGS = ("ttl", "eos")
 INT64 = np.dtype(np.int64)
-
-
-@dataclass
-class PackingStats:
-    """Counters of a packing pass, reported to the user."""
-
-    documents: int = 0
-    empty_documents: int = 0
-    tokens: int = 0
-    blocks: int = 0
-    # Documents with more tokens than one block: kept, split across consecutive blocks.
-    long_documents: int = 0
-
 
 
 def check_packing(packing: str) -> None:
@@ -101,7 +89,8 @@ class RowPacker:
     def __init__(self, seq_len: int, dtype: np.dtype = INT64) -> None:
         self.seq_len = seq_len
         self.dtype = np.dtype(dtype)
-        self.stats = PackingStats()
+        # The manifest's counts of a split, so far: rows, packed tokens, documents, long ones.
+        self.stats = SplitInfo()
         self._tail = np.empty(0, dtype=self.dtype)
         # Offsets (in the tail) where documents start.
         self._tail_starts = np.empty(0, dtype=np.int64)
@@ -110,7 +99,7 @@ class RowPacker:
         """Append documents (flat ids + lengths, as `encode_documents` returns) and cut rows."""
         t = self.seq_len
         self.stats.documents += int(lengths.shape[0])
-        self.stats.tokens += int(flat.shape[0])
+        # Documents with more tokens than one row: kept, split across consecutive rows.
         self.stats.long_documents += int((lengths > t).sum())
         doc_offsets = np.cumsum(lengths) - lengths + self._tail.shape[0]
         stream = np.concatenate([self._tail, flat.astype(self.dtype, copy=False)])
@@ -123,7 +112,9 @@ class RowPacker:
         rows = PackedRows(ids, [s - i * t for i, s in enumerate(per_row)])
         self._tail = stream[n * t:].copy()
         self._tail_starts = starts[cuts[-1]:] - n * t if n else starts
-        self.stats.blocks += n
+        self.stats.rows += n
+        self.stats.tokens += n * t
+        self.stats.dropped_tokens = self.remainder
         return rows
 
     @property

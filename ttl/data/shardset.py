@@ -104,13 +104,10 @@ class _JobWriter:
     def close(self, empty: dict[str, int]) -> dict[str, SplitInfo]:
         infos = {}
         for side in SIDES:
-            info = SplitInfo(empty_documents=empty.get(side, 0))
+            info = self.packers[side].stats if side in self.packers else SplitInfo()
+            info.empty_documents = empty.get(side, 0)
             if side in self.packers:
                 info.shards = self.writers[side].close()
-                packer = self.packers[side]
-                info.rows, info.documents = packer.stats.blocks, packer.stats.documents
-                info.long_documents = packer.stats.long_documents
-                info.tokens, info.dropped_tokens = info.rows * self.cfg.seq_len, packer.remainder
             infos[side] = info
         return infos
 

@@ -86,7 +86,7 @@ def packed_blocks(texts: Iterable[str], tokenizer, packing: str, seq_len: int,
         if max_tokens is not None and rows * seq_len >= max_tokens:
             break
     if not rows:
-        raise TTLError(f"the evaluation data holds {packer.stats.tokens:,} tokens, fewer than one "
+        raise TTLError(f"the evaluation data holds {packer.remainder:,} tokens, fewer than one "
                        f"block of seq_len={seq_len}; use method=sliding or more data")
     blocks = torch.from_numpy(np.concatenate(parts))
     if max_tokens is not None:

@@ -41,7 +41,7 @@ from ttl.finetune.data import ExamplesDataModule, encode_split, load_splits
 from ttl.finetune.modules import ClassifierModule, FinetuneModule, SFTModule, majority_baseline
 from ttl.generate import export_generation_config
 from ttl.model import resolve_attn_implementation
-from ttl.rundir import CONFIG, RunLock, is_primary_process, write_dir, write_json
+from ttl.rundir import is_primary_process, owned_run_dir, save_config, write_dir, write_json
 from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.loggers import build_loggers, finish_wandb
 from ttl.train.sweep import in_multirun, place_sweep_job
@@ -93,15 +93,10 @@ def run_directory(cfg: DictConfig) -> Iterator[Path]:
     Entered only once the inputs are checked, so a bad command leaves no files behind. A
     re-run replaces the earlier run's config, metrics and export (fine-tuning does not resume).
     """
-    run_dir = Path(cfg.run_dir)
-    lock = RunLock(run_dir).acquire() if is_primary_process() else None
-    try:
-        if lock is not None:
-            (run_dir / CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    with owned_run_dir(cfg.run_dir) as run_dir:
+        if is_primary_process():
+            save_config(cfg, run_dir, replace=True)
         yield run_dir
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 @dataclass

@@ -23,12 +23,12 @@ from ttl.errors import TTLError
 from ttl.model import llama_config, resolve_attn_implementation
 from ttl.rundir import (
     DATA_RECORD,
-    RunLock,
     checkpoint_dir,
     checkpoint_is_readable,
     holds_a_run,
     is_primary_process,
     latest_good_checkpoint,
+    owned_run_dir,
     read_states,
     resume_candidates,
     save_config,
@@ -127,13 +127,8 @@ def run(cfg: DictConfig) -> dict:
     print(describe(cfg, plan))
     if cfg.dry_run:
         return {}
-    run_dir = Path(cfg.run_dir)
-    lock = RunLock(run_dir).acquire() if is_primary_process() else None
-    try:
+    with owned_run_dir(cfg.run_dir) as run_dir:
         return _train(cfg, plan, run_dir)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
