@@ -9,6 +9,7 @@ Examples:
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from typing import NoReturn
 
@@ -16,7 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 import ttl.finetune.config  # noqa: F401  (registers the config's schemas)
-from ttl.cli import register_resolvers
+from ttl.cli import invoke, register_resolvers
 from ttl.errors import TTLError
 from ttl.finetune.run import finetune
 
@@ -59,19 +60,20 @@ def usage() -> str:
             "python -m ttl.finetune task=<name> --help lists every option of that task's config")
 
 
-def main() -> None:
-    """Console entry point (`python -m ttl.finetune` / `ttl-finetune`)."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point (`python -m ttl.finetune` / `ttl-finetune`); returns the exit status."""
     register_resolvers()
-    args = sys.argv[1:]
+    args = list(sys.argv[1:] if argv is None else argv)
     if {"--help", "-h"} & set(args) and not any(arg.startswith("task=") for arg in args):
         print(usage())
-        return
+        return 0
     try:
         check_task_argument(args)
     except TTLError as error:
-        _fail(error)
-    _hydra_main()
+        print(f"ttl.finetune: error: {error}", file=sys.stderr)
+        return 2
+    return invoke(_hydra_main, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -41,7 +41,7 @@ from ttl.finetune.data import ExamplesDataModule, encode_split, load_splits
 from ttl.finetune.modules import ClassifierModule, FinetuneModule, SFTModule, majority_baseline
 from ttl.generate import export_generation_config
 from ttl.model import resolve_attn_implementation
-from ttl.rundir import is_primary_process, owned_run_dir, save_config, write_dir, write_json
+from ttl.rundir import checkpoint_dir, is_primary_process, owned_run_dir, save_config, write_dir, write_json
 from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.loggers import build_loggers, finish_wandb
 from ttl.train.sweep import in_multirun, place_sweep_job
@@ -128,7 +128,7 @@ def fit(cfg: DictConfig, module: FinetuneModule, datamodule: pl.LightningDataMod
     The caller closes the W&B run (`ttl.train.loggers.finish_wandb`) after its last logging.
     """
     selector = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=checkpoint_dir(run_dir),
         # The step identifies the validation entry in module.history.
         filename="best-epoch{epoch}-step{step}",
         auto_insert_metric_name=False,

@@ -9,12 +9,13 @@ Examples:
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import hydra
 from omegaconf import DictConfig
 
 import ttl.train.config  # noqa: F401  (registers the config's schemas)
-from ttl.cli import register_resolvers
+from ttl.cli import invoke, register_resolvers
 from ttl.errors import TTLError
 from ttl.train.pretrain import Preempted, run
 
@@ -33,11 +34,11 @@ def _hydra_main(cfg: DictConfig) -> dict | float | None:
     return result.get(cfg.optimized_metric) if cfg.get("optimized_metric") else result
 
 
-def main() -> None:
-    """Console entry point (`python -m ttl.train` / `ttl-train`)."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point (`python -m ttl.train` / `ttl-train`); returns the exit status."""
     register_resolvers()
-    _hydra_main()
+    return invoke(_hydra_main, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
