@@ -25,6 +25,8 @@ def test_wheel_contains_configs_sample_corpus_and_all_modules(wheel):
     expected = {f"ttl/conf/{p.relative_to(ROOT / 'conf')}" for p in (ROOT / "conf").rglob("*.yaml")}
     expected |= {f"ttl/{p.relative_to(ROOT / 'ttl')}" for p in (ROOT / "ttl").rglob("*.py")}
     expected |= {f"ttl/{p.relative_to(ROOT / 'ttl')}" for p in (ROOT / "ttl" / "data").rglob("*.jsonl")}
+    expected |= {f"ttl/{p.relative_to(ROOT / 'ttl')}" for p in (ROOT / "ttl").rglob("*.md.j2")}
+    assert "ttl/card/template.md.j2" in expected
     missing = sorted(expected - names)
     assert not missing, missing
 

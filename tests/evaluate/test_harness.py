@@ -14,11 +14,14 @@ from ..conftest import SHARED_DATA
 TASKS_DIR = SHARED_DATA / "tasks"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tasks"
 # The card's shot counts (eduagarcia/lm-evaluation-harness-pt; laiviet/lm-evaluation-harness;
-# Tucano's scripts) and how many fixture questions each task scores.
+# Tucano's scripts) per ttl task, as suite=card runs them on the fixtures (tasks_dir=FIXTURES).
 CARD_SHOTS = {"ttl_assin2_rte": 15, "ttl_assin2_sts": 15, "ttl_bluex": 3, "ttl_enem_challenge": 3,
               "ttl_faquad_nli": 15, "ttl_hatebr_offensive": 25, "ttl_oab_exams": 3, "ttl_arc_pt": 25,
               "ttl_hellaswag_pt": 0, "ttl_mmlu_pt": 25, "ttl_truthfulqa_pt": 0, "ttl_calame_pt": 0,
               "ttl_lambada_pt": 0}
+# Without a copy in tasks_dir, these run as upstream lm-eval's own tasks.
+UPSTREAM = {"ttl_arc_pt": "arc_pt", "ttl_hellaswag_pt": "hellaswag_pt",
+            "ttl_truthfulqa_pt": "truthfulqa_pt_mc2"}
 requires_tasks = pytest.mark.skipif(
     not (TASKS_DIR / "enem" / "test.jsonl").is_file() or not (TASKS_DIR / "oab" / "test.jsonl").is_file(),
     reason=f"{TASKS_DIR}/enem and /oab are not available on this machine",
@@ -90,14 +93,28 @@ def test_suites_and_their_errors(capsys):
     pytest.importorskip("lm_eval")
     from ttl.evaluate.harness import resolve_tasks
 
-    assert resolve_tasks("card", None) == list(CARD_SHOTS)
+    # ARC, HellaSwag and TruthfulQA: upstream lm-eval's tasks by name, ttl's where tasks_dir holds a copy.
+    assert resolve_tasks("card", None) == [UPSTREAM.get(t, t) for t in CARD_SHOTS]
+    assert resolve_tasks("card", None, str(FIXTURES)) == list(CARD_SHOTS)
     assert resolve_tasks("card", ["ttl_bluex"]) == ["ttl_bluex"]  # tasks= wins over the suite
+    assert resolve_tasks("card", ["arc_pt"], str(FIXTURES)) == ["arc_pt"]  # and runs as named
     assert resolve_tasks("exams", None) == ["ttl_enem", "ttl_oab"]
     assert evaluate_main(["harness", "checkpoints=x/y", "suite=nope"]) == 2
     err = capsys.readouterr().err
     assert "suite=nope: unknown; one of exams, card_pt, card_translated, tucano, card" in err
     assert evaluate_main(["harness", "checkpoints=x/y", "suite=card", "tasks_dir=/nonexistent"]) == 2
     assert "tasks_dir=/nonexistent: no such directory" in capsys.readouterr().err
+
+
+def test_offline_copies_of_upstream_s_tasks_need_tasks_dir(capsys, tmp_path):
+    pytest.importorskip("lm_eval")
+    assert evaluate_main(["harness", "checkpoints=x/y", "tasks=[ttl_arc_pt,ttl_truthfulqa_pt]"]) == 2
+    err = capsys.readouterr().err
+    assert "tasks_dir is required for the local tasks ttl_arc_pt, ttl_truthfulqa_pt" in err
+    (tmp_path / "truthfulqa_pt").mkdir()
+    args = ["harness", "checkpoints=x/y", "tasks=[ttl_truthfulqa_pt]", f"tasks_dir={tmp_path}"]
+    assert evaluate_main(args) == 2
+    assert f"tasks_dir={tmp_path}: no truthfulqa_pt/val.jsonl there" in capsys.readouterr().err
 
 
 def test_card_tasks_offline_without_a_copy_name_the_folders_to_give(capsys):
@@ -153,10 +170,11 @@ def test_the_card_suite_runs_offline_on_every_checkpoint_of_a_run(tiny_run):
         rows = list(csv.DictReader(handle))
     for table in CARD_TABLES.values():
         for column in table:
-            found = [r for r in rows if r["task"] == column.task and r["metric"] == column.metric]
+            task, metric = column.offline or (column.task, column.metric)  # every copy is in FIXTURES
+            found = [r for r in rows if r["task"] == task and r["metric"] == metric]
             assert [r["step"] for r in found] == ["10", "20"], column
             for r in found:
-                assert int(r["num_fewshot"]) == CARD_SHOTS[column.task] and r["samples"] == "2"
+                assert int(r["num_fewshot"]) == CARD_SHOTS[task] and r["samples"] == "2"
                 assert 0 <= float(r["value"]) <= 1
     card = (out / "card.md").read_text()
     assert ("| Checkpoint | Processed Tokens | ASSIN2 RTE | ASSIN2 STS | BLUEX | ENEM | FAQUAD NLI "
@@ -171,3 +189,46 @@ def test_the_card_suite_runs_offline_on_every_checkpoint_of_a_run(tiny_run):
     assert saved["checkpoint"]["tokens"] == 40960
     one_step = card_tables(tiny_run, 10)
     assert "| step-10 | 41.0K |" in one_step and "step-20" not in one_step
+
+
+@pytest.mark.slow
+def test_the_card_suite_offline_without_copies_names_upstream_s_tasks_and_their_copies(capsys):
+    pytest.importorskip("lm_eval")
+    assert evaluate_main(["harness", "checkpoints=x/y", "suite=card_translated"]) == 2
+    err = capsys.readouterr().err
+    assert ("tasks=['arc_pt', 'hellaswag_pt', 'ttl_mmlu_pt', 'truthfulqa_pt_mc2']: cannot load the "
+            "task data") in err
+    assert ("arc_pt, hellaswag_pt, truthfulqa_pt_mc2 are lm-eval's tasks on their Hub datasets; offline, "
+            "ttl's ttl_arc_pt, ttl_hellaswag_pt, ttl_truthfulqa_pt read copies in tasks_dir=DIR (arc_pt/, "
+            "hellaswag_pt/, truthfulqa_pt/ with <split>.jsonl") in err
+    assert "ttl_mmlu_pt read their Hub datasets; offline, give tasks_dir=DIR holding copies (mmlu_pt/" in err
+    assert "Tasks from lm-eval's registry" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_card_suite_runs_upstream_s_tasks_from_the_hub(tiny_run, fixture_hub, tmp_path):
+    """No tasks_dir: lm-eval's arc_pt, hellaswag_pt and truthfulqa_pt_mc2 (the Hub datasets
+    answered by the fixtures) with the card's shots, and the card reads their metrics."""
+    pytest.importorskip("lm_eval")
+    assert evaluate_main(["harness", f"checkpoints={tiny_run}", "suite=card_translated", "limit=2",
+                          "device=cpu", "batch_size=4", f"output_dir={tmp_path}"]) == 0
+    with open(tmp_path / "harness.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    shots = {"arc_pt": 25, "hellaswag_pt": 0, "ttl_mmlu_pt": 25, "truthfulqa_pt_mc2": 0}
+    for column in CARD_TABLES["translated"]:
+        found = [r for r in rows if r["task"] == column.task and r["metric"] == column.metric]
+        assert [r["step"] for r in found] == ["10", "20"], column
+        assert all(int(r["num_fewshot"]) == shots[column.task] and r["samples"] == "2" for r in found)
+    assert not any(r["task"].startswith("ttl_") and r["task"] != "ttl_mmlu_pt" for r in rows)
+    # Upstream's MC2 score is named acc (lm-eval adds sample_len to every task); ttl's mc2 is not there.
+    assert {r["metric"] for r in rows if r["task"] == "truthfulqa_pt_mc2"} - {"sample_len"} == {"acc"}
+    card = (tmp_path / "card.md").read_text()
+    step_10 = next(line for line in card.splitlines() if line.startswith("| step-10 |"))
+    assert "-" not in step_10.split("|", 3)[3]  # every column and the average have a score
+    assert "Shots: 25 / 0 / 25 / 0; questions scored: 2 / 2 / 2 / 2." in card
+    saved = json.loads((tmp_path / "harness-step-10.json").read_text())
+    assert saved["data"] == {"arc_pt": "hub:alexandrainst/m_arc:pt",
+                             "hellaswag_pt": "hub:alexandrainst/m_hellaswag:pt",
+                             "ttl_mmlu_pt": "hub:alexandrainst/m_mmlu:pt",
+                             "truthfulqa_pt_mc2": "hub:alexandrainst/m_truthfulqa:pt"}
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == sorted(f"{t}.png" for t in shots)

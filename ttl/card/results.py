@@ -1,5 +1,6 @@
 """The rows of `python -m ttl.evaluate harness`: one metric of one task on one checkpoint, read
-from lm-eval's results (while running) or from the `harness-<checkpoint>.json` files it wrote."""
+from lm-eval's results (while running) or from the `harness-<checkpoint>.json` files it wrote
+(`<run_dir>/evaluation/harness-step-<N>.json` for a run's exports: `step_rows`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttl.checkpoints import Checkpoint
+from ttl.rundir import step_dir_name
 
 
 @dataclass
@@ -57,3 +59,15 @@ def read_harness_json(path: str | Path) -> list[HarnessRow]:
                             revision=about.get("revision"), step=about.get("step"),
                             tokens=about.get("tokens"))
     return rows_from_results(checkpoint, saved)
+
+
+def harness_path(run_dir: str | Path, step: int) -> Path:
+    """Where `python -m ttl.evaluate harness checkpoints=<run_dir>` (or `=<run_dir>/step-<N>`)
+    writes the results of the run's export at `step`."""
+    return Path(run_dir) / "evaluation" / f"harness-{step_dir_name(step)}.json"
+
+
+def step_rows(run_dir: str | Path, step: int) -> list[HarnessRow]:
+    """The harness rows of the run's export at `step`; [] when it was not evaluated."""
+    path = harness_path(run_dir, step)
+    return read_harness_json(path) if path.is_file() else []

@@ -68,11 +68,18 @@ def markdown_table(rows: Iterable[tuple[int | None, float | None, float | None, 
 
 @dataclass(frozen=True)
 class CardColumn:
-    """One column of a card table: its title, the ttl task and the metric it shows."""
+    """One column of a card table: its title, the lm-eval task and the metric it shows, and for
+    a benchmark that runs as upstream lm-eval's task, ttl's offline task (on a tasks_dir copy)
+    and its metric, which the column reads when that one ran instead."""
 
     title: str
     task: str
     metric: str
+    offline: tuple[str, str] | None = None
+
+    def reads(self, row: HarnessRow) -> bool:
+        """Whether `row` holds this column's score (the task's metric, or the offline task's)."""
+        return (row.task, row.metric) in ((self.task, self.metric), self.offline)
 
 
 # The tables of TeenyTinyLlama's model card (and Tucano's two extra columns), in card order.
@@ -87,10 +94,11 @@ CARD_TABLES: dict[str, tuple[CardColumn, ...]] = {
         CardColumn("OAB Exams", "ttl_oab_exams", "acc"),
     ),
     "translated": (
-        CardColumn("ARC", "ttl_arc_pt", "acc_norm"),
-        CardColumn("HellaSwag", "ttl_hellaswag_pt", "acc_norm"),
+        # lm-eval's okapi tasks, or ttl's on a tasks_dir copy (ttl.evaluate.lm_eval_tasks.upstream).
+        CardColumn("ARC", "arc_pt", "acc_norm", offline=("ttl_arc_pt", "acc_norm")),
+        CardColumn("HellaSwag", "hellaswag_pt", "acc_norm", offline=("ttl_hellaswag_pt", "acc_norm")),
         CardColumn("MMLU", "ttl_mmlu_pt", "acc"),
-        CardColumn("TruthfulQA", "ttl_truthfulqa_pt", "mc2"),
+        CardColumn("TruthfulQA", "truthfulqa_pt_mc2", "acc", offline=("ttl_truthfulqa_pt", "mc2")),
     ),
     "tucano": (
         CardColumn("CALAME-PT", "ttl_calame_pt", "acc"),
@@ -117,13 +125,12 @@ def _label(checkpoint: str, revision: str | None) -> str:
 
 
 def _cell(rows: Sequence[HarnessRow], key: tuple, column: CardColumn) -> HarnessRow | None:
-    return next((r for r in rows if (r.checkpoint, r.revision) == key[:2] and r.task == column.task
-                 and r.metric == column.metric), None)
+    return next((r for r in rows if (r.checkpoint, r.revision) == key[:2] and column.reads(r)), None)
 
 
 def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str | None:
     """One card table (markdown) over the checkpoints in `rows`; None when no column has a score."""
-    if not any(r.task == c.task and r.metric == c.metric for r in rows for c in columns):
+    if not any(c.reads(r) for r in rows for c in columns):
         return None
     header = ["Checkpoint", "Processed Tokens", *[c.title for c in columns], "Average"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -135,7 +142,7 @@ def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str
                  *["-" if s is None else f"{s:.2f}" for s in [*scores, average]]]
         lines.append("| " + " | ".join(cells) + " |")
     # What the numbers rest on: a run with other shot counts or a `limit` is not the card's.
-    runs = [next((r for r in rows if r.task == c.task and r.metric == c.metric), None) for c in columns]
+    runs = [next((r for r in rows if c.reads(r)), None) for c in columns]
     shots = " / ".join("-" if r is None or r.num_fewshot is None else str(r.num_fewshot) for r in runs)
     samples = " / ".join("-" if r is None or r.samples is None else str(r.samples) for r in runs)
     lines += ["", f"Shots: {shots}; questions scored: {samples}."]

@@ -67,12 +67,16 @@ class HarnessConfig:
     # A preset list of tasks (ttl.evaluate.lm_eval_tasks.SUITES): exams (ttl_enem, ttl_oab:
     # data only from tasks_dir), card (all of the below), card_pt (ASSIN2 RTE/STS, BLUEX, ENEM,
     # FAQuAD-NLI, HateBR, OAB Exams), card_translated (ARC, HellaSwag, MMLU, TruthfulQA in
-    # Portuguese), tucano (CALAME-PT, LAMBADA-PT).
+    # Portuguese; ARC, HellaSwag and TruthfulQA as lm-eval's arc_pt, hellaswag_pt and
+    # truthfulqa_pt_mc2, or ttl's offline tasks where tasks_dir holds their copies), tucano
+    # (CALAME-PT, LAMBADA-PT).
     suite: str = "exams"
-    # Tasks or groups to run instead of the suite's, e.g. [ttl_assin2_rte,ttl_bluex] or [arc_easy].
+    # Tasks or groups to run instead of the suite's, exactly as named, e.g.
+    # [ttl_assin2_rte,ttl_bluex] or [arc_easy].
     tasks: list[str] | None = None
-    # A folder of local copies, <folder>/<split>.jsonl (enem/, oab/, assin2/, hatebr/, ...): a
-    # task reads its copy when there is one, else its Hub dataset. Required for ttl_enem, ttl_oab.
+    # A folder of local copies, <folder>/<split>.jsonl (enem/, oab/, assin2/, hatebr/, arc_pt/,
+    # ...): a task reads its copy when there is one, else its Hub dataset. Required for ttl_enem,
+    # ttl_oab and the offline ttl_arc_pt, ttl_hellaswag_pt, ttl_truthfulqa_pt.
     tasks_dir: str | None = None
     # Few-shot examples for every task; null: each task's own (the benchmarks' published settings).
     num_fewshot: int | None = None

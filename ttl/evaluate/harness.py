@@ -9,6 +9,11 @@ Examples:
     # any task of lm-eval's registry (its data comes from the Hub)
     python -m ttl.evaluate harness checkpoints=runs/ttl-160m/step-458000 tasks=[arc_easy]
 
+In the card's suites, ARC, HellaSwag and TruthfulQA run as upstream lm-eval's own tasks
+(`arc_pt`, `hellaswag_pt`, `truthfulqa_pt_mc2`, Hub data, the card's shot counts), or as ttl's
+offline `ttl_arc_pt`, `ttl_hellaswag_pt`, `ttl_truthfulqa_pt` where tasks_dir holds their copies
+(lm_eval_tasks/upstream.py). `tasks=[...]` runs exactly the tasks it names.
+
 Writes harness.csv (one row per checkpoint, task and metric), harness.md (the headline metric
 per task), harness-<checkpoint>.json (lm-eval's results), and for the card's tasks card.md (the
 card's tables) and plots/<task>.png (score against tokens) to `output_dir`.
@@ -22,6 +27,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
@@ -31,12 +37,16 @@ from ttl.checkpoints import find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require
 from ttl.errors import TTLError
 from ttl.evaluate.config import HarnessConfig
-from ttl.evaluate.harness_plot import HEADLINE_METRICS, headline_metric, plot_task_scores
+from ttl.evaluate.harness_plot import CARD_METRIC, HEADLINE_METRICS, headline_metric, plot_task_scores
 from ttl.evaluate.lm_eval_tasks import LOCAL_TASKS, SUITES, TASK_DATA, TASKS_PATH, TTL_GROUPS
 from ttl.evaluate.lm_eval_tasks.catalog import expand
 from ttl.evaluate.lm_eval_tasks.loaders import data_source
+from ttl.evaluate.lm_eval_tasks.upstream import OFFLINE, choose, with_card_shots
 from ttl.evaluate.report import format_tokens
 from ttl.rundir import load_config
+
+if TYPE_CHECKING:
+    from lm_eval.tasks import TaskManager
 
 USAGE = ("python -m ttl.evaluate harness checkpoints=<step dir | run dir | Hub id> "
          "[suite=exams|card|card_pt|card_translated|tucano | tasks=[...]] tasks_dir=DIR")
@@ -61,29 +71,31 @@ def _is_ttl_task(name: str) -> bool:
     return name in TASK_DATA or name in TTL_GROUPS
 
 
-def resolve_tasks(suite: str, tasks: list[str] | None) -> list[str]:
-    """`tasks` when given, else the suite's tasks."""
+def resolve_tasks(suite: str, tasks: list[str] | None, tasks_dir: str | None = None) -> list[str]:
+    """`tasks` when given, else the suite's tasks: upstream lm-eval's for ARC, HellaSwag and
+    TruthfulQA, or ttl's offline ones where `tasks_dir` holds their copies."""
     if tasks is not None:
         if not tasks:
             raise TTLError("tasks=[]: name at least one task")
         return list(tasks)
     if suite not in SUITES:
         raise TTLError(f"suite={suite}: unknown; one of {', '.join(SUITES)} (or tasks=[...])")
-    return list(SUITES[suite])
+    return choose(SUITES[suite], tasks_dir)
 
 
 def check_tasks_dir(tasks_dir: str | None, tasks: Sequence[str]) -> str | None:
-    """The absolute tasks_dir, refusing a missing one when a task can only read it (ttl_enem,
-    ttl_oab), and a tasks_dir that is not a directory."""
+    """The absolute tasks_dir, refusing a missing one when a task can only read it (LOCAL_TASKS:
+    ttl_enem, ttl_oab, the offline ttl_arc_pt, ...) or a copy without its split files, and a
+    tasks_dir that is not a directory."""
     wanted = [t for t in expand(list(tasks)) if t in LOCAL_TASKS]
     if wanted and not tasks_dir:
-        raise TTLError(f"tasks_dir is required for the local tasks {', '.join(LOCAL_TASKS)}: {USAGE}")
+        raise TTLError(f"tasks_dir is required for the local tasks {', '.join(wanted)}: {USAGE}")
     if not tasks_dir:
         return None
     root = Path(tasks_dir).expanduser()
     for name in wanted:
         folder = TASK_DATA[name].folder
-        for split in ("train", "test"):
+        for split in TASK_DATA[name].splits:
             if not (root / folder / f"{split}.jsonl").is_file():
                 raise TTLError(f"tasks_dir={tasks_dir}: no {folder}/{split}.jsonl there")
     if not root.is_dir():
@@ -91,12 +103,25 @@ def check_tasks_dir(tasks_dir: str | None, tasks: Sequence[str]) -> str | None:
     return str(root.resolve())
 
 
-def data_sources(tasks: Sequence[str], tasks_dir: str | None) -> dict[str, str]:
-    """Where each ttl task reads its data: a local folder, or `hub:<dataset id>`."""
-    return {t: data_source(TASK_DATA[t], tasks_dir) for t in expand(list(tasks)) if t in TASK_DATA}
+def data_sources(tasks: Sequence[str], tasks_dir: str | None,
+                 manager: TaskManager | None = None) -> dict[str, str]:
+    """Where each task reads its data: a local folder or `hub:<dataset id>` for ttl's tasks, and
+    `hub:<dataset id>` for the tasks of lm-eval's registry that `manager` (a TaskManager)
+    indexes with a dataset (its groups and tags name none)."""
+    sources = {}
+    for task in expand(list(tasks)):
+        if task in TASK_DATA:
+            sources[task] = data_source(TASK_DATA[task], tasks_dir)
+            continue
+        entry = manager.task_index.get(task) if manager is not None else None
+        config = (entry.cfg or {}) if entry is not None else {}
+        if config.get("dataset_path"):
+            name = config.get("dataset_name")
+            sources[task] = f"hub:{config['dataset_path']}" + (f":{name}" if name else "")
+    return sources
 
 
-def task_manager(tasks: Sequence[str], tasks_dir: str | None):
+def task_manager(tasks: Sequence[str], tasks_dir: str | None) -> TaskManager:
     """An lm-eval TaskManager with ttl's task folder (and lm-eval's own tasks only if needed)."""
     _, _, TaskManager = _import_lm_eval()
     builtin = any(not _is_ttl_task(t) for t in tasks)
@@ -112,14 +137,22 @@ def task_manager(tasks: Sequence[str], tasks_dir: str | None):
     try:
         manager.load(list(tasks))  # fetches Hub datasets now, so offline fails before any model loads
     except (ConnectionError, OSError, ValueError) as error:
-        from_hub = [t for t in expand(list(tasks))
-                    if t in TASK_DATA and data_source(TASK_DATA[t], tasks_dir).startswith("hub:")]
+        names = expand(list(tasks))
+        from_hub = [t for t in names if t in TASK_DATA and TASK_DATA[t].hub_path is not None
+                    and data_source(TASK_DATA[t], tasks_dir).startswith("hub:")]
+        upstream = [t for t in names if t in OFFLINE]
         hint = ""
         if from_hub:
             folders = ", ".join(dict.fromkeys(f"{TASK_DATA[t].folder}/" for t in from_hub))
             hint += (f" {', '.join(from_hub)} read their Hub datasets; offline, give tasks_dir=DIR "
                      f"holding copies ({folders} with <split>.jsonl in the Hub's layout).")
-        if builtin:
+        if upstream:
+            offline = [OFFLINE[t] for t in upstream]
+            folders = ", ".join(f"{TASK_DATA[t].folder}/" for t in offline)
+            hint += (f" {', '.join(upstream)} are lm-eval's tasks on their Hub datasets; offline, ttl's "
+                     f"{', '.join(offline)} read copies in tasks_dir=DIR ({folders} with <split>.jsonl "
+                     "in the Hub's layout), which the card's suites pick when they are there.")
+        if any(not _is_ttl_task(t) and t not in OFFLINE for t in tasks):
             hint += (f" Tasks from lm-eval's registry read their data from the Hub; offline, use the "
                      f"local tasks {', '.join(LOCAL_TASKS)} with tasks_dir=...")
         raise TTLError(f"tasks={list(tasks)}: cannot load the task data ({type(error).__name__}: "
@@ -172,7 +205,8 @@ def _write_outputs(rows: list[HarnessRow], output: Path, log: Callable[[str], No
         (output / "card.md").write_text(card)
         log(card)
         written.append(output / "card.md")
-        plots = plot_task_scores([r for r in rows if r.task in TASK_DATA], output / "plots")
+        plots = plot_task_scores([r for r in rows if r.task in TASK_DATA or r.task in CARD_METRIC],
+                                 output / "plots")
         if plots:
             written.append(output / "plots" / "<task>.png")
     log(f"wrote {', '.join(str(p) for p in written)}")
@@ -183,14 +217,14 @@ def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -
     to change); write and return the rows."""
     cfg = cfg if isinstance(cfg, DictConfig) else command_config(HarnessConfig, cfg)
     require(cfg, "checkpoints", USAGE)
-    tasks = resolve_tasks(cfg.suite, None if cfg.tasks is None else list(cfg.tasks))
+    tasks = resolve_tasks(cfg.suite, None if cfg.tasks is None else list(cfg.tasks), cfg.tasks_dir)
     if cfg.limit is not None and cfg.limit <= 0:
         raise TTLError(f"limit={cfg.limit}: must be positive (a count, or a fraction below 1)")
     lm_eval, HFLM, _ = _import_lm_eval()
     tasks_dir = check_tasks_dir(cfg.tasks_dir, tasks)
     checkpoints = find_checkpoints(cfg.checkpoints, list(cfg.revisions), cfg.tokens_per_step)
     manager = task_manager(tasks, tasks_dir)
-    sources = data_sources(tasks, tasks_dir)
+    sources = data_sources(tasks, tasks_dir, manager)
     for task, source in sources.items():
         log(f"{task}: data from {source}")
     limit = int(cfg.limit) if cfg.limit is not None and cfg.limit >= 1 else cfg.limit
@@ -201,8 +235,10 @@ def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -
     for checkpoint in checkpoints:
         model, tokenizer = load_checkpoint(checkpoint, device, cfg.dtype)
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
+        # A suite runs upstream's card tasks with the card's shot counts; tasks=[...] as named.
+        specs = with_card_shots(manager, tasks) if cfg.tasks is None else tasks
         results = lm_eval.simple_evaluate(
-            model=lm, tasks=tasks, num_fewshot=cfg.num_fewshot, limit=limit, task_manager=manager,
+            model=lm, tasks=specs, num_fewshot=cfg.num_fewshot, limit=limit, task_manager=manager,
             log_samples=False, random_seed=cfg.seed, numpy_random_seed=cfg.seed,
             torch_random_seed=cfg.seed, fewshot_random_seed=cfg.seed,
         )

@@ -11,7 +11,9 @@ from ttl.evaluate.lm_eval_tasks.catalog import CARD_TABLES
 
 # The metric reported per task when the card names none, in order of preference.
 HEADLINE_METRICS = ("acc", "acc_norm", "f1_macro", "f1", "mcc", "pearson", "mc2", "exact_match")
-CARD_METRIC = {c.task: (c.metric, c.title) for table in CARD_TABLES.values() for c in table}
+# Each card task's metric and column title: upstream lm-eval's task and ttl's offline one alike.
+CARD_METRIC = {task: (metric, c.title) for table in CARD_TABLES.values() for c in table
+               for task, metric in ((c.task, c.metric), c.offline or (c.task, c.metric))}
 
 
 def headline_metric(task: str, metrics: set[str]) -> str:

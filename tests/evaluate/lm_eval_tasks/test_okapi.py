@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ttl.evaluate.lm_eval_tasks import last_word, okapi
-from ttl.evaluate.lm_eval_tasks.catalog import SUITES
+from ttl.evaluate.lm_eval_tasks.catalog import SUITES, TTL_GROUPS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tasks"
 
@@ -20,7 +20,7 @@ def tasks():
     pytest.importorskip("lm_eval")
     from ttl.evaluate.harness import task_manager
 
-    names = list(SUITES["card_translated"] + SUITES["tucano"])
+    names = list(TTL_GROUPS["ttl_card_translated"] + SUITES["tucano"])  # ttl's own, on the fixtures
     return task_manager(names, str(FIXTURES)).load(names)["tasks"]
 
 

@@ -8,6 +8,10 @@
   `ttl_card_translated` (ARC, HellaSwag, MMLU, TruthfulQA in Portuguese, as Okapi's harness runs
   them; okapi.py) and group `ttl_tucano` (CALAME-PT, LAMBADA-PT; last_word.py). Each reads its
   Hub dataset, or `<tasks_dir>/<folder>/<split>.jsonl` when that folder exists.
+- ARC, HellaSwag and TruthfulQA read the Hub as upstream lm-eval's own tasks (`arc_pt`,
+  `hellaswag_pt`, `truthfulqa_pt_mc2`): ttl's `ttl_arc_pt`, `ttl_hellaswag_pt`,
+  `ttl_truthfulqa_pt` read only local copies, and the harness's suites pick one or the other
+  (upstream.py).
 
 `tasks_dir` is given as task metadata:
 
@@ -18,10 +22,9 @@
 
 from pathlib import Path
 
-from ttl.evaluate.lm_eval_tasks.catalog import CARD_TABLES, SUITES, TASK_DATA, TTL_GROUPS
+from ttl.evaluate.lm_eval_tasks.catalog import CARD_TABLES, LOCAL_TASKS, SUITES, TASK_DATA, TTL_GROUPS
 
 TASKS_PATH = Path(__file__).resolve().parent
-LOCAL_TASKS = SUITES["exams"]  # the tasks that need tasks_dir (no Hub copy)
 LOCAL_GROUP = "ttl_pt_exams"
 
 __all__ = ["CARD_TABLES", "LOCAL_GROUP", "LOCAL_TASKS", "SUITES", "TASKS_PATH", "TASK_DATA", "TTL_GROUPS"]

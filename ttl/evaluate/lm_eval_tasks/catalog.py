@@ -2,8 +2,14 @@
 they make up.
 
 A task reads `<tasks_dir>/<folder>/<split>.jsonl` when that folder exists, else its Hub dataset
-(`hub_path`, config `hub_name`). Tasks with no Hub dataset (`ttl_enem`, `ttl_oab`: exams in the
-layout of ttl's own task folder) need the folder.
+(`hub_path`, config `hub_name`). Tasks with no Hub dataset need the folder: `ttl_enem`, `ttl_oab`
+(exams in the layout of ttl's own task folder), and `ttl_arc_pt`, `ttl_hellaswag_pt`,
+`ttl_truthfulqa_pt`, the offline copies of benchmarks that read the Hub as upstream lm-eval's
+own tasks (`arc_pt`, `hellaswag_pt`, `truthfulqa_pt_mc2`; see upstream.py).
+
+The suites list the card columns' tasks (`CardColumn.task`: upstream's name where lm-eval ships
+the benchmark); the harness swaps in the offline task where tasks_dir holds its copy. The lm-eval
+tags of ttl's YAML files (`TTL_GROUPS`) list ttl's own tasks.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ from ttl.card.tables import CARD_TABLES
 
 @dataclass(frozen=True)
 class TaskData:
-    """Where a task's data lives: a folder under `tasks_dir`, else a Hub dataset."""
+    """Where a task's data lives: a folder under `tasks_dir`, else a Hub dataset. `splits`: the
+    `<split>.jsonl` files a local copy holds (checked before any model loads for the tasks with
+    no Hub dataset)."""
 
     folder: str
     hub_path: str | None = None
     hub_name: str | None = None
+    splits: tuple[str, ...] = ("train", "test")
 
     @property
     def hub_id(self) -> str | None:
@@ -43,11 +52,12 @@ TASK_DATA: dict[str, TaskData] = {
     "ttl_hatebr_offensive": TaskData("hatebr", "eduagarcia/portuguese_benchmark", "HateBR_offensive_binary"),
     "ttl_oab_exams": TaskData("oab", "eduagarcia/oab_exams"),
     # TeenyTinyLlama's translated table: Okapi's datasets (laiviet/lm-evaluation-harness),
-    # as re-published on the Hub and read by lm-eval's okapi tasks.
-    "ttl_arc_pt": TaskData("arc_pt", "alexandrainst/m_arc", "pt"),
-    "ttl_hellaswag_pt": TaskData("hellaswag_pt", "alexandrainst/m_hellaswag", "pt"),
+    # as re-published on the Hub by alexandrainst. From the Hub, ARC, HellaSwag and TruthfulQA
+    # run as lm-eval's own okapi tasks; ttl's read only local copies in that layout.
+    "ttl_arc_pt": TaskData("arc_pt"),
+    "ttl_hellaswag_pt": TaskData("hellaswag_pt", splits=("val",)),
     "ttl_mmlu_pt": TaskData("mmlu_pt", "alexandrainst/m_mmlu", "pt"),
-    "ttl_truthfulqa_pt": TaskData("truthfulqa_pt", "alexandrainst/m_truthfulqa", "pt"),
+    "ttl_truthfulqa_pt": TaskData("truthfulqa_pt", splits=("val",)),
     # Tucano's last-word prediction tasks (Nkluge-correa/Tucano, evaluations/).
     "ttl_calame_pt": TaskData("calame_pt", "NOVA-vision-language/calame-pt", "all"),
     "ttl_lambada_pt": TaskData("lambada_pt", "TucanoBR/lambada-pt"),
@@ -61,11 +71,14 @@ SUITES: dict[str, tuple[str, ...]] = {
     "card": tuple(c.task for table in CARD_TABLES.values() for c in table),
 }
 
-# lm-eval tags (groups) defined by the task YAML files.
+# The tasks that need tasks_dir (no Hub copy).
+LOCAL_TASKS: tuple[str, ...] = tuple(name for name, data in TASK_DATA.items() if data.hub_path is None)
+
+# lm-eval tags (groups) defined by the task YAML files: ttl's tasks, offline copies included.
 TTL_GROUPS: dict[str, tuple[str, ...]] = {
     "ttl_pt_exams": SUITES["exams"],
     "ttl_card_pt": SUITES["card_pt"],
-    "ttl_card_translated": SUITES["card_translated"],
+    "ttl_card_translated": tuple(c.offline[0] if c.offline else c.task for c in CARD_TABLES["translated"]),
     "ttl_tucano": SUITES["tucano"],
 }
 

@@ -9,6 +9,12 @@ lm_eval/tasks/multilingual_{arc,hellaswag,mmlu,truthfulqa}.py: ARC 25-shot acc_n
 HellaSwag 0-shot acc_norm, MMLU 25-shot acc, TruthfulQA 0-shot mc2. The data is Okapi's
 translation as re-published on the Hub by alexandrainst (the layout lm-eval's own okapi tasks
 read: `instruction`, `option_a`..`option_e`, `answer`, ...).
+
+ARC, HellaSwag and TruthfulQA read only local copies (`<tasks_dir>/{arc_pt,hellaswag_pt,
+truthfulqa_pt}/`): from the Hub, the harness runs upstream lm-eval's own tasks for them
+(upstream.py, which records how the two differ). MMLU reads its Hub dataset or a local copy:
+upstream's m_mmlu_pt asks it another way (the answer letters as choices, the first shots of
+train) than Okapi's format, which the card ran.
 """
 
 from __future__ import annotations
@@ -43,24 +49,29 @@ def _datasets(splits: dict[str, list[dict]]) -> datasets.DatasetDict:
     return datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in splits.items()})
 
 
+def _splits(task: str, tasks_dir: str | None) -> dict[str, list[dict]]:
+    data = TASK_DATA[task]
+    return load_splits(data, tasks_dir, data.splits)
+
+
 def load_arc(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """ARC-Challenge (pt): train (few-shot pool) and test."""
-    return _datasets(load_splits(TASK_DATA["ttl_arc_pt"], tasks_dir, ("train", "test")))
+    """ARC-Challenge (pt), from tasks_dir: train (few-shot pool) and test."""
+    return _datasets(_splits("ttl_arc_pt", tasks_dir))
 
 
 def load_hellaswag(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """HellaSwag (pt): the `val` split (Okapi evaluates on validation)."""
-    return _datasets(load_splits(TASK_DATA["ttl_hellaswag_pt"], tasks_dir, ("val",)))
+    """HellaSwag (pt), from tasks_dir: the `val` split (Okapi evaluates on validation)."""
+    return _datasets(_splits("ttl_hellaswag_pt", tasks_dir))
 
 
 def load_mmlu(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
     """MMLU (pt): train (Okapi's dev examples, the few-shot pool) and test."""
-    return _datasets(load_splits(TASK_DATA["ttl_mmlu_pt"], tasks_dir, ("train", "test")))
+    return _datasets(_splits("ttl_mmlu_pt", tasks_dir))
 
 
 def load_truthfulqa(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """TruthfulQA (pt): the `val` split."""
-    return _datasets(load_splits(TASK_DATA["ttl_truthfulqa_pt"], tasks_dir, ("val",)))
+    """TruthfulQA (pt), from tasks_dir: the `val` split."""
+    return _datasets(_splits("ttl_truthfulqa_pt", tasks_dir))
 
 
 def _options(doc: dict, letters: str) -> list[str]:
