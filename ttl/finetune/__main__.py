@@ -10,35 +10,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from typing import NoReturn
 
 import hydra
 from omegaconf import DictConfig
 
-import ttl.finetune.config  # noqa: F401  (registers the config's schemas)
 from ttl.cli import invoke, register_resolvers
 from ttl.errors import TTLError
+from ttl.finetune.config import available_tasks, check_task_argument  # registers the schemas too
 from ttl.finetune.run import finetune
-
-
-def available_tasks() -> list[str]:
-    """Names of the task configs shipped in conf/finetune/task/."""
-    folder = resources.files("ttl.conf.finetune") / "task"
-    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
-
-
-def check_task_argument(args: list[str]) -> None:
-    """Refuse a missing or unknown `task=` before Hydra (whose message spans several lines)."""
-    tasks = available_tasks()
-    values = [arg.split("=", 1)[1] for arg in args if arg.startswith("task=")]
-    if not values:
-        if any(arg.startswith("--") for arg in args):  # --help, --cfg job, ...: Hydra's business
-            return
-        raise TTLError(f"task is required: python -m ttl.finetune task=<{'|'.join(tasks)}> checkpoint=DIR")
-    for name in values[-1].split(","):  # a sweep lists several: task=hatebr,assin2
-        if name not in tasks:
-            raise TTLError(f"task={name}: unknown task; choose one of {', '.join(tasks)}")
 
 
 def _fail(error: TTLError) -> NoReturn:

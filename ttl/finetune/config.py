@@ -10,6 +10,7 @@ task/ and recipe/ hold only what makes each task and recipe different.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -216,3 +217,22 @@ def trainer_kwargs(cfg: DictConfig, accumulation: int) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     kwargs["accumulate_grad_batches"] = accumulation
     return kwargs
+
+
+def available_tasks() -> list[str]:
+    """Names of the task configs shipped in conf/finetune/task/."""
+    folder = resources.files("ttl.conf.finetune") / "task"
+    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def check_task_argument(args: list[str]) -> None:
+    """Refuse a missing or unknown `task=` before Hydra (whose message spans several lines)."""
+    tasks = available_tasks()
+    values = [arg.split("=", 1)[1] for arg in args if arg.startswith("task=")]
+    if not values:
+        if any(arg.startswith("--") for arg in args):  # --help, --cfg job, ...: Hydra's business
+            return
+        raise TTLError(f"task is required: python -m ttl.finetune task=<{'|'.join(tasks)}> checkpoint=DIR")
+    for name in values[-1].split(","):  # a sweep lists several: task=hatebr,assin2
+        if name not in tasks:
+            raise TTLError(f"task={name}: unknown task; choose one of {', '.join(tasks)}")
