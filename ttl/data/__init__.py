@@ -11,4 +11,10 @@
     batches      packed rows -> batch dicts (position ids for document masking)
     backends     opening shards or raw text, fingerprints and resume positions
     datamodule   TTLDataModule and build_datamodule (what ttl.train calls)
+
+Why ours and not a streaming library: mosaicml-streaming (0.13.0, its latest release) requires
+transformers<5, so it cannot be installed beside transformers 5; litdata's `TokensLoader` cuts
+fixed-size blocks from one flat token array and keeps no document starts, which document
+masking needs; `datasets`' `IterableDataset` loses the examples in its shuffle buffer on
+resume (it refills the buffer with new data), so a resumed run would not see the same order.
 """

@@ -1,7 +1,11 @@
 """Optimizers and learning-rate schedules, built by Hydra as partials (`_partial_: true`).
 
-The schedules are ours, not transformers': `get_cosine_schedule_with_warmup` starts its warmup
-at a factor of 0 on step 0, while TeenyTinyLlama's recipe gives step 0 a rate of lr/warmup.
+The schedules are ours, not transformers': in transformers 5 `get_cosine_schedule_with_warmup`,
+`get_constant_schedule_with_warmup` and `get_wsd_schedule` warm up with the factor step/warmup,
+so step 0 trains at lr 0 and the peak is first reached at step `warmup`. Ours, as in
+TeenyTinyLlama's recipe, use (step + 1)/warmup: lr/warmup at step 0 and the peak at step
+`warmup - 1`, one step earlier. From step `warmup` on, `warmup_cosine` and transformers' cosine
+agree; `get_wsd_schedule` decays along a cosine by default, `warmup_stable_decay` linearly.
 Muon is `torch.optim.Muon`; `MuonWithAdamW` only routes each parameter group to it or to
 `torch.optim.AdamW`, because Lightning's automatic optimisation steps a single optimizer.
 """

@@ -28,6 +28,7 @@ from ttl.rundir import (
     write_dir,
     write_json,
 )
+from ttl.train.callbacks.throughput import not_training
 from ttl.train.sharding import is_sharded, unsharded_copy
 
 
@@ -97,7 +98,8 @@ class HFCheckpoint(pl.Callback):
         # With gradient accumulation this hook runs per micro-batch: the first call that sees
         # a new step is the one right after its optimizer update.
         if step > 0 and step % self.every_n_steps == 0 and step != self._last_exported:
-            self.export(trainer, pl_module)
+            with not_training(trainer):  # left out of perf/tokens_per_sec
+                self.export(trainer, pl_module)
             self._last_exported = step
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

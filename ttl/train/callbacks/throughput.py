@@ -1,9 +1,18 @@
 """`ThroughputMonitor`: tokens per second and model-FLOPs utilisation, without device syncs.
 
+Why ours and not Lightning's `ThroughputMonitor`: Lightning's calls `torch.cuda.synchronize()`
+after every training batch to time it, so the host waits for the GPU to drain each batch
+instead of queueing the next one; ours never synchronises the device.
+
 Tokens/s is measured on the host clock from one logging step's optimizer update to the next:
 the interval always spans whole optimizer steps (every micro-batch of them), however many
 micro-batches gradient accumulation puts in a step. Over dozens of steps the GPU work still in
 flight is a small fraction, so no synchronisation is needed.
+
+Only training time counts. A pause between two training batches (from this callback's
+batch-end hook to the next batch's start) in which a validation ran or a checkpoint was saved
+is left out whole, the loading of the next batch with it; so is an export: `HFCheckpoint`
+exports inside `not_training`, which any other callback may use for work of its own.
 
 `perf/tokens_per_sec` counts the tokens of every device; `perf/tokens_per_sec_per_device` and
 `perf/mfu` are per device. MFU = tokens/s per device x FLOPs per token / the device's peak
@@ -15,6 +24,8 @@ the input embedding (torchtitan's count; `ttl.model.matmul_parameters`). The pea
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import lightning.pytorch as pl
 import torch
@@ -53,6 +64,12 @@ class ThroughputMonitor(pl.Callback):
         # (host time, optimizer step) at the last logging step, and the last step seen.
         self._last: tuple[float, int] | None = None
         self._seen_step = -1
+        # Seconds left out of the current interval; the pause between batches under way (its
+        # start; None inside a batch) and whether it is left out; a span left out inside a batch.
+        self._excluded = 0.0
+        self._gap_start: float | None = None
+        self._gap_excluded = False
+        self._span_start: float | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Work out FLOPs per token and the device's peak once; start the clock."""
@@ -63,11 +80,42 @@ class ThroughputMonitor(pl.Callback):
                                                config.hidden_size, seq_len)
         if self.peak is None and pl_module.device.type == "cuda":
             self.peak = peak_flops(torch.cuda.get_device_name(pl_module.device))
-        self._last = (time.perf_counter(), trainer.global_step)
+        now = time.perf_counter()
+        self._last = (now, trainer.global_step)
         self._seen_step = trainer.global_step
+        self._excluded, self._gap_start, self._gap_excluded, self._span_start = 0.0, now, False, None
+
+    def leave_out(self) -> None:
+        """Leave what runs now out of the interval: the whole pause between batches, or (inside
+        a batch, before this callback's batch-end hook) the rest of the batch's hooks."""
+        if self._gap_start is not None:
+            self._gap_excluded = True
+        elif self._span_start is None:
+            self._span_start = time.perf_counter()
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A validation pass is not training time."""
+        if not trainer.sanity_checking:
+            self.leave_out()
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict) -> None:
+        """Nor is a checkpoint save (Lightning has no hook after the write: the pause goes out whole)."""
+        self.leave_out()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        """End the pause since the last batch, counting it out if something else ran in it."""
+        if self._gap_start is not None and self._gap_excluded:
+            self._excluded += time.perf_counter() - self._gap_start
+        self._gap_start, self._gap_excluded = None, False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         """After the optimizer update of a logging step, log the rate since the previous one."""
+        now = time.perf_counter()
+        if self._span_start is not None:
+            self._excluded += now - self._span_start
+            self._span_start = None
+        self._gap_start, self._gap_excluded = now, False
         step = trainer.global_step
         # With accumulation this hook runs for every micro-batch; only the one that completed
         # an optimizer step moves global_step.
@@ -76,12 +124,29 @@ class ThroughputMonitor(pl.Callback):
         self._seen_step = step
         if step % trainer.log_every_n_steps:
             return
-        now = time.perf_counter()
         last_time, last_step = self._last
-        self._last = (now, step)
-        rate = (step - last_step) * pl_module.tokens_per_step / (now - last_time)
+        seconds = now - last_time - self._excluded
+        self._last, self._excluded = (now, step), 0.0
+        rate = (step - last_step) * pl_module.tokens_per_step / seconds
         per_device = rate / trainer.world_size
         pl_module.log("perf/tokens_per_sec", rate, prog_bar=True)
         pl_module.log("perf/tokens_per_sec_per_device", per_device)
         if self.peak:
             pl_module.log("perf/mfu", mfu(per_device, self.flops_per_token, self.peak))
+
+
+@contextmanager
+def not_training(trainer: pl.Trainer) -> Iterator[None]:
+    """Leave the work done in this block (an export, say) out of every ThroughputMonitor's tokens/s."""
+    monitors = [c for c in trainer.callbacks if isinstance(c, ThroughputMonitor)]
+    for monitor in monitors:
+        monitor.leave_out()
+    try:
+        yield
+    finally:
+        now = time.perf_counter()
+        for monitor in monitors:
+            # A span inside a batch ends with the block; a pause between batches goes out whole.
+            if monitor._span_start is not None:
+                monitor._excluded += now - monitor._span_start
+                monitor._span_start = None
