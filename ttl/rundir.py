@@ -12,6 +12,7 @@
       logs/version_<k>/metrics.csv the CSV logger's rows, one version per session
       emissions.csv, emissions-node<k>.csv   codecarbon's rows, one file per machine
       wandb/                       W&B's offline runs
+      evaluation/                  python -m ttl.evaluate's results (evaluation_dir)
       .lock                        held by the process that trains in it (RunLock, a FileLock)
 
 Every file here is written whole or not at all: a temporary sibling, then an atomic rename
@@ -46,6 +47,10 @@ TRAINER_STATE = "trainer_state.json"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 LOCK = ".lock"
+# What `python -m ttl.evaluate` writes about a run: evaluation.csv (perplexity per export) and
+# harness-step-<N>.json, harness.csv, card.md (lm-eval scores).
+EVALUATION = "evaluation"
+EVALUATION_CSV = "evaluation.csv"
 # W&B's step counter at each checkpoint (ttl.train.callbacks.wandb_step), beside the checkpoints.
 WANDB_STEPS = "wandb_steps.json"
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -92,6 +97,16 @@ def remove_stale_temporaries(directory: Path) -> None:
 def checkpoint_dir(run_dir: str | Path) -> Path:
     """Where the run's Lightning .ckpt files go."""
     return Path(run_dir) / CHECKPOINTS
+
+
+def evaluation_dir(run_dir: str | Path) -> Path:
+    """Where `python -m ttl.evaluate` writes a run's results by default."""
+    return Path(run_dir) / EVALUATION
+
+
+def harness_results_file(run_dir: str | Path, step: int) -> Path:
+    """lm-eval's results for the run's export at `step` (`python -m ttl.evaluate harness`)."""
+    return evaluation_dir(run_dir) / f"harness-{step_dir_name(step)}.json"
 
 
 def emissions_file(node_rank: int) -> str:

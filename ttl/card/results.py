@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttl.checkpoints import Checkpoint
-from ttl.rundir import step_dir_name
+from ttl.rundir import harness_results_file
 
 
 @dataclass
@@ -64,7 +64,7 @@ def read_harness_json(path: str | Path) -> list[HarnessRow]:
 def harness_path(run_dir: str | Path, step: int) -> Path:
     """Where `python -m ttl.evaluate harness checkpoints=<run_dir>` (or `=<run_dir>/step-<N>`)
     writes the results of the run's export at `step`."""
-    return Path(run_dir) / "evaluation" / f"harness-{step_dir_name(step)}.json"
+    return harness_results_file(run_dir, step)
 
 
 def step_rows(run_dir: str | Path, step: int) -> list[HarnessRow]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttl.card.results import HarnessRow, read_harness_json
-from ttl.rundir import step_dir_name, step_of
+from ttl.rundir import harness_results_file, step_of
 
 TABLE_HEADER = ("Processed Tokens", "Perplexity", "Energy Consumption (kWh)", "Emissions (KgCO2eq)")
 
@@ -164,7 +164,7 @@ def card_tables(run_dir: str | Path, step: int) -> str | None:
     `<run_dir>/evaluation/harness-step-<step>.json` (written by `python -m ttl.evaluate harness
     checkpoints=<run_dir>` or `checkpoints=<run_dir>/step-<step>`); None when that file is
     absent or holds no card task."""
-    path = Path(run_dir) / "evaluation" / f"harness-{step_dir_name(step)}.json"
+    path = harness_results_file(run_dir, step)
     if not path.is_file():
         return None
     return card_markdown(read_harness_json(path))

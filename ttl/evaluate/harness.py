@@ -43,7 +43,7 @@ from ttl.evaluate.lm_eval_tasks.catalog import expand
 from ttl.evaluate.lm_eval_tasks.loaders import data_source
 from ttl.evaluate.lm_eval_tasks.upstream import OFFLINE, choose, with_card_shots
 from ttl.evaluate.report import format_tokens
-from ttl.rundir import load_config
+from ttl.rundir import EVALUATION, evaluation_dir, load_config
 
 if TYPE_CHECKING:
     from lm_eval.tasks import TaskManager
@@ -187,8 +187,8 @@ def default_output_dir(checkpoints: str) -> Path:
     ./evaluation (a Hub id, a stand-alone export)."""
     path = Path(checkpoints).expanduser()
     if path.is_dir() and load_config(path) is not None:
-        return (path.parent if (path / "config.json").is_file() else path) / "evaluation"
-    return Path("evaluation")
+        return evaluation_dir(path.parent if (path / "config.json").is_file() else path)
+    return Path(EVALUATION)
 
 
 def _write_outputs(rows: list[HarnessRow], output: Path, log: Callable[[str], None]) -> None:

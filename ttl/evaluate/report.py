@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ttl.card.tables import format_quantity, format_tokens, markdown_table
 from ttl.errors import TTLError
+from ttl.rundir import EVALUATION_CSV, evaluation_dir
 
 __all__ = ["EvaluationRow", "evaluations_table", "format_quantity", "format_tokens", "plot_evaluations",
            "read_csv", "rows_from_run", "run_table", "write_csv"]
@@ -118,7 +119,7 @@ def rows_from_run(run_dir: str | Path) -> list[EvaluationRow]:
 def run_table(run_dir: str | Path) -> str:
     """The markdown table of a run: from `<run_dir>/evaluation/evaluation.csv` when it exists
     (written by `python -m ttl.evaluate checkpoints=<run_dir>`), else from trainer_state.json."""
-    measured = Path(run_dir) / "evaluation" / "evaluation.csv"
+    measured = evaluation_dir(run_dir) / EVALUATION_CSV
     return evaluations_table(read_csv(measured) if measured.is_file() else rows_from_run(run_dir))
 
 

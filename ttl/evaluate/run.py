@@ -40,7 +40,7 @@ from ttl.evaluate.perplexity import (
     token_stream,
 )
 from ttl.evaluate.report import EvaluationRow, evaluations_table, plot_evaluations, write_csv
-from ttl.rundir import load_config
+from ttl.rundir import EVALUATION, EVALUATION_CSV, evaluation_dir, load_config
 
 USAGE = "python -m ttl.evaluate checkpoints=<run dir | step dir | Hub id> data.path=<file or dir>"
 
@@ -174,9 +174,9 @@ def evaluate(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> l
         device=cfg.device, dtype=cfg.dtype, tokenizer=cfg.tokenizer, log=log,
     )
     output = Path(cfg.output_dir) if cfg.output_dir else (
-        local_run / "evaluation" if run_cfg is not None and not (local_run / "config.json").is_file()
-        else Path("evaluation"))
-    write_csv(rows, output / "evaluation.csv")
+        evaluation_dir(local_run) if run_cfg is not None and not (local_run / "config.json").is_file()
+        else Path(EVALUATION))
+    write_csv(rows, output / EVALUATION_CSV)
     table = evaluations_table(rows)
     (output / "evaluation.md").write_text(table)
     plot_evaluations(rows, output / "perplexity.png", title=f"{cfg.checkpoints} ({cfg.method})")
