@@ -81,10 +81,43 @@ def test_each_arm_is_judged_at_its_own_best_learning_rate(study):
     assert arms["beta2"]["time_to_target_ratio"] == pytest.approx(expected / 3000 / 0.9)
 
 
+def test_an_earlier_results_file_gives_back_its_runs_and_the_same_figures(study, tmp_path):
+    """A study continued elsewhere: runs read back from --out's JSON analyse exactly as before."""
+    rows = grid("published", [6.3, 6.1, 6.0, 6.2, 6.5]) + grid("muon", [6.2, 5.9, 5.8, 6.1, 6.3])
+    rows += [run("published", 4e-3, 2, 6.05, 6.12, [7.0, 6.5, 6.03])]
+    for i, row in enumerate(rows):
+        row |= {"setting": "study@400", "dir": f"runs/x-sweep/{i}", "overrides": f"seed={row['seed']}"}
+    settings = {"study@400": study.analyse_setting(rows, cost={})}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(study.results_json(settings, {}, {"selection": ["a"], "report": []})))
+    back = study.recorded_runs(path)
+    key = lambda r: (r["arm"], r["lr"], r["seed"])  # noqa: E731
+    assert sorted(map(key, back)) == sorted(map(key, rows))
+    assert {r["setting"] for r in back} == {"study@400"}
+    again = study.analyse_setting(back, cost={})
+    for name in ("published", "muon"):
+        for field in ("best_lr", "fitted_lr", "report_loss", "tokens_to_target_ratio"):
+            assert again[name][field] == settings["study@400"][name][field]
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(study.TTLError, match="bad.json"):
+        study.recorded_runs(tmp_path / "bad.json")
+
+
 def test_first_crossing_interpolates_and_says_when_a_curve_never_reaches(study):
     assert study.first_crossing([100, 200, 300], [5.0, 4.0, 3.0], 3.5) == pytest.approx(250)
     assert study.first_crossing([100, 200], [5.0, 4.0], 3.9) is None
     assert study.first_crossing([100, 200], [3.0, 2.0], 3.5) == 100
+
+
+def test_the_fitted_optimum_is_the_parabolas_vertex_in_log_lr(study):
+    lrs = [6e-4, 1.2e-3, 2.4e-3, 4.8e-3]
+    # An exact parabola in log2(lr) with its vertex at log2(1.2e-3) + 0.25.
+    losses = [(i - 1.25) ** 2 + 4.0 for i in range(4)]
+    assert study.fitted_optimum(lrs, losses) == pytest.approx(1.2e-3 * 2 ** 0.25)
+    # A tie between two grid points: the optimum lies half-way between them (in log lr).
+    assert study.fitted_optimum(lrs, [5.0, 4.0, 4.0, 5.0]) == pytest.approx(1.2e-3 * 2 ** 0.5)
+    assert study.fitted_optimum(lrs, [4.0, 4.5, 5.0, 6.0]) is None  # best on the edge
+    assert study.fitted_optimum([1e-3, 3e-3, 9e-3], [5.0, 4.0, 5.0]) is None  # not a x2 grid
 
 
 def test_the_160m_rule_is_the_power_law_through_both_scales(study):
@@ -95,6 +128,8 @@ def test_the_160m_rule_is_the_power_law_through_both_scales(study):
     settings = {study.SMALL: {"published": arm(2.4e-3, 0.0), "muon": arm(9.6e-3, -0.5)},
                 study.MEDIUM: {"published": arm(1.2e-3, 0.0), "muon": arm(4.8e-3, -0.2)}}
     predictions = study.predict_160m(settings)
+    settings[study.MEDIUM]["muon"]["fitted_lr"] = 2.4e-3  # a fitted optimum wins over the grid point
+    assert study.predict_160m(settings)["muon"]["exponent"] == pytest.approx(-1.0)
     # Four times the non-embedding parameters halved the best lr: exponent -1/2.
     assert predictions["muon"]["exponent"] == pytest.approx(-0.5)
     assert predictions["muon"]["lr_160m"] == pytest.approx(4.8e-3 * (113_246_208 / 3_407_872) ** -0.5)

@@ -3,7 +3,7 @@ training held out, each arm's learning-rate curve, seeds at each arm's best lear
 tokens to target, and what the two scales predict for 160m.
 
     python experiments/recipe_study/study.py --data DIR --sweep runs/recipe-study-lr-sweep \
-        [--sweep ...] [--cost experiments/recipe_study/switch_cost.json] \
+        [--sweep ...] [--previous results.json] [--cost experiments/recipe_study/switch_cost.json] \
         [--out results.json] [--plot lr_curves.png] [--curves val_curves.png]
 
 A run belongs to a *setting* (its model and its number of steps: `study@400`, `study@1600`,
@@ -152,6 +152,36 @@ def jobs(sweeps: list[Path]) -> list[dict]:
     return found
 
 
+def results_json(settings: dict[str, dict], predictions: dict[str, dict],
+                 halves: dict[str, list[str]]) -> dict:
+    """What `--out` writes: each setting's arms with every run's figures, the 160m predictions and
+    the halves' sizes; `recorded_runs` reads the runs back."""
+    return {"settings": {s: {n: {k: v for k, v in a.items() if k != "runs"} | {"runs": [
+        {k: r[k] for k in ("seed", "lr", "dir", "overrides", "scores", "tokens_per_s")}
+        | {"val_curve": {"tokens": r["curve"][0], "loss": r["curve"][1]}}
+        for r in a["runs"]]} for n, a in arms.items()} for s, arms in settings.items()},
+        "predictions": predictions, "halves": {h: len(t) for h, t in halves.items()}}
+
+
+def recorded_runs(path: Path) -> list[dict]:
+    """The runs an earlier `--out` JSON recorded (their held-out scores, validation curves and
+    speed), for runs whose directories are gone: a study continued on another machine keeps
+    its earlier runs' figures without their checkpoints."""
+    try:
+        settings = json.loads(path.read_text())["settings"]
+    except (OSError, KeyError, json.JSONDecodeError) as error:
+        raise TTLError(f"{path}: not a results JSON written by study.py --out ({error})") from error
+    rows = []
+    for setting, arms in settings.items():
+        for arm, summary in arms.items():
+            for run in summary["runs"]:
+                rows.append({"arm": arm, "setting": setting, "lr": run["lr"], "seed": run["seed"],
+                             "overrides": run["overrides"], "dir": run["dir"], "scores": run["scores"],
+                             "curve": (run["val_curve"]["tokens"], run["val_curve"]["loss"]),
+                             "tokens_per_s": run["tokens_per_s"]})
+    return rows
+
+
 def score_run(job: dict, halves: dict[str, list[str]], stride: int | None = None) -> dict:
     """The run's final export scored on both halves (cached in the run directory)."""
     cache = job["dir"] / SCORES
@@ -226,6 +256,23 @@ def mean_curve(curves: list[tuple[list[int], list[float]]]) -> tuple[list[int], 
     return common, [statistics.fmean(c[t] for c in lookup) for t in common]
 
 
+def fitted_optimum(lrs: list[float], losses: list[float]) -> float | None:
+    """The lr at the vertex of the parabola through the best grid point and its two neighbours,
+    in log2(lr) (a x2 grid: equally spaced), kept between those neighbours; None when the best
+    point is on the grid's edge or the grid is not x2. Two near-equal best points (a tie)
+    give an optimum between them, not whichever happened to be lower."""
+    i = min(range(len(lrs)), key=losses.__getitem__)
+    if i in (0, len(lrs) - 1):
+        return None
+    x = [math.log2(lr) for lr in lrs[i - 1:i + 2]]
+    if not all(math.isclose(b - a, 1.0, rel_tol=1e-3) for a, b in zip(x, x[1:], strict=False)):
+        return None
+    left, mid, right = losses[i - 1:i + 2]
+    curvature = left - 2 * mid + right
+    shift = 0.0 if curvature <= 0 else (left - right) / (2 * curvature)
+    return 2 ** (x[1] + max(-1.0, min(1.0, shift)))
+
+
 def analyse_setting(rows: list[dict], cost: dict[str, float]) -> dict:
     """One setting's learning-rate curves, best learning rates, seeds there and tokens to target."""
     arms: dict[str, dict] = {}
@@ -241,6 +288,7 @@ def analyse_setting(rows: list[dict], cost: dict[str, float]) -> dict:
         best = min(grid, key=lambda lr: points[lr]["scores"]["selection"]["loss"])
         arm["best_lr"] = best
         arm["edge"] = len(grid) < 3 or best in (grid[0], grid[-1])
+        arm["fitted_lr"] = fitted_optimum(grid, [points[lr]["scores"]["selection"]["loss"] for lr in grid])
         seeds = sorted((r for r in arm["runs"] if r["lr"] == best), key=lambda r: r["seed"])
         arm["seeds"] = [r["seed"] for r in seeds]
         for half in ("selection", "report"):
@@ -279,20 +327,22 @@ def analyse_setting(rows: list[dict], cost: dict[str, float]) -> dict:
 
 
 def predict_160m(settings: dict[str, dict]) -> dict[str, dict]:
-    """For each arm tuned at both scales: the power law through its two best learning rates,
-    lr = lr_medium * (N / N_medium) ** exponent in non-embedding parameters N, evaluated at
-    160m; and whether its gain over tuned published grows or shrinks from the small scale to
-    the medium one (report-half loss). An arm whose best lr lies on its grid's edge at either
-    scale gets no rule (`edge`)."""
+    """For each arm tuned at both scales: the power law through its two optimal learning rates
+    (each scale's `fitted_optimum`, else its best grid point), lr = lr_medium * (N / N_medium) **
+    exponent in non-embedding parameters N, evaluated at 160m; and whether its gain over tuned
+    published grows or shrinks from the small scale to the medium one (report-half loss). An
+    arm whose best lr lies on its grid's edge at either scale is flagged (`edge`)."""
     small, medium = settings.get(SMALL, {}), settings.get(MEDIUM, {})
     n_small, n_medium = NON_EMBEDDING[SMALL.split("@")[0]], NON_EMBEDDING[MEDIUM.split("@")[0]]
     predictions = {}
     for name in sorted(set(small) & set(medium)):
         a, b = small[name], medium[name]
-        exponent = math.log(b["best_lr"] / a["best_lr"]) / math.log(n_medium / n_small)
-        row = {"lr_small": a["best_lr"], "lr_medium": b["best_lr"], "exponent": exponent,
+        lr_small, lr_medium = a.get("fitted_lr") or a["best_lr"], b.get("fitted_lr") or b["best_lr"]
+        exponent = math.log(lr_medium / lr_small) / math.log(n_medium / n_small)
+        row = {"lr_small": lr_small, "lr_medium": lr_medium, "exponent": exponent,
+               "best_lr_small": a["best_lr"], "best_lr_medium": b["best_lr"],
                "edge": a["edge"] or b["edge"],
-               "lr_160m": b["best_lr"] * (NON_EMBEDDING[TARGET] / n_medium) ** exponent}
+               "lr_160m": lr_medium * (NON_EMBEDDING[TARGET] / n_medium) ** exponent}
         if name != BASELINE and "report_loss_delta" in a and "report_loss_delta" in b:
             row["delta_small"], row["delta_medium"] = a["report_loss_delta"], b["report_loss_delta"]
             # A gain is a negative delta (lower loss than tuned published).
@@ -306,8 +356,9 @@ def predict_160m(settings: dict[str, dict]) -> dict[str, dict]:
 
 def prediction_table(predictions: dict[str, dict]) -> str:
     """The learning-rate rule and the gain's trend with scale, one row per arm."""
-    lines = ["| arm | best lr small | best lr medium | exponent | lr for 160m | Δ report loss small | "
-             "Δ medium | gain with scale | beyond spread at both |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| arm | fitted optimum small | fitted optimum medium | exponent | lr for 160m | "
+             "Δ report loss small | Δ medium | gain with scale | beyond spread at both |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in sorted(predictions.items(), key=lambda item: (item[0] != BASELINE, item[0])):
         ds, dm = row.get("delta_small"), row.get("delta_medium")
         lines.append(f"| {name} | {row['lr_small']:.2e} | {row['lr_medium']:.2e} | {row['exponent']:+.2f} | "
@@ -332,15 +383,16 @@ def delta(name: str, arm: dict, key: str) -> str:
 def lr_table(arms: dict[str, dict]) -> str:
     """Selection-half loss of every grid point, one row per arm (best in bold, edge marked)."""
     rates = sorted({p["lr"] for a in arms.values() for p in a["lr_curve"]})
-    lines = ["| arm | " + " | ".join(f"{lr:.2e}" for lr in rates) + " | best lr |",
-             "|---|" + "---|" * (len(rates) + 1)]
+    lines = ["| arm | " + " | ".join(f"{lr:.2e}" for lr in rates) + " | best lr | fitted optimum |",
+             "|---|" + "---|" * (len(rates) + 2)]
     for name in sorted(arms, key=lambda n: (n != BASELINE, n)):
         arm = arms[name]
         cells = {p["lr"]: p["selection_loss"] for p in arm["lr_curve"]}
         row = [("**%.4f**" if lr == arm["best_lr"] else "%.4f") % cells[lr] if lr in cells else "-"
                for lr in rates]
         best = f"{arm['best_lr']:.2e}" + (" (edge)" if arm["edge"] else "")
-        lines.append(f"| {name} | " + " | ".join(row) + f" | {best} |")
+        fitted = "-" if arm.get("fitted_lr") is None else f"{arm['fitted_lr']:.2e}"
+        lines.append(f"| {name} | " + " | ".join(row) + f" | {best} | {fitted} |")
     return "\n".join(lines)
 
 
@@ -419,7 +471,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the corpus the sweeps trained on (data.path)")
-    parser.add_argument("--sweep", action="append", type=Path, required=True, help="a sweep directory")
+    parser.add_argument("--sweep", action="append", type=Path, default=[], help="a sweep directory")
+    parser.add_argument("--previous", type=Path, action="append", default=[],
+                        help="an earlier --out JSON: its runs join the sweeps' (a sweep's run of the same "
+                             "setting, arm, lr and seed replaces the recorded one)")
     parser.add_argument("--val-fraction", type=float, default=0.05, help="data.val_fraction of the runs")
     parser.add_argument("--stride", type=int, default=None,
                         help="tokens between scoring windows (default: the model's context)")
@@ -436,15 +491,24 @@ def main() -> None:
     if args.cost:
         cost = {row["arm"].strip("[]").replace(",", "+"): row["ratio"]
                 for row in json.loads(args.cost.read_text())["rows"]}
-    by_setting: dict[str, list[dict]] = {}
+    if not args.sweep and not args.previous:
+        parser.error("give at least one --sweep or --previous")
+    runs: dict[tuple, dict] = {}
+    for previous in args.previous:
+        for row in recorded_runs(previous):
+            runs[row["setting"], row["arm"], row["lr"], row["seed"]] = row
+    print(f"{len(runs)} runs recorded in {', '.join(map(str, args.previous)) or 'no earlier results'}")
     for job in jobs(args.sweep):
         scores = score_run(job, halves, args.stride)
         row = {**{k: job[k] for k in ("arm", "setting", "lr", "seed", "overrides")}, "dir": str(job["dir"]),
                "scores": scores, "curve": validation_curve(job), "tokens_per_s": logged_speed(job)}
-        by_setting.setdefault(job["setting"], []).append(row)
+        runs[job["setting"], job["arm"], job["lr"], job["seed"]] = row
         print(f"{job['setting']:<16} {job['arm']:<12} lr {job['lr']:.2e} seed {job['seed']}: report loss "
               f"{scores['report']['loss']:.4f}, {scores['report']['bits_per_byte']:.4f} bits/byte",
               flush=True)
+    by_setting: dict[str, list[dict]] = {}
+    for row in runs.values():
+        by_setting.setdefault(row["setting"], []).append(row)
     settings = {name: analyse_setting(rows, cost) for name, rows in sorted(by_setting.items())}
     for name, arms in settings.items():
         print(f"\n## {name}\n\n{lr_table(arms)}\n\n{seeds_table(arms)}")
@@ -452,12 +516,7 @@ def main() -> None:
     if predictions:
         print(f"\n## {SMALL} -> {MEDIUM} -> {TARGET}\n\n{prediction_table(predictions)}")
     if args.out:
-        serialisable = {s: {n: {k: v for k, v in a.items() if k != "runs"} | {"runs": [
-            {k: r[k] for k in ("seed", "lr", "dir", "overrides", "scores", "tokens_per_s")}
-            | {"val_curve": {"tokens": r["curve"][0], "loss": r["curve"][1]}}
-            for r in a["runs"]]} for n, a in arms.items()} for s, arms in settings.items()}
-        args.out.write_text(json.dumps({"settings": serialisable, "predictions": predictions,
-                                        "halves": {h: len(t) for h, t in halves.items()}}, indent=1) + "\n")
+        args.out.write_text(json.dumps(results_json(settings, predictions, halves), indent=1) + "\n")
         print(f"wrote {args.out}")
     if args.plot:
         plot_lr_curves(settings, args.plot)

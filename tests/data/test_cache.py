@@ -58,7 +58,8 @@ def test_a_second_process_waits_for_the_first_and_reuses_its_set(tiny_tokenizer_
     out_second, _ = second.communicate(timeout=300)
     out_first = line + first.communicate(timeout=300)[0]
     assert first.returncode == 0 and second.returncode == 0
-    assert "waiting for another process preparing" in out_second, out_second
+    # The waiting rank names the holder, so a user can tell which process to look at.
+    assert f"waiting for another process (pid {first.pid}) preparing" in out_second, out_second
     assert "prepared file" not in out_second and out_first.count("prepared file") == 4
     paths = [next(x for x in out.splitlines() if x.startswith("set:")) for out in (out_first, out_second)]
     assert paths[0] == paths[1] and time.monotonic() - started > 1
