@@ -165,8 +165,18 @@ def test_muon_trains_under_fsdp_what_it_trains_under_ddp(tmp_path, shared_cache)
     ddp = load_file(runs / "muon-ddp" / "step-6" / "model.safetensors")
     fsdp = load_file(runs / "muon-fsdp" / "step-6" / "model.safetensors")
     start = load_file(runs / "muon-ddp" / "step-3" / "model.safetensors")
-    moved = max_difference(ddp, start)
-    # torch's Muon orthogonalises in bf16, so the two strategies' sums differ in rounding only:
-    # measured 2.7e-5 here against 3 steps' movement of ~1e-2; orthogonalising each rank's half
-    # of the rows separately would differ by about a third of a step.
-    assert max_difference(ddp, fsdp) < 0.02 * moved
+    assert sorted(ddp) == sorted(fsdp) == sorted(start)
+    hidden = [name for name in ddp if name.startswith("model.layers.") and ddp[name].dim() == 2]
+    assert len(hidden) == 14  # 7 matrices per layer, 2 layers: what Muon steps
+    for name in hidden:
+        moved = float((ddp[name] - start[name]).abs().max())
+        # torch's Muon orthogonalises in bf16, so the two strategies' matrices differ in rounding
+        # only: measured at most 3% of a matrix's 3-step movement; orthogonalising each rank's half
+        # of the rows separately would differ by about a third of it.
+        assert float((ddp[name] - fsdp[name]).abs().max()) < 0.1 * moved, name
+    for name in set(ddp) - set(hidden):
+        # AdamW's embedding, head and norms: compared on average, because Adam divides a rare
+        # token's near-zero gradient by its near-zero second moment and so turns rounding into a
+        # visible step on that one row (measured: 1 row of 2,048 off by 13% of a step).
+        moved = float((ddp[name] - start[name]).abs().mean())
+        assert float((ddp[name] - fsdp[name]).abs().mean()) < 0.02 * moved, name
