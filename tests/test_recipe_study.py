@@ -47,6 +47,18 @@ def grid(arm, losses, lrs=(1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2), speed=1000.0):
             for lr, loss in zip(lrs, losses, strict=True)]
 
 
+def test_a_setting_is_the_model_and_steps_and_a_precision_other_than_the_studys(study):
+    from omegaconf import OmegaConf
+
+    def cfg(precision):
+        return OmegaConf.create({"model": {"name": "study"},
+                                 "trainer": {"max_steps": 1600, "precision": precision}})
+
+    assert study.setting_of(cfg("bf16-mixed")) == "study@1600"
+    # fp32 runs (a CPU without native bf16) are a setting of their own, never compared with bf16's
+    assert study.setting_of(cfg(32)) == "study@1600/32"
+
+
 def test_each_arm_is_judged_at_its_own_best_learning_rate(study):
     rows = grid("published", [6.3, 6.1, 6.0, 6.2, 6.5])  # best 4e-3, inside the grid
     rows += [run("published", 4e-3, s, 6.0 + d, 6.1 + d, [7.0, 6.5, 6.0 + d])

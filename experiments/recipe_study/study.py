@@ -7,7 +7,8 @@ tokens to target, and what the two scales predict for 160m.
         [--out results.json] [--plot lr_curves.png] [--curves val_curves.png]
 
 A run belongs to a *setting* (its model and its number of steps: `study@400`, `study@1600`,
-`study-4x@1600`) and an *arm* (its `recipe_switch`, e.g. `published`, `beta2+wsd`, `muon`), and
+`study-4x@1600`; a run not in the study's bf16-mixed adds its precision: `study@1600/32`) and
+an *arm* (its `recipe_switch`, e.g. `published`, `beta2+wsd`, `muon`), and
 has a peak learning rate (`model.recipe.lr`) and a seed. Within a setting:
 
 - **Learning-rate curve:** each arm's selection-half loss against its learning rate, seed 1 (the
@@ -58,6 +59,7 @@ from ttl.rundir import read_trainer_state, step_dirs
 
 SCORES = "heldout.json"
 BASELINE = "published"
+STUDY_PRECISION = "bf16-mixed"  # conf/experiment/recipe_study.yaml
 GRID_SEED = 1
 # Non-embedding parameters of each model: its hidden matrices (attention and MLP projections,
 # the matrices Muon updates), what the learning-rate rule scales with.
@@ -133,6 +135,14 @@ def arm_of(overrides: list[str]) -> str:
     return BASELINE
 
 
+def setting_of(cfg) -> str:
+    """`model@steps`, with `/precision` added when a run did not train in the study's bf16-mixed
+    (runs in another precision are not compared with the bf16 ones: `study@1600/32`)."""
+    setting = f"{cfg.model.name}@{cfg.trainer.max_steps}"
+    precision = str(cfg.trainer.precision)
+    return setting if precision == STUDY_PRECISION else f"{setting}/{precision}"
+
+
 def jobs(sweeps: list[Path]) -> list[dict]:
     """Every finished job of the sweeps: directory, setting, arm, learning rate and seed (read
     from the run's own resolved config), and its overrides."""
@@ -145,7 +155,7 @@ def jobs(sweeps: list[Path]) -> list[dict]:
                 continue
             cfg = OmegaConf.load(row_path.parent / "config.yaml")
             found.append({"dir": row_path.parent, "arm": arm_of(row["overrides"].split()),
-                          "setting": f"{cfg.model.name}@{cfg.trainer.max_steps}",
+                          "setting": setting_of(cfg),
                           "lr": float(cfg.model.recipe.lr), "seed": int(cfg.seed),
                           "tokens_per_step": int(cfg.model.recipe.tokens_per_step),
                           "overrides": row["overrides"]})

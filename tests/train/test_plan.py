@@ -3,12 +3,13 @@
 import itertools
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from ttl.cli import register_resolvers
 from ttl.errors import TTLError
-from ttl.train.plan import lightning_trainer_kwargs, plan_batch, validate
+from ttl.train.plan import describe, lightning_trainer_kwargs, plan_batch, precision_note, validate
 
 from ..conftest import ROOT
 
@@ -158,3 +159,15 @@ def test_the_modern_160m_recipe_is_the_published_one_with_round_1s_arm():
     assert modern["optimizer.betas"] == [0.9, 0.95]
     assert modern["scheduler._target_"].endswith("warmup_stable_decay")
     assert modern["scheduler.total_steps"] == 458_000 and modern["model.name"] == "160m"
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_named_in_the_plan():
+    assert "no native bf16" in precision_note("bf16-mixed", "cpu", cpu_has_bf16=False)
+    assert "trainer.precision=32" in precision_note("bf16-true", "cpu", cpu_has_bf16=False)
+    assert precision_note("bf16-mixed", "cpu", cpu_has_bf16=True) == ""
+    assert precision_note("32-true", "cpu", cpu_has_bf16=False) == ""
+    assert precision_note("bf16-mixed", "gpu", cpu_has_bf16=False) == ""
+    # The plan printed for the recipe study (bf16-mixed on CPU) carries it when this CPU lacks bf16.
+    cfg = make(["experiment=recipe_study", "data.path=/corpus"])
+    line = next(row for row in describe(cfg, plan_batch(cfg)).splitlines() if row.startswith("precision"))
+    assert ("no native bf16" in line) == (not torch.ops.mkldnn._is_mkldnn_bf16_supported())
