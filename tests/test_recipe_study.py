@@ -4,8 +4,11 @@
 import importlib.util
 import json
 import math
+import re
+import shlex
 import statistics
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +18,32 @@ from ttl.data.sources import resolve_source
 from .conftest import ROOT, SHARED_DATA
 
 LAYOUT = SHARED_DATA / "pt-corpus-instruct-layout"
+README = ROOT / "experiments" / "recipe_study" / "README.md"
+
+
+def readme_commands(page: Path, data_dir: Path) -> list[str]:
+    """The `python -m ttl.train` commands of the page's bash blocks as bash would run them:
+    continuation lines joined, the blocks' variables (`D=...`, `LR=...`) expanded, and `D` (the
+    user's local copy of the corpus) set to `data_dir`."""
+    commands, variables, in_block, pending = [], {}, False, ""
+    for line in page.read_text().splitlines():
+        if line.strip().startswith("```"):
+            in_block = line.strip() == "```bash" if not in_block else False
+            continue
+        if not in_block:
+            continue
+        pending += line.strip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        text, pending = re.sub(r"\s+#.*$", "", pending), ""
+        text = re.sub(r"\$(\w+)", lambda m: variables[m.group(1)], text)
+        if assignment := re.fullmatch(r"([A-Z]\w*)=(.*)", text):
+            (value,) = shlex.split(assignment.group(2)) or [""]
+            variables[assignment.group(1)] = str(data_dir) if assignment.group(1) == "D" else value
+        elif text.startswith("python -m ttl.train"):
+            commands.append(text)
+    return commands
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +276,27 @@ def study_first_crossing(points, target):
             share = (values[i - 1] - target) / (values[i - 1] - value)
             return tokens[i - 1] + (tokens[i] - tokens[i - 1]) * share
     return None
+
+
+@pytest.mark.skipif(not LAYOUT.is_dir(), reason=f"needs the Hub-layout copy of the corpus at {LAYOUT}")
+def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path, monkeypatch, capsys):
+    """Every sweep the README shows, on a local copy in the Hub's layout: each job composes and
+    plans (dry_run: the model built and counted, the batch split, the data path checked)."""
+    from .test_docs import entry
+
+    commands = readme_commands(README, LAYOUT)
+    assert len(commands) == 11 and all(str(LAYOUT) in c for c in commands)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TTL_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("TTL_CACHE_DIR", str(tmp_path / "cache"))
+    planned = 0
+    for command in commands:
+        main, args = entry(command)
+        assert main([*args, "dry_run=true"]) == 0, command
+        out = capsys.readouterr().out
+        planned += len(re.findall(r"^model\s+study(?:-4x)?: [\d,]+ parameters", out, flags=re.M))
+        assert str(LAYOUT) in out
+    # round 2: 18 + 18 small lr points, 6 + 2 seeds, 3 + 3 medium, 2 + 2 at the longer horizon;
+    # round 1: 27 switch runs, 3 at equal wall time, 3 combined
+    assert planned == 54 + 33
+    assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
