@@ -296,7 +296,7 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
         out = capsys.readouterr().out
         planned += len(re.findall(r"^model\s+study(?:-4x)?: [\d,]+ parameters", out, flags=re.M))
         assert str(LAYOUT) in out
-    # round 2: 18 + 18 small lr points, 6 + 2 seeds, 3 + 3 medium, 3 + 2 at the longer horizon;
+    # round 2: 18 + 18 small lr points, 6 + 2 seeds, 3 + 3 medium, 3 + 3 at the longer horizon;
     # round 1: 27 switch runs, 3 at equal wall time, 3 combined
-    assert planned == 55 + 33
+    assert planned == 56 + 33
     assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
