@@ -30,6 +30,7 @@ from ttl.train.callbacks.samples import SampleGenerations
 from ttl.train.callbacks.throughput import ThroughputMonitor
 from ttl.train.callbacks.wandb_step import WandbStep
 from ttl.train.module import CausalLMModule
+from ttl.train.parametrization import width_multiplier
 
 RESUME_CHOICES = ("auto", "never")
 
@@ -83,6 +84,11 @@ class ModelConfig:
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
     hidden_act: str = "silu"
+    # standard, or mup: the maximal-update parametrization (recipe_switch=mup), whose
+    # initialisation and per-group learning rates scale with hidden_size / base_width
+    # (ttl.train.parametrization). The base width is the 160m's, where µP changes nothing.
+    parametrization: str = "standard"
+    base_width: int = 768
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
     def validate(self) -> None:
@@ -93,6 +99,10 @@ class ModelConfig:
         if self.hidden_size % self.num_attention_heads:
             raise TTLError(f"model.hidden_size={self.hidden_size} is not divisible by "
                            f"model.num_attention_heads={self.num_attention_heads}")
+        width_multiplier(self.parametrization, self.hidden_size, self.base_width)
+        if self.parametrization == "mup" and self.tie_word_embeddings:
+            raise TTLError("model.parametrization=mup with model.tie_word_embeddings=true: µP scales the "
+                           "output head and not the input embedding, so they cannot be one tensor")
         self.recipe.validate()
 
 
@@ -145,7 +155,8 @@ class HardwareConfig:
     # What fits one device (fp32 on CPU, bf16 on a 40 GB A100); a hardware config lists only
     # the models it changes.
     micro_batch_by_model: dict[str, int] = field(default_factory=lambda: {
-        "tiny": 32, "study": 16, "study-4x": 16, "160m": 4, "460m": 2})
+        "tiny": 32, "study": 16, "study-4x": 16, "proxy-64": 16, "proxy-128": 16, "proxy-256": 16,
+        "proxy-512": 16, "160m": 4, "460m": 2})
     # sdpa (PyTorch's), flash_attention_2 (pip install -e ".[gpu]"), eager, or auto: flash
     # attention 2 when flash-attn is installed, else sdpa.
     attn_implementation: str = "sdpa"
@@ -223,10 +234,12 @@ def register() -> None:
     """Put every schema of the train config into Hydra's ConfigStore (done on import)."""
     store(TrainConfig, "train_schema")
     store(schema(CausalLMModule, partial=True,
-                 exclude=("config", "optimizer_factory", "scheduler_factory", "tokens_per_step")),
+                 exclude=("config", "optimizer_factory", "scheduler_factory", "tokens_per_step",
+                          "width_multiplier")),
           "causal_lm_schema", group="module")
     for name, target in (("adamw", optim.build_adamw), ("muon", optim.build_muon)):
-        store(schema(target, partial=True, exclude=("model",)), f"{name}_schema", group="optimizer")
+        store(schema(target, partial=True, exclude=("model", "width_multiplier")), f"{name}_schema",
+              group="optimizer")
     for name, target in (("cosine", optim.warmup_cosine), ("constant", optim.warmup_constant),
                          ("wsd", optim.warmup_stable_decay)):
         store(schema(target, partial=True, exclude=("optimizer",)), f"{name}_schema", group="scheduler")

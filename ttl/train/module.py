@@ -12,6 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from ttl.errors import TTLError
 from ttl.model import build_model
 from ttl.train.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss, z_loss_term
+from ttl.train.parametrization import apply_mup_init
 from ttl.train.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
 NONFINITE_POLICIES = ("stop", "skip")
@@ -46,6 +47,7 @@ class CausalLMModule(pl.LightningModule):
         loss_impl: str = "hf",
         z_loss: float = 0.0,
         zero_init_output: bool = False,
+        width_multiplier: float | None = None,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_POLICIES:
@@ -66,6 +68,11 @@ class CausalLMModule(pl.LightningModule):
         self.skipped_batches = 0
         self.config = config
         self.model: LlamaForCausalLM = build_model(config)
+        # µP (model.parametrization=mup): hidden_size / base_width, which rescales the
+        # initialisation here and the optimizer's groups (ttl.train.parametrization); None: standard.
+        self.width_multiplier = width_multiplier
+        if width_multiplier is not None:
+            apply_mup_init(self.model, width_multiplier)
         if zero_init_output:
             zero_output_projections(self.model)
         self.optimizer_factory = optimizer_factory
@@ -303,7 +310,10 @@ class CausalLMModule(pl.LightningModule):
 
     def configure_optimizers(self):
         """The optimizer from its Hydra partial and a per-step scheduler."""
-        optimizer = self.optimizer_factory(self.model)
+        if self.width_multiplier is None:
+            optimizer = self.optimizer_factory(self.model)
+        else:
+            optimizer = self.optimizer_factory(self.model, width_multiplier=self.width_multiplier)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

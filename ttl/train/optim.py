@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ttl.errors import TTLError
+from ttl.train.parametrization import adamw_role_settings, check_untied, muon_shape_factor, parameter_roles
 
 
 def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool,
@@ -55,25 +55,38 @@ def build_adamw(
     decay_all_params: bool = False,
     fused: bool | None = None,
     decay_embeddings: bool = True,
+    width_multiplier: float | None = None,
 ) -> torch.optim.AdamW:
-    """AdamW over `model` with norm/bias exemption; `fused=None` fuses on CUDA parameters."""
-    groups = decay_groups(model, weight_decay, decay_all_params, decay_embeddings)
+    """AdamW over `model` with norm/bias exemption; `fused=None` fuses on CUDA parameters.
+
+    `width_multiplier` (the module passes it under `model.parametrization=mup`): one group per
+    role (embedding, hidden, head, norm) with µP's learning rate and weight decay at that width
+    (ttl.train.parametrization); at 1 every group has `lr` and the published decay.
+    """
+    if width_multiplier is None:
+        groups = decay_groups(model, weight_decay, decay_all_params, decay_embeddings)
+    else:
+        groups = mup_adamw_groups(model, lr, weight_decay, width_multiplier, decay_all_params,
+                                  decay_embeddings)
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 
-def hidden_matrices(model: nn.Module) -> list[nn.Parameter]:
-    """The trainable 2-D weights inside the decoder blocks (attention and MLP projections).
-
-    The input embedding and the output head are 2-D too, but they are lookup tables and a
-    classifier, not hidden linear maps: Muon's orthogonalised update is meant for the latter.
-    """
-    outside = {id(model.get_input_embeddings().weight)}
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if head is not None:
-        outside.add(id(head.weight))
-    return [p for p in model.parameters() if p.requires_grad and p.ndim == 2 and id(p) not in outside]
+def mup_adamw_groups(model: nn.Module, lr: float, weight_decay: float, multiplier: float,
+                     decay_all_params: bool = False, decay_embeddings: bool = True) -> list[dict]:
+    """One AdamW group per role with µP's lr and weight decay at width multiplier m; the norms
+    (and the embedding with `decay_embeddings=False`) are exempt from decay as in `decay_groups`."""
+    check_untied(model)
+    settings = adamw_role_settings(multiplier, lr, weight_decay)
+    groups = []
+    for role, params in parameter_roles(model).items():
+        role_lr, role_decay = settings[role]
+        exempt = (role == "norm" or (role == "embedding" and not decay_embeddings)) and not decay_all_params
+        if params:
+            groups.append({"params": params, "lr": role_lr, "weight_decay": 0.0 if exempt else role_decay,
+                           "group": role})
+    return groups
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
@@ -130,6 +143,7 @@ def build_muon(
     eps: float = 1e-8,
     decay_embeddings: bool = True,
     fused: bool | None = None,
+    width_multiplier: float | None = None,
 ) -> MuonWithAdamW:
     """Muon (`torch.optim.Muon`) for the hidden matrices, AdamW for everything else.
 
@@ -141,35 +155,54 @@ def build_muon(
     (0.2 x sqrt(max(rows, cols)), Moonlight), so one learning rate and weight decay suit both
     kinds of group and every matrix shape; torch's "original" (Keller Jordan's) scaling needs a
     separate, ~50x larger Muon rate.
+
+    `width_multiplier` (µP, ttl.train.parametrization): the head follows AdamW's µP rule (lr / m,
+    decay x m), and the hidden matrices take torch's width-independent `original` adjustment with
+    one group per shape, whose factor makes each step `match_rms_adamw`'s at the base width.
     """
-    hidden = hidden_matrices(model)
-    hidden_ids = {id(p) for p in hidden}
-    embedding = model.get_input_embeddings().weight
-    head = model.get_output_embeddings().weight if model.get_output_embeddings() is not None else None
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in hidden_ids]
-    embeddings = [p for p in rest if p is embedding]
-    heads = [p for p in rest if head is not None and p is head and p is not embedding]
-    norms = [p for p in rest if p is not embedding and (head is None or p is not head)]
-    if any(p.ndim != 1 for p in norms):
-        raise TTLError("optimizer=muon: parameters other than the hidden matrices, the embedding "
-                       "and the head must be norms or biases (1-D)")
+    roles = parameter_roles(model)
     embedding_lr, head_lr, norm_lr = (lr if rate is None else rate
                                       for rate in (embedding_lr, head_lr, norm_lr))
     embedding_decay = weight_decay if decay_embeddings else 0.0
+    head_decay = weight_decay
+    hidden_groups = [{"params": roles["hidden"], "lr": lr, "weight_decay": weight_decay, "group": "hidden"}]
+    if width_multiplier is not None:
+        check_untied(model)
+        head_lr, head_decay = head_lr / width_multiplier, weight_decay * width_multiplier
+        adjust_lr_fn = "original"
+        by_shape: dict[tuple[int, ...], list[nn.Parameter]] = {}
+        for parameter in roles["hidden"]:
+            by_shape.setdefault(tuple(parameter.shape), []).append(parameter)
+        # lr x factor steps as match_rms_adamw does at the base width; wd / factor keeps lr x wd.
+        hidden_groups = [{"params": params, "lr": lr * factor, "weight_decay": weight_decay / factor,
+                          "group": "hidden"}
+                         for shape, params in by_shape.items()
+                         for factor in [muon_shape_factor(shape, width_multiplier)]]
     adamw_groups = [
-        {"params": embeddings, "lr": embedding_lr, "weight_decay": embedding_decay, "group": "embedding"},
-        {"params": heads, "lr": head_lr, "weight_decay": weight_decay, "group": "head"},
-        {"params": norms, "lr": norm_lr, "weight_decay": 0.0, "group": "norm"},
+        {"params": roles["embedding"], "lr": embedding_lr, "weight_decay": embedding_decay,
+         "group": "embedding"},
+        {"params": roles["head"], "lr": head_lr, "weight_decay": head_decay, "group": "head"},
+        {"params": roles["norm"], "lr": norm_lr, "weight_decay": 0.0, "group": "norm"},
     ]
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return MuonWithAdamW(
-        muon_groups=[{"params": hidden, "lr": lr, "weight_decay": weight_decay, "group": "hidden"}],
+        muon_groups=hidden_groups,
         adamw_groups=[g for g in adamw_groups if g["params"]],
         muon_defaults={"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "nesterov": nesterov,
                        "ns_steps": ns_steps, "adjust_lr_fn": adjust_lr_fn},
         adamw_defaults={"lr": lr, "betas": tuple(betas), "eps": eps, "fused": fused},
     )
+
+
+def group_settings(optimizer: torch.optim.Optimizer) -> list[tuple[str, float, float]]:
+    """(group name, learning rate, weight decay) of each parameter group, for the plan; groups
+    without a name are called by their decay (decayed / exempt)."""
+    rows = []
+    for group in optimizer.param_groups:
+        name = group.get("group") or ("decayed" if group["weight_decay"] else "exempt")
+        rows.append((name, float(group["lr"]), float(group["weight_decay"])))
+    return rows
 
 
 def _warmup(step: int, warmup_steps: int) -> float:

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.cli import first_missing
 from ttl.errors import TTLError
 from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
+from ttl.train.optim import group_settings
+from ttl.train.parametrization import width_multiplier
 from ttl.train.sharding import FSDP, fsdp_strategy
 
 
@@ -137,6 +140,24 @@ def precision_note(precision: str, accelerator: str, cpu_has_bf16: bool | None =
             "than fp32 here; trainer.precision=32 trains faster)")
 
 
+def parametrization_line(model_cfg: DictConfig) -> str:
+    """standard, or µP with its base width and width multiplier."""
+    multiplier = width_multiplier(model_cfg.parametrization, model_cfg.hidden_size, model_cfg.base_width)
+    if multiplier is None:
+        return "standard"
+    return (f"mup: base width {model_cfg.base_width}, width multiplier {multiplier:g} "
+            f"(hidden {model_cfg.hidden_size}); ttl.train.parametrization states each group's rule")
+
+
+def group_lines(cfg: DictConfig, model: torch.nn.Module) -> str:
+    """Each optimizer group's peak learning rate and weight decay, as the run will build them
+    (the optimizer built over the meta-device model, so no weights are made)."""
+    multiplier = width_multiplier(cfg.model.parametrization, cfg.model.hidden_size, cfg.model.base_width)
+    factory = instantiate(cfg.optimizer)
+    optimizer = factory(model) if multiplier is None else factory(model, width_multiplier=multiplier)
+    return "; ".join(f"{name} lr {lr:.4g} wd {decay:.4g}" for name, lr, decay in group_settings(optimizer))
+
+
 def describe(cfg: DictConfig, plan: BatchPlan) -> str:
     """Parameters, batch arithmetic, steps, tokens, FLOPs, devices and precision, one per line."""
     model_cfg = {k: v for k, v in cfg.model.items()}
@@ -166,6 +187,8 @@ def describe(cfg: DictConfig, plan: BatchPlan) -> str:
                       f"weight decay {cfg.optimizer.weight_decay}"
                       + (f", decay_all_params={cfg.optimizer.decay_all_params}"
                          if "decay_all_params" in cfg.optimizer else "")),
+        ("parametrization", parametrization_line(cfg.model)),
+        ("parameter groups", group_lines(cfg, model)),
         ("data", f"{cfg.data.path} (packing {cfg.data.packing})"),
         ("tokenizer", f"{cfg.tokenizer.path}"),
     ]

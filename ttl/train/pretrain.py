@@ -39,6 +39,7 @@ from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.train.callbacks.preemption import PreemptionCheckpoint
 from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
 from ttl.train.module import CausalLMModule
+from ttl.train.parametrization import width_multiplier
 from ttl.train.plan import describe, lightning_trainer_kwargs, plan_batch, validate
 from ttl.train.sweep import in_multirun, place_sweep_job
 
@@ -131,7 +132,18 @@ def run(cfg: DictConfig) -> dict:
         return _train(cfg, plan, run_dir)
 
 
+def finished(cfg: DictConfig, run_dir: Path) -> bool:
+    """True when `resume=auto` finds the run already trained to max_steps and exported: re-running
+    a sweep then skips its finished jobs and continues the others."""
+    states = read_states(run_dir)
+    return (cfg.resume == "auto" and bool(states) and cfg.trainer.max_steps > 0
+            and states[-1].get("step") == cfg.trainer.max_steps)
+
+
 def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
+    if finished(cfg, run_dir):
+        print(f"{run_dir} already finished at step {cfg.trainer.max_steps:,}: nothing to train")
+        return report_from_exports(run_dir)
     ckpt_path = resume_checkpoint(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.hardware.tf32 and torch.cuda.is_available():
@@ -144,6 +156,8 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         optimizer_factory=instantiate(cfg.optimizer),
         scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         tokens_per_step=plan.tokens_per_step,
+        width_multiplier=width_multiplier(cfg.model.parametrization, cfg.model.hidden_size,
+                                          cfg.model.base_width),
     )
     datamodule = instantiate(cfg.data, tokenizer=tokenizer, micro_batch_size=plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run

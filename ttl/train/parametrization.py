@@ -1,0 +1,129 @@
+"""The maximal-update parametrization (µP, Yang et al. 2022, "Tensor Programs V"): each parameter's
+role, its initialisation and its optimizer settings as functions of the width.
+
+Under µP the learning rate and initialisation that are best at one width stay best as the width
+grows, so a sweep on a small proxy tunes the large model. ttl's base width is the 160m model's
+(768): there the width multiplier m = hidden_size / base_width is 1 and every rule below is the
+identity, so `recipe_switch=mup` leaves the paper run unchanged and only rescales narrower (or
+wider) models. The proxies keep the 160m's shape ratios (head size 64, MLP 4x), so every hidden
+matrix's fan-in grows by the same m.
+
+The rules (AdamW; TP5's Table 3, in the form without multipliers):
+
+| role | parameters | init std | AdamW lr | weight decay |
+|---|---|---|---|---|
+| embedding | input embedding | σ | lr | wd |
+| hidden | attention and MLP projections | σ / sqrt(m) | lr / m | wd · m |
+| head | output head | σ / m | lr / m | wd · m |
+| norm | RMSNorm weights | 1 | lr | 0 (wd with decay_all_params) |
+
+- **The output logits' multiplier 1/m is folded into the head**: a head with init σ/m and Adam lr
+  lr/m computes the same logits as a head with init σ, lr and a 1/m multiplier (Adam's update
+  does not depend on the gradient's scale, up to ε). So the trained weights *are* the logits'
+  weights: an export is a plain `LlamaForCausalLM` that `from_pretrained` loads with no ttl code.
+- **Weight decay is independent of the learning rate** (scaled by m where the lr is divided by
+  m): torch's AdamW decays by lr · wd per step, and µP's lr/m would otherwise weaken the decay of
+  wide models and strengthen it in narrow proxies. Keeping lr · wd fixed keeps the decay's
+  time scale (1 / (lr · wd) steps) the same at every width (Wortsman et al. 2023; Wang & Aitchison
+  2024), so a tuned wd transfers as the lr does.
+- **Attention scale:** µP prescribes 1/d for a head size d that grows with the width. ttl's head
+  size stays 64 at every width (more heads, not wider ones), so 1/d and 1/sqrt(d) differ only by a
+  constant (8): the standard 1/sqrt(64) is kept, and it is exact at the base width.
+- **Muon** (torch.optim.Muon) orthogonalises the hidden matrices' update: its spectral norm is
+  the adjusted lr. µP asks for a spectral norm of order sqrt(fan_out / fan_in), independent of the
+  width (Yang, Simon & Bernstein 2023). torch's `original` adjustment, lr · sqrt(max(1, A / B)),
+  is that; `match_rms_adamw`, lr · 0.2 · sqrt(max(A, B)), grows with sqrt(width) and is not µP.
+  Under µP the Muon groups use `original`, with a per-shape factor fixed at the base width's
+  shape, so that at the base width each step equals `match_rms_adamw`'s exactly (the published
+  Muon arm) and elsewhere it does not move with the width; their weight decay is divided by the
+  same factor, so lr · wd is Muon's as published.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ttl.errors import TTLError
+
+PARAMETRIZATIONS = ("standard", "mup")
+ROLES = ("embedding", "hidden", "head", "norm")
+
+
+def width_multiplier(parametrization: str, hidden_size: int, base_width: int) -> float | None:
+    """m = hidden_size / base_width under µP; None in the standard parametrization."""
+    if parametrization not in PARAMETRIZATIONS:
+        raise TTLError(f"model.parametrization={parametrization!r}: choose one of "
+                       f"{', '.join(PARAMETRIZATIONS)}")
+    if parametrization == "standard":
+        return None
+    if base_width < 1:
+        raise TTLError(f"model.base_width={base_width}: must be at least 1")
+    return hidden_size / base_width
+
+
+def parameter_roles(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """The trainable parameters by role: the input embedding, the hidden matrices (every 2-D
+    weight inside the decoder blocks), the output head (absent when tied to the embedding: it
+    is then the embedding's tensor) and the norms (every 1-D parameter)."""
+    embedding = model.get_input_embeddings().weight
+    head_module = model.get_output_embeddings()
+    head = head_module.weight if head_module is not None else None
+    roles: dict[str, list[nn.Parameter]] = {role: [] for role in ROLES}
+    for parameter in model.parameters():
+        if not parameter.requires_grad:
+            continue
+        if parameter is embedding:
+            roles["embedding"].append(parameter)
+        elif head is not None and parameter is head:
+            roles["head"].append(parameter)
+        elif parameter.ndim == 2:
+            roles["hidden"].append(parameter)
+        elif parameter.ndim == 1:
+            roles["norm"].append(parameter)
+        else:
+            raise TTLError(f"a parameter of shape {tuple(parameter.shape)} has no role (embedding, "
+                           "hidden matrix, head or norm)")
+    return roles
+
+
+def check_untied(model: nn.Module) -> None:
+    """µP gives the embedding and the head different rules: a tied pair cannot follow both."""
+    if getattr(model.config, "tie_word_embeddings", False):
+        raise TTLError("model.parametrization=mup needs untied embeddings (model.tie_word_embeddings=false): "
+                       "µP scales the output head, not the input embedding")
+
+
+@torch.no_grad()
+def apply_mup_init(model: nn.Module, multiplier: float) -> None:
+    """Rescale a freshly initialised model to µP's initialisation at width multiplier m: hidden
+    matrices' std / sqrt(m), the head's std / m; the embedding and norms are unchanged. At m = 1
+    nothing changes (the published initialisation, bit for bit)."""
+    check_untied(model)
+    if multiplier == 1:
+        return
+    roles = parameter_roles(model)
+    for parameter in roles["hidden"]:
+        parameter.mul_(1 / math.sqrt(multiplier))
+    for parameter in roles["head"]:
+        parameter.mul_(1 / multiplier)
+
+
+def adamw_role_settings(multiplier: float, lr: float, weight_decay: float) -> dict[str, tuple[float, float]]:
+    """(lr, weight decay) of each role under µP at width multiplier m, before the exemptions
+    (norms and, optionally, the embedding are not decayed)."""
+    return {"embedding": (lr, weight_decay), "hidden": (lr / multiplier, weight_decay * multiplier),
+            "head": (lr / multiplier, weight_decay * multiplier), "norm": (lr, weight_decay)}
+
+
+def muon_shape_factor(shape: Iterable[int], multiplier: float) -> float:
+    """The factor on the Muon learning rate of a hidden matrix of `shape` (rows A, columns B)
+    under µP, used with torch's `original` adjustment (lr · sqrt(max(1, A / B))): 0.2 ·
+    sqrt(max(A, B) / m) / sqrt(max(1, A / B)). At m = 1 the step is `match_rms_adamw`'s,
+    lr · 0.2 · sqrt(max(A, B)); at any m it is the base shape's, whatever the width."""
+    rows, columns = list(shape)[:2]
+    return 0.2 * math.sqrt(max(rows, columns) / multiplier) / math.sqrt(max(1.0, rows / columns))
+
