@@ -300,3 +300,23 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     # round 1: 27 switch runs, 3 at equal wall time, 3 combined
     assert planned == 56 + 33
     assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
+
+
+def load_coord_check():
+    path = ROOT / "experiments" / "recipe_study" / "coord_check.py"
+    spec = importlib.util.spec_from_file_location("coord_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_coordinate_check_sees_the_standard_parametrization_grow_and_mup_stay_flat():
+    coord = load_coord_check()
+    names = ["layer0.attn", "layer0.mlp", "layer1.out", "logits"]
+    growth = {p: {name: coord.growth(coord.coordinate_check([64, 256], p, steps=4, lr=3e-3, seeds=1), name, 3)
+                  for name in names} for p in ("standard", "mup")}
+    # Standard: Adam's updates add up over 4x the coordinates; every hidden output grows.
+    assert all(growth["standard"][name] > 3 for name in names[:3]), growth
+    assert growth["standard"]["logits"] > 1.5, growth
+    # µP: each layer's output and the logits stay within a factor 2 across 4x the width.
+    assert all(0.5 < growth["mup"][name] < 2 for name in names), growth

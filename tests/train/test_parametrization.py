@@ -14,6 +14,7 @@ from ttl.train.optim import build_adamw, build_muon
 from ttl.train.parametrization import muon_shape_factor, parameter_roles, width_multiplier
 from ttl.train.plan import describe, plan_batch
 
+from ..conftest import run_cli
 from .test_plan import make
 
 
@@ -150,3 +151,28 @@ def test_the_160m_plan_under_mup_prints_its_parameters_and_the_published_learnin
     proxy_cfg = make(["experiment=mup_study", "model=proxy_128", "recipe_switch=mup", "model.recipe.lr=6e-4"])
     proxy_text = describe(proxy_cfg, plan_batch(proxy_cfg))
     assert "hidden lr 0.0036 wd 0.001667; head lr 0.0036 wd 0.001667" in proxy_text
+
+
+@pytest.mark.slow
+def test_the_recipe_study_trains_under_mup_and_its_export_is_what_training_held(tmp_path, sample_hub_layout):
+    """`python -m ttl.train experiment=recipe_study recipe_switch=mup data.path=DIR` on a copy in the
+    Hub's layout: the optimizer's groups carry µP's rates (hidden 128 against a base of 768, m = 1/6),
+    and the export, loaded with plain `from_pretrained`, holds the checkpointed training weights."""
+    result = run_cli(["-m", "ttl.train", "experiment=recipe_study", "recipe_switch=mup",
+                      f"data.path={sample_hub_layout}", "model.recipe.max_steps=4", "hardware.compile=false",
+                      "model.recipe.eval_every_n_steps=2", "model.recipe.checkpoint_every_n_steps=4",
+                      "callbacks.emissions.enabled=false", "data.val_fraction=0.1", "paths.cache_dir=cache"],
+                     tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mup: base width 768, width multiplier 0.166667" in result.stdout
+    run_dir = tmp_path / "runs" / "recipe-study"
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    rates = {g["group"]: g["initial_lr"] for g in state["optimizer_states"][0]["param_groups"]}
+    assert rates == pytest.approx({"embedding": 6e-4, "hidden": 6e-4 * 6, "head": 6e-4 * 6, "norm": 6e-4})
+    export = AutoModelForCausalLM.from_pretrained(run_dir / "step-4").eval()
+    trained = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
+    for name, value in export.state_dict().items():
+        assert torch.equal(value, trained[name]), name
+    batch = torch.randint(0, 4096, (1, 16))
+    with torch.no_grad():
+        assert torch.isfinite(export(batch).logits).all()

@@ -1,0 +1,130 @@
+"""Learning-rate transfer across widths: does the best learning rate of the published recipe move
+with the width in the standard parametrization, and stay put under µP?
+
+    python experiments/recipe_study/transfer.py --results experiments/recipe_study/results.json \
+        [--plot experiments/recipe_study/transfer.png]
+
+It reads what `study.py --out` wrote (every run scored on the held-out report and selection
+halves) and takes the settings of the width proxies (`proxy-64@400/32-true`, `proxy-128@...`:
+the same depth, tokens and precision, only the width differs). For each arm (`published`: the
+standard parametrization; `mup`: recipe_switch=mup) and width it gives the learning-rate curve
+(selection-half loss, seed 1), the best grid point (flagged when on the grid's edge) and the
+fitted optimum (a parabola in log lr through the best point and its neighbours); then how far
+the optimum moves from the narrowest width to the widest, in grid steps (x2 each) and as the
+exponent of the fitted optimum against the width. Seeds at the best points come from study.py's
+tables (its `seeds` per setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+ARMS = ("published", "mup")
+
+
+def proxy_settings(settings: dict[str, dict]) -> dict[str, dict[int, dict]]:
+    """{tail: {width: arms}} for the proxy settings, grouped by what follows the model name
+    (`@400/32-true`): only runs of equal steps and precision are compared."""
+    groups: dict[str, dict[int, dict]] = {}
+    for name, arms in settings.items():
+        model, _, tail = name.partition("@")
+        if model.startswith("proxy-"):
+            groups.setdefault(tail, {})[int(model.split("-")[1])] = arms
+    return groups
+
+
+def transfer_rows(by_width: dict[int, dict]) -> dict[str, dict]:
+    """Per arm: each width's curve, best and fitted lr, and the shift from narrowest to widest."""
+    out = {}
+    for arm in ARMS:
+        widths = sorted(w for w, arms in by_width.items() if arm in arms and arms[arm].get("lr_curve"))
+        if not widths:
+            continue
+        rows = {w: {"curve": by_width[w][arm]["lr_curve"], "best_lr": by_width[w][arm]["best_lr"],
+                    "edge": by_width[w][arm]["edge"], "fitted_lr": by_width[w][arm].get("fitted_lr"),
+                    "seeds": by_width[w][arm].get("seeds"), "report_loss": by_width[w][arm]["report_loss"]}
+                for w in widths}
+        narrow, wide = rows[widths[0]], rows[widths[-1]]
+        summary = {"widths": widths, "rows": rows,
+                   "grid_steps": math.log2(wide["best_lr"] / narrow["best_lr"]) if len(widths) > 1 else 0.0}
+        fitted = [(w, rows[w]["fitted_lr"]) for w in widths if rows[w]["fitted_lr"]]
+        if len(fitted) >= 2:
+            # Least squares slope of log(fitted lr) against log(width).
+            xs, ys = [math.log(w) for w, _ in fitted], [math.log(lr) for _, lr in fitted]
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            summary["exponent"] = (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+                                   / sum((x - mx) ** 2 for x in xs))
+            summary["fitted_shift"] = math.log2(fitted[-1][1] / fitted[0][1])
+        out[arm] = summary
+    return out
+
+
+def table(transfer: dict[str, dict]) -> str:
+    """Markdown: per arm and width, the selection loss at each lr, the best and fitted lr."""
+    lrs = sorted({p["lr"] for t in transfer.values() for r in t["rows"].values() for p in r["curve"]})
+    lines = ["| arm | width | " + " | ".join(f"{lr:.2e}" for lr in lrs) + " | best lr | fitted optimum |",
+             "|---|---|" + "---|" * (len(lrs) + 2)]
+    for arm, t in transfer.items():
+        for width, row in t["rows"].items():
+            losses = {p["lr"]: p["selection_loss"] for p in row["curve"]}
+            cells = [("**%.4f**" if lr == row["best_lr"] else "%.4f") % losses[lr] if lr in losses else "-"
+                     for lr in lrs]
+            fitted = f"{row['fitted_lr']:.2e}" if row["fitted_lr"] else "-"
+            lines.append(f"| {arm} | {width} | " + " | ".join(cells)
+                         + f" | {row['best_lr']:.2e}{' (edge)' if row['edge'] else ''} | {fitted} |")
+    lines += ["", "| arm | widths | best lr moves (grid steps of x2) | fitted optimum moves (x2 steps) | "
+              "exponent of the fitted optimum in the width |", "|---|---|---|---|---|"]
+    for arm, t in transfer.items():
+        exponent = f"{t['exponent']:+.2f}" if "exponent" in t else "-"
+        fitted = f"{t['fitted_shift']:+.2f}" if "fitted_shift" in t else "-"
+        lines.append(f"| {arm} | {t['widths'][0]}-{t['widths'][-1]} | {t['grid_steps']:+.0f} | {fitted} | "
+                     f"{exponent} |")
+    return "\n".join(lines)
+
+
+def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
+    """Selection-half loss against the peak lr, one panel per arm, one line per width."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(transfer), figsize=(5.2 * len(transfer), 4.0), squeeze=False, sharey=True)
+    for ax, (arm, t) in zip(axes[0], transfer.items(), strict=True):
+        colours = plt.cm.viridis([i / max(1, len(t["widths"]) - 1) for i in range(len(t["widths"]))])
+        for colour, width in zip(colours, t["widths"], strict=True):
+            row = t["rows"][width]
+            ax.plot([p["lr"] for p in row["curve"]], [p["selection_loss"] for p in row["curve"]], marker="o",
+                    color=colour, label=f"width {width}")
+            best = next(p for p in row["curve"] if p["lr"] == row["best_lr"])
+            ax.plot([best["lr"]], [best["selection_loss"]], marker="*", ms=14, color=colour)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("peak learning rate (model.recipe.lr)")
+        ax.set_title("standard parametrization" if arm == "published" else "µP (base width 768)")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("held-out loss, selection half (nats/token)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, required=True, help="study.py's --out JSON")
+    parser.add_argument("--plot", type=Path, help="write the learning-rate curves per width (PNG)")
+    args = parser.parse_args()
+    settings = json.loads(args.results.read_text())["settings"]
+    for tail, by_width in proxy_settings(settings).items():
+        transfer = transfer_rows(by_width)
+        print(f"## proxies @{tail}\n\n{table(transfer)}\n")
+        if args.plot:
+            plot(transfer, args.plot, f"proxies @{tail}: seed 1")
+            print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
