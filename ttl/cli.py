@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import inspect
 import sys
 import typing
@@ -68,6 +69,20 @@ def schema(target: Callable, *, partial: bool = False, exclude: Sequence[str] = 
     if unknown:
         raise TypeError(f"schema({target.__qualname__}): no parameter {sorted(unknown)[0]!r}")
     return dataclasses.make_dataclass(f"{target.__name__}Config", fields)
+
+
+def build(node: Any, **context: Any) -> Any:
+    """`instantiate(node)` handed the values of `context` that its `_target_`'s signature names
+    (the run directory, the run's step count, ...): the builder owns those values, so no config
+    node copies them. Built as a partial first, so `_target_`s inside context values stay data."""
+    from hydra.utils import get_object, instantiate
+
+    accepted = inspect.signature(get_object(node["_target_"])).parameters
+    factory = instantiate(node, _partial_=True)
+    handed = {key: value for key, value in context.items() if key in accepted}
+    if node.get("_partial_", False):
+        return functools.partial(factory, **handed)
+    return factory(**handed)
 
 
 def store(node: type, name: str, group: str | None = None) -> None:

@@ -32,6 +32,7 @@ from ttl.data.config import DataSettings
 from ttl.data.packing import PackedRows
 from ttl.data.streams import RawTextStream, ShardStream, ValidationBatches
 from ttl.errors import TTLError
+from ttl.lightning_api import batches_processed
 
 __all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "datamodule"]
 
@@ -136,7 +137,7 @@ class TTLDataModule(pl.LightningDataModule):
         trainer = self._trainer()
         if trainer is None:
             return self._start_batches
-        return int(trainer.fit_loop.epoch_loop.batch_progress.total.processed)
+        return batches_processed(trainer)
 
     def _apply_state(self, state: dict) -> None:
         if not state:

@@ -34,6 +34,7 @@ from ttl.checkpoints import (
     resolve_checkpoint,
     tokenizer_for,
 )
+from ttl.cli import build
 from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
 from ttl.finetune.config import batch_split, trainer_kwargs, validate
@@ -138,12 +139,12 @@ def fit(cfg: DictConfig, module: FinetuneModule, datamodule: pl.LightningDataMod
         save_weights_only=True,
         enable_version_counter=False,
     )
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [build(c, run_dir=str(run_dir)) for c in (cfg.callbacks or {}).values() if c is not None]
     resolved = OmegaConf.to_container(cfg, resolve=True)
     trainer = pl.Trainer(
         **trainer_kwargs(cfg, accumulation),
         callbacks=[selector, *callbacks],
-        logger=build_loggers(cfg.logger, resolved) or False,
+        logger=build_loggers(cfg.logger, run_dir, resolved) or False,
         default_root_dir=str(run_dir),
     )
     trainer.fit(module, datamodule=datamodule)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning.pytorch.callbacks import TQDMProgressBar
 from omegaconf import MISSING
 
 from ttl.cli import schema, store
@@ -25,6 +24,7 @@ from ttl.train import loggers, optim
 from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.train.callbacks.preemption import PreemptionCheckpoint
+from ttl.train.callbacks.progress_bar import StepProgressBar
 from ttl.train.callbacks.resume_checkpoint import ResumeCheckpoint
 from ttl.train.callbacks.samples import SampleGenerations
 from ttl.train.callbacks.throughput import ThroughputMonitor
@@ -221,6 +221,9 @@ class TrainConfig:
         self.model.validate()
         self.data.validate()
         self.hardware.validate()
+        if self.trainer.max_steps < 1:
+            raise TTLError(f"trainer.max_steps={self.trainer.max_steps}: must be at least 1 (the schedule "
+                           "ends there; set model.recipe.max_steps or trainer.max_steps)")
         if self.seed < 0:
             raise TTLError(f"seed={self.seed}: must be at least 0")
         if self.data.seq_len > self.model.max_position_embeddings:
@@ -240,16 +243,20 @@ def register() -> None:
     for name, target in (("adamw", optim.build_adamw), ("muon", optim.build_muon)):
         store(schema(target, partial=True, exclude=("model", "width_multiplier")), f"{name}_schema",
               group="optimizer")
+    # Handed by the builder (ttl.cli.build), never copied into a node: the run directory, the
+    # run's step count, the loggers' hyperparameters and W&B's step to resume at.
     for name, target in (("cosine", optim.warmup_cosine), ("constant", optim.warmup_constant),
                          ("wsd", optim.warmup_stable_decay)):
-        store(schema(target, partial=True, exclude=("optimizer",)), f"{name}_schema", group="scheduler")
+        store(schema(target, partial=True, exclude=("optimizer", "total_steps")), f"{name}_schema",
+              group="scheduler")
     for name, target in (("hf_checkpoint", HFCheckpoint), ("resume_checkpoint", ResumeCheckpoint),
                          ("preemption", PreemptionCheckpoint), ("emissions", EmissionsMonitor),
                          ("throughput", ThroughputMonitor), ("wandb_step", WandbStep),
-                         ("samples", SampleGenerations), ("progress_bar", TQDMProgressBar)):
-        store(schema(target, exclude=("tokenizer",)), f"{name}_schema", group="callbacks")
+                         ("samples", SampleGenerations), ("progress_bar", StepProgressBar)):
+        store(schema(target, exclude=("tokenizer", "run_dir", "spawned")), f"{name}_schema",
+              group="callbacks")
     for name, target in (("wandb", loggers.wandb_logger), ("csv", loggers.csv_logger)):
-        store(schema(target, exclude=("hparams", "resume_step")), f"{name}_schema", group="logger")
+        store(schema(target, exclude=("hparams", "resume_step", "run_dir")), f"{name}_schema", group="logger")
 
 
 register()

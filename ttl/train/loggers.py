@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ttl.cli import build
 from ttl.rundir import LOGS
 
 
@@ -66,17 +67,13 @@ def csv_logger(run_dir: str, hparams: dict[str, Any]):
     return logger
 
 
-def build_loggers(logger_cfg: DictConfig, hparams: dict[str, Any], resume_step: int | None = None) -> list:
-    """Every logger of the `logger:` group (none, one, or several: `logger=[csv,wandb]`), built by
-    `instantiate` with the run's resolved config (`hparams`); W&B's also with the step to resume at."""
-    from hydra.utils import instantiate
-
-    loggers = []
-    for name, node in (logger_cfg or {}).items():
-        extra = {"resume_step": resume_step} if name == "wandb" else {}
-        # Built as a partial: instantiate would build the `_target_`s inside `hparams` too.
-        loggers.append(instantiate(node, _partial_=True)(hparams=hparams, **extra))
-    return loggers
+def build_loggers(logger_cfg: DictConfig, run_dir: str | Path, hparams: dict[str, Any],
+                  resume_step: int | None = None) -> list:
+    """Every logger of the `logger:` group (none, one, or several: `logger=[csv,wandb]`), handed
+    the run directory, the run's resolved config (`hparams`) and W&B's step to resume at, as far
+    as each logger's signature takes them (`ttl.cli.build`)."""
+    return [build(node, run_dir=str(run_dir), hparams=hparams, resume_step=resume_step)
+            for node in (logger_cfg or {}).values()]
 
 
 def continue_offline_steps(run, step: int) -> None:

@@ -10,6 +10,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.errors import TTLError
+from ttl.lightning_api import ends_optimizer_step, is_logging_step
 from ttl.model import build_model
 from ttl.train.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss, z_loss_term
 from ttl.train.parametrization import apply_mup_init
@@ -101,7 +102,7 @@ class CausalLMModule(pl.LightningModule):
         if getattr(self, "_configured", False):
             return
         self._configured = True
-        mesh = getattr(self, "_device_mesh", None)  # set by ModelParallelStrategy
+        mesh = self.device_mesh  # set by ModelParallelStrategy (trainer=fsdp), else None
         if mesh is not None:
             if self.loss_impl == "chunked":
                 # FSDP gathers the output head's weight only inside the head's own forward.
@@ -185,14 +186,14 @@ class CausalLMModule(pl.LightningModule):
     def _end_of_step_logging(self) -> None:
         """At the last micro-batch of an optimizer step: log train/loss, the token-weighted mean
         over all of the step's micro-batches on every rank (the original logged a sum)."""
-        if self.trainer.fit_loop.epoch_loop._should_accumulate():
+        if not ends_optimizer_step(self.trainer):
             return
         loss_sum, tokens = self._step_loss_sum, self._step_tokens
         self._step_loss_sum = torch.zeros((), dtype=torch.float64)
         self._step_tokens = torch.zeros((), dtype=torch.long)
         # Lightning hands on_step values to the loggers at logging steps only; reduce over
         # ranks (a collective, taken by every rank alike) only then.
-        if not self.trainer._logger_connector.should_update_logs:
+        if not is_logging_step(self.trainer):
             return
         if self.trainer.world_size > 1:
             totals = self.trainer.strategy.reduce(torch.stack([loss_sum, tokens.double()]).to(self.device),
@@ -265,7 +266,7 @@ class CausalLMModule(pl.LightningModule):
         Lightning turns logged floats into device tensors, and a copy from host memory waits
         for the GPU queue: doing it every step would stall the pipeline.
         """
-        if not self.trainer._logger_connector.should_update_logs:
+        if not is_logging_step(self.trainer):
             return
         schedulers = self.lr_schedulers()
         if schedulers is not None:

@@ -19,6 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.card.render import write_card
+from ttl.cli import build
 from ttl.errors import TTLError
 from ttl.model import llama_config, resolve_attn_implementation
 from ttl.rundir import (
@@ -119,6 +120,14 @@ def save_data_record(record: dict, run_dir: Path) -> None:
         write_json(run_dir / DATA_RECORD, record)
 
 
+def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
+    """Every callback of the `callbacks:` group, handed the run directory (and whether ranks are
+    spawned) where its signature takes them; a callback dropped with `~callbacks.NAME` (or set
+    to null) is left out."""
+    return [build(node, run_dir=str(run_dir), spawned=spawned(cfg))
+            for node in cfg.callbacks.values() if node is not None]
+
+
 def run(cfg: DictConfig) -> dict:
     """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
     if in_multirun():
@@ -154,7 +163,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     module: CausalLMModule = instantiate(cfg.module)(
         config=llama_config(cfg.model, attn),
         optimizer_factory=instantiate(cfg.optimizer),
-        scheduler_factory=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        scheduler_factory=build(cfg.scheduler, total_steps=cfg.trainer.max_steps) if cfg.scheduler else None,
         tokens_per_step=plan.tokens_per_step,
         width_multiplier=width_multiplier(cfg.model.parametrization, cfg.model.hidden_size,
                                           cfg.model.base_width),
@@ -164,7 +173,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     # directory gets a config, logs or checkpoints.
     datamodule.setup("fit")
     print(data_line(datamodule.describe()))
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks = build_callbacks(cfg, run_dir)
     exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if is_primary_process():
@@ -174,7 +183,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),
             callbacks=callbacks,
-            logger=build_loggers(cfg.logger, resolved, resume_step=wandb_step_in_checkpoint(
+            logger=build_loggers(cfg.logger, run_dir, resolved, resume_step=wandb_step_in_checkpoint(
                 ckpt_path, checkpoint_dir(run_dir))) or False,
             default_root_dir=str(run_dir),
         )

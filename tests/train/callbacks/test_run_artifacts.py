@@ -49,6 +49,9 @@ def test_step_exports_load_and_their_figures_are_consistent(run_dir):
 def test_lightning_checkpoints_keep_last_k_plus_last(run_dir):
     names = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
     assert names == ["last.ckpt", "step-20.ckpt", "step-30.ckpt"]
+    # last.ckpt is a link to the newest checkpoint, not a second copy of it.
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert last.is_symlink() and last.resolve() == (run_dir / "checkpoints" / "step-30.ckpt").resolve()
 
 
 def test_codecarbon_csv_is_in_the_run_directory(run_dir):

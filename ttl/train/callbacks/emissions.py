@@ -23,6 +23,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from ttl.lightning_api import is_logging_step
 from ttl.rundir import emissions_file
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class EmissionsMonitor(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         """Log totals on logging steps (a host-side read: no device synchronisation)."""
-        if not self.enabled or not trainer._logger_connector.should_update_logs:
+        if not self.enabled or not is_logging_step(trainer):
             return
         kwh, kg = self.totals(trainer)
         tokens = getattr(pl_module, "tokens_seen", 0)

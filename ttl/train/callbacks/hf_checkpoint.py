@@ -49,7 +49,7 @@ class HFCheckpoint(pl.Callback):
     """Save `run_dir/step-<N>/` every `every_n_steps` optimizer steps and when training ends."""
 
     def __init__(self, run_dir: str, every_n_steps: int, export_on_train_end: bool = True,
-                 tokenizer=None) -> None:
+                 tokenizer=None, spawned: bool = False) -> None:
         super().__init__()
         self.dirpath = Path(run_dir)
         self.every_n_steps = every_n_steps
@@ -57,7 +57,8 @@ class HFCheckpoint(pl.Callback):
         # Training in spawned processes (ddp_spawn) exports at the end regardless: the
         # launching process never holds the trained weights.
         self.export_on_train_end = export_on_train_end
-        self._spawned = False
+        # Handed by the training flow (ttl.train.pretrain.spawned): the one place that decides.
+        self._spawned = spawned
         self._start_time = time.monotonic()
         # The tokenizer saved with each export (default: the DataModule's, taken in setup) and
         # the hash of the run's saved config (read in setup).
@@ -72,7 +73,6 @@ class HFCheckpoint(pl.Callback):
         if self.tokenizer is None:
             self.tokenizer = getattr(trainer.datamodule, "tokenizer", None)
         self.config_hash = saved_config_hash(self.dirpath)
-        self._spawned = getattr(trainer.strategy, "_start_method", None) == "spawn"
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Start the wall clock of this session; remove temporaries of a crashed export."""

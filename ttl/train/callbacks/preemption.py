@@ -30,5 +30,9 @@ class PreemptionCheckpoint(pl.Callback):
         if not isinstance(exception, SIGTERMException):
             return
         path = self.dirpath / "last.ckpt"
+        if path.is_symlink():
+            # last.ckpt links to the newest step-N.ckpt (ResumeCheckpoint): writing through the
+            # link would overwrite that file with a later state.
+            path.unlink()
         trainer.save_checkpoint(path)
         self.saved_path = path

@@ -2,7 +2,8 @@
 
 Full-state `.ckpt` files (weights, optimizer, schedule, data position, callbacks' state) go to
 the run's `checkpoints/` as `step-<N>.ckpt` every `every_n_steps` optimizer steps, with
-`last.ckpt` beside them; the `keep` newest step files stay. A re-run of the same command
+`last.ckpt` beside them, a symbolic link to the newest (not a second copy: 1.95 GB per
+checkpoint of the 160m model); the `keep` newest step files stay. A re-run of the same command
 resumes from the newest one that loads (`ttl.rundir.latest_good_checkpoint`).
 """
 
@@ -14,9 +15,10 @@ from ttl.rundir import checkpoint_dir
 
 
 class ResumeCheckpoint(ModelCheckpoint):
-    """Save `checkpoints/step-<N>.ckpt` and `last.ckpt` every `every_n_steps` steps; keep `keep`."""
+    """Save `checkpoints/step-<N>.ckpt` and link `last.ckpt` to it every `every_n_steps` steps;
+    keep `keep`."""
 
     def __init__(self, run_dir: str, every_n_steps: int, keep: int = 2) -> None:
         super().__init__(dirpath=checkpoint_dir(run_dir), filename="step-{step}",
                          every_n_train_steps=every_n_steps, save_top_k=keep, monitor="step", mode="max",
-                         save_last=True, auto_insert_metric_name=False)
+                         save_last="link", auto_insert_metric_name=False)

@@ -1,0 +1,30 @@
+"""The private parts of Lightning that ttl reads, in one place.
+
+Lightning (bounded to the 2.6 releases ttl is tested on) has no public way to ask two things
+ttl needs at every micro-batch: whether the current batch ends an optimizer step (under gradient
+accumulation), and whether this step is a logging step (Lightning hands `on_step` values to the
+loggers only then, and ttl reduces over ranks only then). Both are answered here from the loop's
+own state, so they agree with what Lightning does; tests/test_lightning_api.py fails by
+name when a Lightning release moves them.
+"""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+
+
+def ends_optimizer_step(trainer: pl.Trainer) -> bool:
+    """True when the micro-batch in progress is the last of its optimizer step (Lightning's
+    training epoch loop: not `_should_accumulate()`)."""
+    return not trainer.fit_loop.epoch_loop._should_accumulate()
+
+
+def is_logging_step(trainer: pl.Trainer) -> bool:
+    """True when Lightning will hand this step's logged values to the loggers (its logger
+    connector's `should_update_logs`: every `log_every_n_steps` optimizer steps, and at the end)."""
+    return trainer._logger_connector.should_update_logs
+
+
+def batches_processed(trainer: pl.Trainer) -> int:
+    """Training batches processed over all epochs (the data position a checkpoint records)."""
+    return int(trainer.fit_loop.epoch_loop.batch_progress.total.processed)
