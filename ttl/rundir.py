@@ -8,7 +8,9 @@
         trainer_state.json         step, tokens, perplexity, energy... (read_trainer_state)
         README.md                  the model card (ttl.card)
       checkpoints/                 Lightning .ckpt files for resume (latest_good_checkpoint),
-        last.ckpt, step-<N>.ckpt     and wandb_steps.json (W&B's step at each checkpoint)
+        last.ckpt, step-<N>.ckpt     wandb_steps.json (W&B's step at each checkpoint), and
+        step-<N>.ckpt.json           each checkpoint's record: its size, step and W&B step,
+                                     written after it is in place (a resume reads this, not the .ckpt)
       logs/version_<k>/metrics.csv the CSV logger's rows, one version per session
       emissions.csv, emissions-node<k>.csv   codecarbon's rows, one file per machine
       wandb/                       W&B's offline runs
@@ -313,10 +315,45 @@ def owned_run_dir(run_dir: str | Path) -> Iterator[Path]:
             lock.release()
 
 
+def checkpoint_record_path(path: Path) -> Path:
+    """Where the record of checkpoint `path` lives: `<name>.json` beside it (a link's record is
+    its target's)."""
+    path = Path(path)
+    target = path.resolve() if path.is_symlink() else path
+    return target.with_name(target.name + ".json")
+
+
+def write_checkpoint_record(path: Path, checkpoint: dict) -> None:
+    """Record a checkpoint that is complete on disk: its size, its step and the W&B step saved
+    in it. Written after the checkpoint's atomic rename, so a record means a whole file."""
+    wandb_step = next((value for key, value in checkpoint.get("callbacks", {}).items()
+                       if key.startswith("WandbStep") and isinstance(value, dict)), None)
+    write_json(checkpoint_record_path(path), {"bytes": Path(path).stat().st_size,
+                                              "global_step": checkpoint.get("global_step"),
+                                              "wandb": wandb_step})
+
+
+def read_checkpoint_record(path: Path) -> dict | None:
+    """The record of checkpoint `path` when it matches the file (same size), else None: an older
+    checkpoint without one, or a file cut short or replaced since."""
+    record_path = checkpoint_record_path(path)
+    try:
+        record = json.loads(record_path.read_text())
+        return record if record.get("bytes") == Path(path).stat().st_size else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def checkpoint_is_readable(path: Path) -> bool:
-    """True when `path` is a complete torch checkpoint (zip CRCs checked, structure loads)."""
+    """True when `path` is a complete torch checkpoint: its record matches it (no read of the
+    checkpoint itself), or, for a checkpoint without a record, its zip CRCs check out and its
+    structure loads."""
     import torch
 
+    if read_checkpoint_record(path) is not None:
+        return True
+    if checkpoint_record_path(path).is_file():
+        return False  # recorded, but the file changed size since: cut short or replaced
     try:
         with zipfile.ZipFile(path) as archive:
             if archive.testzip() is not None:

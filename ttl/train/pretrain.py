@@ -38,6 +38,7 @@ from ttl.rundir import (
 from ttl.tokenizer import load_tokenizer, train_from_path
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.train.callbacks.preemption import PreemptionCheckpoint
+from ttl.train.checkpoint_io import RecordedCheckpointIO
 from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
 from ttl.train.module import CausalLMModule
 from ttl.train.parametrization import width_multiplier
@@ -186,6 +187,8 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
             logger=build_loggers(cfg.logger, run_dir, resolved, resume_step=wandb_step_in_checkpoint(
                 ckpt_path, checkpoint_dir(run_dir))) or False,
             default_root_dir=str(run_dir),
+            # Each checkpoint gets a small record after its atomic rename: a resume reads that.
+            plugins=[RecordedCheckpointIO()],
         )
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -1,0 +1,33 @@
+"""`RecordedCheckpointIO`: Lightning's checkpoint writer, plus a small record of each checkpoint.
+
+A resume used to read the checkpoint three times before Lightning loaded it (a CRC over the
+whole file, a `torch.load` to check its structure, another for the W&B step): several GB each
+time for the 460m model. Lightning writes a checkpoint to a temporary file and renames it into
+place, so a checkpoint under its final name is whole; the record written right after the rename
+(`ttl.rundir.write_checkpoint_record`: size, step, W&B step) is what a resume reads instead.
+A file cut short or replaced since no longer matches its record's size and is skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from ttl.rundir import checkpoint_record_path, write_checkpoint_record
+
+
+class RecordedCheckpointIO(TorchCheckpointIO):
+    """Save (atomically, as Lightning does), then record; remove a checkpoint with its record."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        """Write the checkpoint, then its record beside it."""
+        super().save_checkpoint(checkpoint, path, storage_options)
+        write_checkpoint_record(Path(path), checkpoint)
+
+    def remove_checkpoint(self, path) -> None:
+        """Delete the checkpoint and its record."""
+        record = checkpoint_record_path(Path(path))
+        super().remove_checkpoint(path)
+        record.unlink(missing_ok=True)
