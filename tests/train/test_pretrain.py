@@ -103,12 +103,28 @@ def test_bad_inputs_fail_clearly_without_touching_the_earlier_run(quickstart, ov
     assert digest(run_dir) == before
 
 
-def test_rerun_resumes_the_finished_run(quickstart):
+def test_rerun_of_the_finished_run_reports_it_and_trains_nothing(quickstart):
+    """Re-running a finished command (as a re-run sweep does for its finished jobs) reports the
+    run from its last export and changes no file of it."""
     cwd, env, _ = quickstart
+    run_dir = cwd / "runs" / "quickstart"
+    before = digest(run_dir)
     result = run_cli(readme_command("python -m ttl.train experiment=quickstart"), cwd, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "already finished at step 150: nothing to train" in result.stdout
+    assert "final validation perplexity" in result.stdout
+    assert "Restoring states" not in result.stdout + result.stderr
+    assert digest(run_dir) == before
+
+
+def test_rerun_with_more_steps_resumes_the_run(quickstart):
+    cwd, env, _ = quickstart
+    result = run_cli([*readme_command("python -m ttl.train experiment=quickstart"), "trainer.max_steps=160"],
+                     cwd, env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Restoring states from the checkpoint path" in result.stdout + result.stderr
     assert (cwd / "runs" / "quickstart" / "configs" / "session-2.yaml").is_file()
+    assert (cwd / "runs" / "quickstart" / "step-160").is_dir()
 
 
 def test_resume_never_refuses_an_existing_run(quickstart):
