@@ -66,6 +66,16 @@ def shared_cache(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     return cache
 
 
+def recipe_study_smoke(tmp_path: Path, hub_layout: Path, switch: str) -> subprocess.CompletedProcess:
+    """`python -m ttl.train experiment=recipe_study recipe_switch=SWITCH data.path=DIR`, 4 steps
+    (compile and emissions off), in `tmp_path`: its run is `runs/recipe-study`."""
+    return run_cli(["-m", "ttl.train", "experiment=recipe_study", f"recipe_switch={switch}",
+                    f"data.path={hub_layout}", "model.recipe.max_steps=4", "hardware.compile=false",
+                    "model.recipe.eval_every_n_steps=2", "model.recipe.checkpoint_every_n_steps=4",
+                    "callbacks.emissions.enabled=false", "data.val_fraction=0.1", "paths.cache_dir=cache"],
+                   tmp_path)
+
+
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
             timeout: int = 600) -> subprocess.CompletedProcess:
     """Run `python -m ...` in a subprocess with the offline environment; capture output."""

@@ -9,7 +9,7 @@ import torch
 from ttl.model import build_model, llama_config
 from ttl.train.optim import build_adamw, build_muon, warmup_constant, warmup_cosine, warmup_stable_decay
 
-from ..conftest import run_cli
+from ..conftest import recipe_study_smoke
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
             intermediate_size=64, vocab_size=300, max_position_embeddings=32)
@@ -191,11 +191,7 @@ def test_the_recipe_study_trains_with_torch_muon_on_the_hidden_matrices(tmp_path
     """`python -m ttl.train experiment=recipe_study recipe_switch=muon data.path=DIR` on a copy in
     the Hub's layout: the checkpoint's optimizer holds Muon's momentum for exactly the hidden
     matrices and AdamW's moments for the rest."""
-    result = run_cli(["-m", "ttl.train", "experiment=recipe_study", "recipe_switch=muon",
-                      f"data.path={sample_hub_layout}", "model.recipe.max_steps=4", "hardware.compile=false",
-                      "model.recipe.eval_every_n_steps=2", "model.recipe.checkpoint_every_n_steps=4",
-                      "callbacks.emissions.enabled=false", "data.val_fraction=0.1", "paths.cache_dir=cache"],
-                     tmp_path)
+    result = recipe_study_smoke(tmp_path, sample_hub_layout, "muon")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "build_muon: lr 0.0006" in result.stdout
     state = torch.load(tmp_path / "runs" / "recipe-study" / "checkpoints" / "last.ckpt", weights_only=False)

@@ -14,7 +14,7 @@ from ttl.train.optim import build_adamw, build_muon
 from ttl.train.parametrization import muon_shape_factor, parameter_roles, width_multiplier
 from ttl.train.plan import describe, plan_batch
 
-from ..conftest import run_cli
+from ..conftest import recipe_study_smoke
 from .test_plan import make
 
 
@@ -158,11 +158,7 @@ def test_the_recipe_study_trains_under_mup_and_its_export_is_what_training_held(
     """`python -m ttl.train experiment=recipe_study recipe_switch=mup data.path=DIR` on a copy in the
     Hub's layout: the optimizer's groups carry µP's rates (hidden 128 against a base of 768, m = 1/6),
     and the export, loaded with plain `from_pretrained`, holds the checkpointed training weights."""
-    result = run_cli(["-m", "ttl.train", "experiment=recipe_study", "recipe_switch=mup",
-                      f"data.path={sample_hub_layout}", "model.recipe.max_steps=4", "hardware.compile=false",
-                      "model.recipe.eval_every_n_steps=2", "model.recipe.checkpoint_every_n_steps=4",
-                      "callbacks.emissions.enabled=false", "data.val_fraction=0.1", "paths.cache_dir=cache"],
-                     tmp_path)
+    result = recipe_study_smoke(tmp_path, sample_hub_layout, "mup")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mup: base width 768, width multiplier 0.166667" in result.stdout
     run_dir = tmp_path / "runs" / "recipe-study"
