@@ -26,6 +26,7 @@ from ttl.rundir import (
     DATA_RECORD,
     checkpoint_dir,
     checkpoint_is_readable,
+    config_hash,
     holds_a_run,
     is_primary_process,
     latest_good_checkpoint,
@@ -33,6 +34,7 @@ from ttl.rundir import (
     read_states,
     resume_candidates,
     save_config,
+    saved_config_hash,
     write_json,
 )
 from ttl.tokenizer import load_tokenizer, train_from_path
@@ -143,11 +145,14 @@ def run(cfg: DictConfig) -> dict:
 
 
 def finished(cfg: DictConfig, run_dir: Path) -> bool:
-    """True when `resume=auto` finds the run already trained to max_steps and exported: re-running
-    a sweep then skips its finished jobs and continues the others."""
+    """True when `resume=auto` finds this very run (the same config as its last session saved)
+    already trained to max_steps and exported: re-running a sweep then skips its finished jobs
+    and continues the others. A changed setting (another corpus, more steps) is never skipped."""
+    if cfg.resume != "auto":
+        return False
     states = read_states(run_dir)
-    return (cfg.resume == "auto" and bool(states) and cfg.trainer.max_steps > 0
-            and states[-1].get("step") == cfg.trainer.max_steps)
+    return (bool(states) and states[-1].get("step") == cfg.trainer.max_steps
+            and saved_config_hash(run_dir) == config_hash(cfg))
 
 
 def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
