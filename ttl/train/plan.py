@@ -35,8 +35,7 @@ def validate(cfg: DictConfig) -> None:
 
 def world_size(trainer_cfg: DictConfig) -> int:
     """Processes taking part in training: devices per node x nodes."""
-    devices = trainer_cfg.get("devices", 1)
-    num_nodes = int(trainer_cfg.get("num_nodes", 1) or 1)
+    devices, num_nodes = trainer_cfg.devices, trainer_cfg.num_nodes
     if isinstance(devices, int) and devices > 0:
         per_node = devices
     elif isinstance(devices, str) and "," in devices:
@@ -44,7 +43,7 @@ def world_size(trainer_cfg: DictConfig) -> int:
     elif OmegaConf.is_list(devices) or isinstance(devices, list | tuple):
         per_node = len(devices)
     elif devices in ("auto", -1, "-1"):
-        gpu = trainer_cfg.get("accelerator") in ("gpu", "cuda", "auto")
+        gpu = trainer_cfg.accelerator in ("gpu", "cuda", "auto")
         per_node = max(1, torch.cuda.device_count()) if gpu else 1
     else:
         try:
@@ -73,10 +72,10 @@ class BatchPlan:
 def micro_batch_size(cfg: DictConfig) -> int:
     """hardware.micro_batch_size, or the hardware config's value for this model size
     (`hardware.micro_batch_by_model`), capped at the sequences each device gets per step."""
-    value = cfg.hardware.get("micro_batch_size")
+    value = cfg.hardware.micro_batch_size
     if value is not None:
         return value
-    value = (cfg.hardware.get("micro_batch_by_model") or {}).get(str(cfg.model.name))
+    value = cfg.hardware.micro_batch_by_model.get(str(cfg.model.name))
     if value is None:
         raise TTLError(
             f"hardware.micro_batch_size is not set and hardware.micro_batch_by_model has no "

@@ -60,7 +60,7 @@ class Preempted(Exception):
 
 def prepare_tokenizer(cfg: DictConfig):
     """Load `tokenizer.path`, training it first when missing and `train_if_missing` is set."""
-    path, recipe = cfg.tokenizer.path, cfg.tokenizer.get("train_if_missing")
+    path, recipe = cfg.tokenizer.path, cfg.tokenizer.train_if_missing
     if recipe is not None and not Path(path).exists():
         print(f"training a {recipe.vocab_size:,}-token tokenizer on {recipe.data_path} -> {path}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +219,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
 
 def spawned(cfg: DictConfig) -> bool:
     """True when Lightning trains in spawned processes (ddp_spawn, used inside sweeps)."""
-    return str(cfg.trainer.get("strategy")) == "ddp_spawn"
+    return cfg.trainer.strategy == "ddp_spawn"
 
 
 def report_from_exports(run_dir: Path) -> dict:
