@@ -326,11 +326,15 @@ def checkpoint_record_path(path: Path) -> Path:
 def write_checkpoint_record(path: Path, checkpoint: dict) -> None:
     """Record a checkpoint that is complete on disk: its size, its step and the W&B step saved
     in it. Written after the checkpoint's atomic rename, so a record means a whole file."""
-    wandb_step = next((value for key, value in checkpoint.get("callbacks", {}).items()
-                       if key.startswith("WandbStep") and isinstance(value, dict)), None)
     write_json(checkpoint_record_path(path), {"bytes": Path(path).stat().st_size,
                                               "global_step": checkpoint.get("global_step"),
-                                              "wandb": wandb_step})
+                                              "wandb": wandb_state(checkpoint)})
+
+
+def wandb_state(checkpoint: dict) -> dict | None:
+    """The state the WandbStep callback saved in a Lightning checkpoint (its W&B step), if any."""
+    return next((value for key, value in checkpoint.get("callbacks", {}).items()
+                 if key.startswith("WandbStep") and isinstance(value, dict)), None)
 
 
 def read_checkpoint_record(path: Path) -> dict | None:

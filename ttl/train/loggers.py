@@ -104,15 +104,12 @@ def wandb_step_in_checkpoint(ckpt_path: str | None, checkpoint_dir: Path | None 
         return None
     import torch
 
-    from ttl.rundir import read_checkpoint_record
+    from ttl.rundir import read_checkpoint_record, wandb_state
     from ttl.train.callbacks.wandb_step import settled_wandb_step
 
     record = read_checkpoint_record(Path(ckpt_path))
     if record is not None:  # the checkpoint's record: no read of the checkpoint itself
         return settled_wandb_step(record["wandb"], checkpoint_dir or Path(ckpt_path).parent) \
             if record.get("wandb") else None
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
-    for key, value in state.get("callbacks", {}).items():
-        if key.startswith("WandbStep") and isinstance(value, dict):
-            return settled_wandb_step(value, checkpoint_dir or Path(ckpt_path).parent)
-    return None
+    state = wandb_state(torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True))
+    return settled_wandb_step(state, checkpoint_dir or Path(ckpt_path).parent) if state else None

@@ -139,19 +139,17 @@ def precision_note(precision: str, accelerator: str, cpu_has_bf16: bool | None =
             "than fp32 here; trainer.precision=32 trains faster)")
 
 
-def parametrization_line(model_cfg: DictConfig) -> str:
+def parametrization_line(model_cfg: DictConfig, multiplier: float | None) -> str:
     """standard, or µP with its base width and width multiplier."""
-    multiplier = width_multiplier(model_cfg.parametrization, model_cfg.hidden_size, model_cfg.base_width)
     if multiplier is None:
         return "standard"
     return (f"mup: base width {model_cfg.base_width}, width multiplier {multiplier:g} "
             f"(hidden {model_cfg.hidden_size}); ttl.train.parametrization states each group's rule")
 
 
-def group_lines(cfg: DictConfig, model: torch.nn.Module) -> str:
+def group_lines(cfg: DictConfig, model: torch.nn.Module, multiplier: float | None) -> str:
     """Each optimizer group's peak learning rate and weight decay, as the run will build them
     (the optimizer built over the meta-device model, so no weights are made)."""
-    multiplier = width_multiplier(cfg.model.parametrization, cfg.model.hidden_size, cfg.model.base_width)
     factory = instantiate(cfg.optimizer)
     optimizer = factory(model) if multiplier is None else factory(model, width_multiplier=multiplier)
     return "; ".join(f"{name} lr {lr:.4g} wd {decay:.4g}" for name, lr, decay in group_settings(optimizer))
@@ -162,6 +160,7 @@ def describe(cfg: DictConfig, plan: BatchPlan) -> str:
     model_cfg = {k: v for k, v in cfg.model.items()}
     model = build_model(llama_config(model_cfg), device="meta")
     n_params, n_matmul = count_parameters(model), matmul_parameters(model)
+    multiplier = width_multiplier(cfg.model.parametrization, cfg.model.hidden_size, cfg.model.base_width)
     flops = flops_per_token(n_matmul, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)
     flops_all = flops_per_token(n_params, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)
     steps = cfg.trainer.max_steps
@@ -186,8 +185,8 @@ def describe(cfg: DictConfig, plan: BatchPlan) -> str:
                       f"weight decay {cfg.optimizer.weight_decay}"
                       + (f", decay_all_params={cfg.optimizer.decay_all_params}"
                          if "decay_all_params" in cfg.optimizer else "")),
-        ("parametrization", parametrization_line(cfg.model)),
-        ("parameter groups", group_lines(cfg, model)),
+        ("parametrization", parametrization_line(cfg.model, multiplier)),
+        ("parameter groups", group_lines(cfg, model, multiplier)),
         ("data", f"{cfg.data.path} (packing {cfg.data.packing})"),
         ("tokenizer", f"{cfg.tokenizer.path}"),
     ]
