@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from ttl.errors import TTLError
 from ttl.model import llama_config
 from ttl.train.module import CausalLMModule
 from ttl.train.optim import build_adamw
@@ -99,6 +100,22 @@ def test_zero_initialised_output_projections_start_at_zero_and_learn():
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     trainer.fit(module, train_dataloaders=DataLoader(batches(2), batch_size=None))
     assert layer.self_attn.o_proj.weight.any() and layer.mlp.down_proj.weight.any()
+
+
+def test_zero_initialised_head_gives_uniform_first_logits_and_learns():
+    module = CausalLMModule(llama_config(TINY), partial(build_adamw, lr=1e-2), None, tokens_per_step=128,
+                            zero_init_head=True)
+    batch = next(iter(DataLoader(batches(1), batch_size=None)))
+    logits = module.model(input_ids=batch["input_ids"]).logits
+    assert not logits.any()  # log(vocab) loss at step 0, whatever the width
+    assert module.model.get_input_embeddings().weight.any()
+    trainer = pl.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(module, train_dataloaders=DataLoader(batches(2), batch_size=None))
+    assert module.model.lm_head.weight.any()
+    with pytest.raises(TTLError, match="zero_init_head"):
+        CausalLMModule(llama_config({**TINY, "tie_word_embeddings": True}), partial(build_adamw, lr=1e-2),
+                       None, tokens_per_step=128, zero_init_head=True)
 
 
 def test_tied_embeddings_are_one_tensor_in_training_in_the_export_and_after_loading(tmp_path):

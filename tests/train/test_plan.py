@@ -119,6 +119,7 @@ RECIPE_SWITCHES = {
     "z_loss": {"module.z_loss": 1e-4},
     "tied": {"model.tie_word_embeddings": True},
     "zero_init": {"module.zero_init_output": True},
+    "zero_head": {"module.zero_init_head": True},
     "doc_masking": {"data.document_masking": True},
 }
 

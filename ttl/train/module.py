@@ -48,6 +48,7 @@ class CausalLMModule(pl.LightningModule):
         loss_impl: str = "hf",
         z_loss: float = 0.0,
         zero_init_output: bool = False,
+        zero_init_head: bool = False,
         width_multiplier: float | None = None,
     ) -> None:
         super().__init__()
@@ -76,6 +77,13 @@ class CausalLMModule(pl.LightningModule):
             apply_mup_init(self.model, width_multiplier)
         if zero_init_output:
             zero_output_projections(self.model)
+        if zero_init_head:
+            if config.tie_word_embeddings:
+                raise TTLError("module.zero_init_head=true with model.tie_word_embeddings=true would zero "
+                               "the input embedding too: untie them or leave the head's init as is")
+            # The initial logits are 0 at every width (mup's readout_zero_init): µP's head init
+            # σ/m otherwise leaves a width-dependent initial-logit term in narrow proxies.
+            torch.nn.init.zeros_(self.model.lm_head.weight)
         self.optimizer_factory = optimizer_factory
         self.scheduler_factory = scheduler_factory
         self.tokens_per_step = tokens_per_step
