@@ -26,7 +26,6 @@ resume takes the newest checkpoint that actually loads (`latest_good_checkpoint`
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -37,6 +36,8 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import filelock
 
 from ttl.errors import TTLError
 
@@ -233,10 +234,9 @@ def is_primary_process() -> bool:
 
 
 class FileLock:
-    """An exclusive `flock` on a file: ttl's one lock, for the run directory and the data cache.
-
-    The lock disappears with the process, even after SIGKILL, so a crashed run never blocks
-    its own resume. The holder writes its pid into the file, so a refusal can name it.
+    """ttl's one lock, for the run directory and the data cache: `filelock.FileLock` (an `flock`,
+    gone with its process even after SIGKILL, so a crashed run never blocks its own resume),
+    with the holder's pid written into the lock file so that a refusal can name it.
     `wait=False` refuses a second holder at once (`busy` is the error, `{pid}` filled in);
     `wait=True` waits for the holder, saying so when `waiting` is given.
     """
@@ -246,39 +246,29 @@ class FileLock:
                  unwritable: str = "directory {dir} is not writable ({why})") -> None:
         self.path = Path(path)
         self.wait, self.busy, self.waiting, self.unwritable = wait, busy, waiting, unwritable
-        self._handle = None
+        self._lock = filelock.FileLock(self.path)
 
     def acquire(self) -> FileLock:
         """Take the lock (waiting for it when `wait`), or raise TTLError naming its holder."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")
-        except OSError as error:
+            try:
+                self._lock.acquire(timeout=0)
+            except filelock.Timeout as error:
+                owner = self.path.read_text().strip() or "unknown"
+                if not self.wait:
+                    raise TTLError(self.busy.format(path=self.path, pid=owner)) from error
+                if self.waiting:
+                    print(self.waiting.format(path=self.path, pid=owner), flush=True)
+                self._lock.acquire()
+            self.path.write_text(str(os.getpid()))
+        except OSError as error:  # the directory or the lock file cannot be made or written
             raise TTLError(self.unwritable.format(dir=self.path.parent, why=error.strerror)) from error
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            if not self.wait:
-                handle.close()
-                raise TTLError(self.busy.format(path=self.path, pid=owner)) from error
-            if self.waiting:
-                print(self.waiting.format(path=self.path, pid=owner), flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
         return self
 
     def release(self) -> None:
         """Give the lock back (also happens when the process ends)."""
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        self._lock.release()
 
     def __enter__(self) -> FileLock:
         return self.acquire()

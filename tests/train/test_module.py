@@ -66,6 +66,25 @@ def test_train_loss_is_the_token_weighted_mean_of_the_steps_micro_batches(tmp_pa
         assert abs(value - micro[-1][0]) > 1e-3 and abs(value - sum(m[0] for m in micro) / 4) > 1e-4
 
 
+def test_train_lr_is_the_rate_each_logged_step_trained_at(tmp_path):
+    import math
+
+    from ttl.train.optim import warmup_cosine
+
+    module = CausalLMModule(llama_config(TINY), partial(build_adamw, lr=1e-2),
+                            partial(warmup_cosine, warmup_steps=4, total_steps=10), tokens_per_step=128)
+    trainer = pl.Trainer(accelerator="cpu", max_steps=10, accumulate_grad_batches=2, log_every_n_steps=1,
+                         logger=pl.loggers.CSVLogger(tmp_path), limit_val_batches=0,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, train_dataloaders=DataLoader(batches(20), batch_size=None))
+    with open(next(tmp_path.rglob("metrics.csv"))) as handle:
+        logged = {int(r["step"]): float(r["train/lr"]) for r in csv.DictReader(handle) if r.get("train/lr")}
+    assert sorted(logged) == list(range(10))
+    for step, value in logged.items():  # step k (0-based) trains at warmup (k+1)/4, then cosine
+        factor = (step + 1) / 4 if step < 4 else 0.5 * (1 + math.cos(math.pi * (step - 4) / 6))
+        assert value == pytest.approx(1e-2 * factor, rel=1e-6), step
+
+
 def test_z_loss_adds_exactly_its_term_on_both_loss_paths():
     from ttl.train.losses import z_loss_term
 
