@@ -7,14 +7,17 @@ Figures (issue 12), on a copy of Pt-Corpus-Instruct's layout:
    (mean |stream position / rows - file position / documents|): about 1/3 for a uniform
    shuffle, 0 for file order. Also Spearman's rank correlation of the two positions (0 for a
    uniform shuffle, 1 for file order). For the default path (shards prepared on first use,
-   `data=pt_corpus`) and for raw streaming (`data.format=raw`, 2 loader workers).
+   `data=pt_corpus`) and for file order (`data.shuffle=false`).
 2. **preparation**: tokens/s on 1 and on 2 processes, the main process's reading rate (files
    read, documents hashed for the held-out rule, no tokenizing), and peak resident memory
    (the whole process tree, sampled every 0.1 s) at 1x and at 20x the corpus (the 20x corpus
    repeats every document 20 times with a small edit). With a projection for
    Pt-Corpus-Instruct (6.2 B tokens, 29.7 GB of text) on 16 cores.
 3. **resume cost**: from a new DataModule to its first training batch, for a run stopped
-   after 90% of the corpus's tokens: prepared shards against raw streaming (which replays).
+   after 90% of the corpus's tokens, on prepared shards.
+
+Until house round 3 the script also measured raw streaming (`data.format=raw`, removed then);
+its recorded figures stay in experiments/README.md and results-corpus.json.
 
     python experiments/bench_corpus.py --corpus ../shared/data/pt-corpus-instruct-layout \\
         --tokenizer tokenizers/pt-32k [--repeats 3]
@@ -48,8 +51,8 @@ def settings(corpus: str, prepared_dir: str, **overrides):
     from ttl.data.config import DataSettings
 
     values = {"path": corpus, "seq_len": SEQ_LEN, "format": "auto", "val_fraction": 0.01,
-              "max_val_blocks": 1000, "shuffle_window": 64, "shuffle_buffer": 1024, "num_workers": 2,
-              "prepared_dir": prepared_dir, "tokenize_batch_size": 256}
+              "max_val_blocks": 1000, "shuffle_window": 64, "num_workers": 2,
+              "prepared_dir": prepared_dir}
     return DataSettings(**{**values, **overrides})
 
 
@@ -116,16 +119,12 @@ def measure_order(corpus: str, tokenizer, work: Path) -> dict:
 
     keys, documents = document_keys(corpus, tokenizer)
     results = {}
-    cases = (("prepared (default)", {}, 0), ("prepared, shuffle=false", {"shuffle": False}, 0),
-             ("raw streaming", {"format": "raw"}, 2))
+    cases = (("prepared (default)", {}, 0), ("prepared, shuffle=false", {"shuffle": False}, 0))
     for name, overrides, workers in cases:
         dm = TTLDataModule(settings(corpus, str(work / "prepared"), **overrides), tokenizer, MICRO)
         dm.setup("fit")
         stream = dm.train_dataset
-        if hasattr(stream, "epochs"):
-            stream.epochs = 1
-        else:
-            stream.passes = 1
+        stream.epochs = 1
         loader = BatchLoader(stream, batch_size=None, num_workers=workers)
         positions, rows = stream_positions(loader, keys, tokenizer.bos_token_id)
         results[name] = order_figures(positions, rows, documents)
@@ -248,25 +247,18 @@ def measure_prepare(corpus: str, tokenizer: str, work: Path, repeats: int) -> di
 
 # ---------------------------------------------------------------- 3. resume cost
 
-def time_to_first_batch(corpus: str, tokenizer, work: Path, fmt: str, fraction: float) -> dict:
-    """Seconds from a new DataModule to its first batch, resuming after `fraction` of a pass."""
+def time_to_first_batch(corpus: str, tokenizer, work: Path, fraction: float) -> dict:
+    """Seconds from a new DataModule to its first batch, resuming after `fraction` of an epoch."""
     from ttl.data.datamodule import TTLDataModule
 
     def datamodule() -> TTLDataModule:
-        return TTLDataModule(settings(corpus, str(work / "prepared"), format=fmt, num_workers=0),
-                             tokenizer, MICRO)
+        return TTLDataModule(settings(corpus, str(work / "prepared"), num_workers=0), tokenizer, MICRO)
 
     probe = datamodule()
     probe.setup("fit")
-    stream = probe.train_dataset
-    if fmt == "raw":
-        stream.passes = 1
-        total = sum(1 for _ in stream)
-    else:
-        total = stream.batches_per_epoch()
+    total = probe.train_dataset.batches_per_epoch()
     done = int(total * fraction)
-    state = {"kind": probe.kind, "batches": done, "fingerprint": probe.backend.fingerprint(),
-             **probe.backend.position(stream, done, 1)}
+    state = probe.state_at(done, 1)  # the state a 1-device run's checkpoint holds after `done` batches
     start = time.perf_counter()
     resumed = datamodule()
     resumed.setup("fit")
@@ -276,15 +268,12 @@ def time_to_first_batch(corpus: str, tokenizer, work: Path, fmt: str, fraction: 
 
 
 def measure_resume(corpus: str, tokenizer, work: Path, repeats: int) -> dict:
-    results = {}
-    for fmt, label in (("auto", "prepared shards"), ("raw", "raw streaming")):
-        runs = [time_to_first_batch(corpus, tokenizer, work, fmt, 0.9) for _ in range(repeats)]
-        results[label] = {"median_s": round(statistics.median(r["seconds"] for r in runs), 2),
-                          "runs_s": [round(r["seconds"], 2) for r in runs],
-                          "skipped_batches": runs[0]["skipped_batches"]}
-        print(f"resume {label}: {results[label]}", flush=True)
-    results["ratio_raw_over_prepared"] = round(results["raw streaming"]["median_s"]
-                                               / results["prepared shards"]["median_s"], 1)
+    label = "prepared shards"
+    runs = [time_to_first_batch(corpus, tokenizer, work, 0.9) for _ in range(repeats)]
+    results = {label: {"median_s": round(statistics.median(r["seconds"] for r in runs), 2),
+                       "runs_s": [round(r["seconds"], 2) for r in runs],
+                       "skipped_batches": runs[0]["skipped_batches"]}}
+    print(f"resume {label}: {results[label]}", flush=True)
     return results
 
 

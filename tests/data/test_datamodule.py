@@ -1,6 +1,5 @@
-"""ttl.data.datamodule: choosing the kind, validation rows, and refusing wrong shards."""
+"""ttl.data.datamodule: reading or preparing shards, validation rows, and refusing wrong shards."""
 
-import itertools
 import shutil
 
 import numpy as np
@@ -20,8 +19,10 @@ from .conftest import SEQ_LEN, prepare_shards
 LAYOUT = SHARED_DATA / "pt-corpus-instruct-layout"
 
 
-def datamodule(path, tokenizer, **overrides):
-    settings = DataSettings(path=str(path), seq_len=32, format="raw", tokenize_batch_size=8, **overrides)
+def prepared(path, tokenizer, prepared_dir, **overrides):
+    """data.format=auto on raw text at `path`: shards prepared into `prepared_dir` on first use."""
+    settings = DataSettings(path=str(path), seq_len=SEQ_LEN, prepared_dir=str(prepared_dir),
+                            prepare_num_proc=1, **overrides)
     return TTLDataModule(settings, tokenizer, micro_batch_size=4)
 
 
@@ -29,12 +30,11 @@ def build(path, tokenizer, **data):
     return data_module(tokenizer, 4, path=str(path), seq_len=SEQ_LEN, **data)
 
 
-def test_kind_follows_the_manifest_or_the_format_key(shard_dir, sample_dir, tiny_tokenizer):
-    assert build(shard_dir, tiny_tokenizer).kind == "shards"
-    # auto on raw text: shards prepared on first use (ttl.data.cache); raw on request.
-    auto = build(sample_dir, tiny_tokenizer)
-    assert auto.kind == "shards" and auto.backend.prepare_first
-    assert build(sample_dir, tiny_tokenizer, format="raw").kind == "raw"
+def test_auto_reads_a_manifest_or_prepares_raw_text_first(shard_dir, sample_dir, tiny_tokenizer):
+    assert not build(shard_dir, tiny_tokenizer).prepare_first
+    assert not build(shard_dir, tiny_tokenizer, format="shards").prepare_first
+    # auto on raw text: shards prepared on first use (ttl.data.cache).
+    assert build(sample_dir, tiny_tokenizer).prepare_first
     with pytest.raises(TTLError, match=r"manifest.json: no manifest; prepare shards"):
         build(sample_dir, tiny_tokenizer, format="shards").setup("fit")
     with pytest.raises(TTLError, match="data.format='arrow'"):
@@ -43,6 +43,20 @@ def test_kind_follows_the_manifest_or_the_format_key(shard_dir, sample_dir, tiny
         build(sample_dir, tiny_tokenizer, shuffle_size=3)
     with pytest.raises(TTLError, match="data.path is required"):
         build("???", tiny_tokenizer)
+
+
+def test_format_raw_is_refused_naming_format_auto(sample_dir, tiny_tokenizer):
+    """Raw streaming was removed (house round 3): one line says so and what replaces it."""
+    expected = (r"data.format=raw: raw streaming \(tokenizing on the fly\) was removed; "
+                r"data.format=auto \(the default\) prepares the same text into shards on first use")
+    with pytest.raises(TTLError, match=expected):
+        build(sample_dir, tiny_tokenizer, format="raw")
+    with pytest.raises(TTLError, match=expected):
+        DataSettings(path=str(sample_dir), format="raw")
+    # Its keys are gone: from a config Hydra names them as unknown keys (test_config).
+    for key in ("shuffle_buffer", "tokenize_batch_size"):
+        with pytest.raises(TypeError, match=key):
+            build(sample_dir, tiny_tokenizer, **{key: 16})
 
 
 def test_setup_is_idempotent_and_batches_are_dicts(shard_dir, tiny_tokenizer):
@@ -56,24 +70,6 @@ def test_setup_is_idempotent_and_batches_are_dicts(shard_dir, tiny_tokenizer):
     for batch in (train, val):
         assert set(batch) == {"input_ids", "position_ids"} and batch["input_ids"].dtype == torch.long
         assert batch["input_ids"].shape == (4, SEQ_LEN)
-
-
-def test_raw_workers_and_ranks_are_the_same_document_slots(sample_dir, tiny_tokenizer):
-    """2 workers on 1 rank = 1 worker on each of 2 ranks: documents dealt to 2 slots alike."""
-    two = datamodule(sample_dir, tiny_tokenizer, num_workers=2)
-    two.setup("fit")
-    double = [b["input_ids"] for b in itertools.islice(two.train_dataloader(), 40)]
-    per_rank = []
-    for rank in (0, 1):
-        dm = datamodule(sample_dir, tiny_tokenizer)
-        dm.setup("fit")
-        stream = dm.train_dataset
-        stream.rank, stream.world_size = rank, 2
-        per_rank.append([unpack_batch(b)["input_ids"] for b in itertools.islice(iter(stream), 20)])
-    assert all(torch.equal(a, b) for a, b in zip(double[0::2], per_rank[0], strict=True))
-    assert all(torch.equal(a, b) for a, b in zip(double[1::2], per_rank[1], strict=True))
-    seen = [tuple(r.tolist()) for b in double for r in b]
-    assert len(set(seen)) == len(seen)  # nothing seen twice
 
 
 def test_validation_is_fixed_in_order_and_split_between_ranks(shard_dir, tiny_tokenizer):
@@ -94,25 +90,39 @@ def test_validation_is_fixed_in_order_and_split_between_ranks(shard_dir, tiny_to
     assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, blocks.tolist()))
 
 
-def test_raw_validation_covers_the_split_in_order(sample_dir, tiny_tokenizer):
-    dm = datamodule(sample_dir, tiny_tokenizer)
+def test_validation_of_raw_text_is_fixed_and_spread_evenly_over_the_split(sample_dir, tiny_tokenizer,
+                                                                          prepared_cache):
+    dm = prepared(sample_dir, tiny_tokenizer, prepared_cache, max_val_blocks=None)
     dm.setup("fit")
-    again = datamodule(sample_dir, tiny_tokenizer)
+    again = prepared(sample_dir, tiny_tokenizer, prepared_cache, max_val_blocks=None)
     again.setup("fit")
-    assert torch.equal(again.val_dataset.blocks, dm.val_dataset.blocks)
-    assert dm.val_dataset.blocks.shape[0] > 10
+    every = dm.val_dataset.blocks
+    assert torch.equal(again.val_dataset.blocks, every) and every.shape[0] > 10
+    assert dm.describe()["validation"]["rows_used"] == dm.describe()["validation"]["rows"] == len(every)
+    # A cap takes rows evenly spaced over the split (its files are in source order), first and
+    # last included, not its first rows.
+    capped = prepared(sample_dir, tiny_tokenizer, prepared_cache, max_val_blocks=5)
+    capped.setup("fit")
+    wanted = np.linspace(0, len(every) - 1, 5).round().astype(np.int64)
+    assert torch.equal(capped.val_dataset.blocks, every[wanted])
+    assert capped.describe()["validation"]["rows_used"] == 5
 
 
 def test_validation_smaller_than_a_block_is_refused(tmp_path, tiny_tokenizer):
-    (tmp_path / "train.txt").write_text("uma linha de treino bem comprida\n" * 50)
-    (tmp_path / "validation.txt").write_text("curta\n")
-    with pytest.raises(TTLError, match="fewer tokens than one block of data.seq_len=32"):
-        datamodule(tmp_path, tiny_tokenizer).setup("fit")
+    text = tmp_path / "text"
+    text.mkdir()
+    (text / "train.txt").write_text("uma linha de treino bem comprida\n" * 50)
+    (text / "validation.txt").write_text("curta\n")
+    # The first-use preparation refuses it before anything is written as a set.
+    with pytest.raises(TTLError, match=r"the validation split \(.*\) holds 3 tokens, fewer than one row of "
+                                       r"seq_len=32"):
+        prepared(text, tiny_tokenizer, tmp_path / "prepared").setup("fit")
+    assert not list((tmp_path / "prepared").glob("*/manifest.json"))
 
 
 def test_unknown_packing_is_refused(sample_dir, tiny_tokenizer):
     with pytest.raises(TTLError, match="data.packing='gpt'"):
-        datamodule(sample_dir, tiny_tokenizer, packing="gpt")
+        build(sample_dir, tiny_tokenizer, packing="gpt")
 
 
 def test_shards_of_another_tokenizer_are_refused(shard_dir, tmp_path, sample_dir):
@@ -188,10 +198,12 @@ def test_every_data_config_builds_a_datamodule_that_reads(group, shard_dir, tiny
                                           f"data.seq_len={SEQ_LEN}", f"data.prepared_dir={prepared_cache}",
                                           *path.get(group, [])])
     dm = instantiate(cfg.data, tokenizer=tiny_tokenizer, micro_batch_size=4)
-    assert dm.settings.seed == 5 and dm.kind == ("raw" if group == "sample" else "shards")
+    # Every group trains from shards: the raw-text ones prepare them on first use.
+    assert dm.settings.seed == 5 and dm.prepare_first == (group != "shards")
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["input_ids"].shape == (4, SEQ_LEN) and len(dm.val_dataset.rows) > 0
     record = dm.describe()
+    assert record["format"] == "shards"
     # Sources without a validation split hold documents out by content hash, and say so.
     assert (record["holdout"] is not None) == (group in ("pt_corpus", "text_files"))

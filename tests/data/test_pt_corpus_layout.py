@@ -1,9 +1,10 @@
 """Pt-Corpus-Instruct as it really is: one `train` split in the Hub repository's layout.
 
 Against a copy of that layout (`../shared/data/pt-corpus-instruct-layout`): the held-out
-documents never reach a training row (prepared and raw), held-out membership does not depend
-on ranks, workers or files, the paper's config trains on it, an interrupted prepare is never
-trusted and resumes, and each bad input ends in one clear line.
+documents never reach a training row (in the prepared shards, and in what the DataModule
+streams to two ranks after preparing the layout on first use), held-out membership does not
+depend on the files, the paper's config trains on it, an interrupted prepare is never trusted
+and resumes, and each bad input ends in one clear line.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from ttl.data.holdout import HoldoutRule
 from ttl.data.manifest import read_manifest
 from ttl.data.packing import encode_documents
 from ttl.data.shards import ShardReader
-from ttl.data.sources import TextSource, iter_documents, resolve_source
-from ttl.data.streams import RawTextStream
+from ttl.data.sources import iter_documents, resolve_source
 
 from ..conftest import OFFLINE_ENV, SHARED_DATA, run_cli
 from .conftest import prepare_shards
@@ -145,34 +145,26 @@ def test_no_held_out_document_reaches_a_prepared_training_row(planted_corpus, ti
     assert manifest.splits["train"].documents + manifest.splits["validation"].documents == 4 * 600 + 24
 
 
-def test_no_held_out_document_reaches_a_raw_training_row(planted_corpus, tiny_tokenizer):
+def test_no_held_out_document_reaches_a_training_row_streamed_after_first_use_preparation(
+        planted_corpus, tiny_tokenizer, tmp_path):
+    """data.format=auto on the layout: prepared into the cache on first use, then streamed."""
     from ttl.data.datamodule import DataSettings, TTLDataModule
 
     corpus, held, kept = planted_corpus
     finder = Finder(tiny_tokenizer, held + kept)
-    dm = TTLDataModule(DataSettings(path=str(corpus), seq_len=SEQ_LEN, format="raw", max_val_blocks=None),
+    dm = TTLDataModule(DataSettings(path=str(corpus), seq_len=SEQ_LEN, max_val_blocks=None,
+                                    prepared_dir=str(tmp_path / "prepared"), prepare_num_proc=2),
                        tiny_tokenizer, 4)
     dm.setup("fit")
+    assert dm.prepare_first and dm.describe()["holdout"]["fraction"] == 0.01
     assert finder.found(dm.val_dataset.rows.ids) == set(held)
-    train = dm.train_dataset
+    stream = dm.train_dataset
+    stream.epochs, stream.world_size = 1, 2
     rows = []
-    for rank in (0, 1):  # both ranks of a 2-process run, one pass each
-        stream = RawTextStream(train.source, tiny_tokenizer, SEQ_LEN, "ttl", 4, 42, True, 256, 256,
-                               False, rank=rank, world_size=2, passes=1)
+    for rank in (0, 1):  # both ranks of a 2-process run, one epoch each
+        stream.rank = rank
         rows.extend(b[0].numpy() for b in stream)
     assert finder.found(np.concatenate(rows)) == set(kept)
-
-
-@pytest.mark.parametrize("world, workers", [(1, 1), (2, 1), (1, 2), (2, 2)])
-def test_raw_slots_split_the_training_side_disjointly_on_any_layout(world, workers, tiny_tokenizer):
-    source = resolve_source(str(LAYOUT), "train", "text", "train", "validation", 0.01)
-    everything = list(iter_documents(TextSource(source.corpus, ("train",))))
-    expected = sorted(t for t in everything if not RULE.held_out(t))
-    stream = RawTextStream(source, tiny_tokenizer, SEQ_LEN, "ttl", 4, 42, True, 16, 64, False,
-                           world_size=world, passes=1)
-    slots = world * workers
-    seen = [t for slot in range(slots) for t in stream.slot_documents(slot, slots, 0)]
-    assert sorted(seen) == expected  # every training document once, no held-out one
 
 
 def test_held_out_membership_does_not_depend_on_the_number_of_files(tmp_path):

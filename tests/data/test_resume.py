@@ -1,4 +1,5 @@
-"""Exact mid-epoch resume through real Lightning checkpoints, for shards and raw text."""
+"""Exact mid-epoch resume through real Lightning checkpoints: prepared shards, and raw text
+prepared into shards on first use (data.format=auto)."""
 
 from __future__ import annotations
 
@@ -49,26 +50,35 @@ def fit(datamodule, ckpt_dir, ckpt_path=None, steps=STEPS) -> list[torch.Tensor]
 
 
 def shards(path, tokenizer, **overrides):
-    settings = DataSettings(path=str(path), seq_len=SEQ_LEN, format="shards", shuffle_window=2, **overrides)
-    return TTLDataModule(settings, tokenizer, MICRO)
-
-
-def raw(path, tokenizer, **overrides):
-    settings = DataSettings(path=str(path), seq_len=SEQ_LEN, format="raw", shuffle_buffer=16,
-                            tokenize_batch_size=8, **overrides)
+    settings = DataSettings(**{"path": str(path), "seq_len": SEQ_LEN, "format": "shards", "shuffle_window": 2,
+                               **overrides})
     return TTLDataModule(settings, tokenizer, MICRO)
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-@pytest.mark.parametrize("kind", ["shards", "raw"])
+@pytest.mark.parametrize("format", ["shards", "auto"])
 def test_resumed_run_sees_exactly_the_batches_of_the_uninterrupted_run(
-        kind, workers, shard_dir, sample_dir, tiny_tokenizer, tmp_path):
-    make, path = (shards, shard_dir) if kind == "shards" else (raw, sample_dir)
-    full = fit(make(path, tiny_tokenizer, num_workers=workers), tmp_path)
+        format, workers, shard_dir, sample_dir, tiny_tokenizer, prepared_cache, tmp_path):
+    def make():
+        if format == "shards":
+            return shards(shard_dir, tiny_tokenizer, num_workers=workers)
+        return shards(sample_dir, tiny_tokenizer, num_workers=workers, format="auto",
+                      prepared_dir=str(prepared_cache), prepare_num_proc=1)
+
+    full = fit(make(), tmp_path)
     assert len(full) == STEPS * ACCUMULATE
     # The checkpoint written after optimizer step 2 (micro-batch 4), while Lightning had
     # already fetched micro-batch 5.
-    resumed = fit(make(path, tiny_tokenizer, num_workers=workers), tmp_path / "again",
+    resumed = fit(make(), tmp_path / "again", ckpt_path=tmp_path / "step-2.ckpt")
+    done = CKPT_EVERY * ACCUMULATE
+    assert len(resumed) == len(full) - done
+    assert all(torch.equal(a, b) for a, b in zip(resumed, full[done:], strict=True))
+
+
+def test_resume_on_another_worker_count_continues_exactly(shard_dir, tiny_tokenizer, tmp_path):
+    """The saved position is global: another number of loader workers continues the same order."""
+    full = fit(shards(shard_dir, tiny_tokenizer), tmp_path)
+    resumed = fit(shards(shard_dir, tiny_tokenizer, num_workers=2), tmp_path / "again",
                   ckpt_path=tmp_path / "step-2.ckpt")
     done = CKPT_EVERY * ACCUMULATE
     assert len(resumed) == len(full) - done
@@ -82,18 +92,19 @@ def test_resume_with_another_seed_is_refused(shard_dir, tiny_tokenizer, tmp_path
             ckpt_path=tmp_path / f"step-{CKPT_EVERY}.ckpt")
 
 
-def test_resume_on_the_other_kind_of_data_is_refused(shard_dir, sample_dir, tiny_tokenizer, tmp_path):
-    fit(raw(sample_dir, tiny_tokenizer), tmp_path, steps=CKPT_EVERY)
-    with pytest.raises(TTLError, match="trained on raw data and this is shards data"):
-        fit(shards(shard_dir, tiny_tokenizer), tmp_path / "again",
-            ckpt_path=tmp_path / f"step-{CKPT_EVERY}.ckpt")
-
-
-def test_resume_of_raw_text_on_another_worker_count_is_refused(sample_dir, tiny_tokenizer, tmp_path):
-    fit(raw(sample_dir, tiny_tokenizer), tmp_path, steps=CKPT_EVERY)
-    with pytest.raises(TTLError, match="num_workers: checkpoint 1, now 2"):
-        fit(raw(sample_dir, tiny_tokenizer, num_workers=2), tmp_path / "again",
-            ckpt_path=tmp_path / f"step-{CKPT_EVERY}.ckpt")
+def test_a_checkpoint_of_removed_raw_streaming_is_refused(shard_dir, tiny_tokenizer, tmp_path):
+    """A checkpoint written by data.format=raw (removed in house round 3) names that and what to do."""
+    fit(shards(shard_dir, tiny_tokenizer), tmp_path, steps=CKPT_EVERY)
+    checkpoint = torch.load(tmp_path / f"step-{CKPT_EVERY}.ckpt", weights_only=False)
+    assert checkpoint["TTLDataModule"]["kind"] == "shards"
+    # The data state raw streaming saved: its layout and the batch count it replayed.
+    checkpoint["TTLDataModule"] = {"kind": "raw", "batches": CKPT_EVERY * ACCUMULATE, "fingerprint": {},
+                                   "world_size": 1, "num_workers": 1, "micro_batch_size": MICRO}
+    torch.save(checkpoint, tmp_path / "raw.ckpt")
+    with pytest.raises(TTLError, match=r"refusing to resume, the checkpoint was trained with data.format=raw "
+                                       r"\(raw text tokenized on the fly\), which was removed; start a new "
+                                       r"run .*or resume with the ttl version that wrote the checkpoint"):
+        fit(shards(shard_dir, tiny_tokenizer), tmp_path / "again", ckpt_path=tmp_path / "raw.ckpt")
 
 
 def test_resume_on_changed_shards_is_refused_naming_what_changed(shard_dir, sample_dir, tiny_tokenizer_dir,

@@ -7,8 +7,7 @@ from ttl.data.datamodule import BatchLoader
 from ttl.data.manifest import read_manifest
 from ttl.data.order import StreamPosition, advance
 from ttl.data.shards import ShardReader
-from ttl.data.sources import resolve_source
-from ttl.data.streams import RawTextStream, ShardStream
+from ttl.data.streams import ShardStream
 
 from .conftest import SEQ_LEN
 
@@ -67,17 +66,3 @@ def test_restart_position_continues_the_global_order_on_any_layout(shard_dir, wo
     merged = [b for group in zip(*ranks, strict=True) for b in group]
     assert rows(merged) == full[37 * MICRO: 37 * MICRO + len(merged) * MICRO]
 
-
-def test_raw_stream_deals_documents_to_disjoint_slots(sample_dir, tiny_tokenizer):
-    source = resolve_source(str(sample_dir), "train", "text", "train", "validation", 0.01)
-
-    def stream(rank, world):
-        s = RawTextStream(source, tiny_tokenizer, SEQ_LEN, "ttl", MICRO, 42, True, 16, 8, False,
-                          rank=rank, world_size=world, passes=1)
-        return rows(b["input_ids"] for b in BatchLoader(s, batch_size=None, num_workers=2))
-
-    single = stream(0, 1)
-    halves = stream(0, 2) + stream(1, 2)
-    assert len(set(halves)) == len(halves) and len(set(single)) == len(single)
-    # Each of the slots drops less than one micro-batch plus one row of tokens per pass.
-    assert abs(len(halves) - len(single)) <= 4 * (MICRO + 1)

@@ -14,7 +14,7 @@ from ttl.data.holdout import check_fraction
 from ttl.data.packing import check_packing
 from ttl.errors import TTLError
 
-FORMATS = ("auto", "raw", "shards")
+FORMATS = ("auto", "shards")
 
 
 def _positive(prefix: str, **values: int | None) -> None:
@@ -51,8 +51,8 @@ class DataSettings(SplitSettings):
     # jsonl, txt), or a prepared shard set (a directory holding manifest.json, or its Hub id).
     path: str = MISSING
     # auto: data.path's prepared shards when it holds a manifest.json; for raw text, shards
-    # prepared into prepared_dir on first use (ttl.data.cache). raw: tokenize on the fly (a
-    # resume replays the stream). shards: data.path must be a prepared set (or a Hub id of one).
+    # prepared into prepared_dir on first use (ttl.data.cache), then reused. shards: data.path
+    # must be a prepared set (or a Hub id of one). (raw, on-the-fly tokenizing, was removed.)
     format: str = "auto"
     # Cap on validation rows, taken evenly over the held-out split (a full pass over them is one
     # validation); null = all.
@@ -62,16 +62,12 @@ class DataSettings(SplitSettings):
     packing: str | None = "ttl"
     # true: position ids restart at each document and attention stops at document boundaries.
     document_masking: bool = False
-    # Order of the training stream, seeded per epoch. Shards: 128-row groups in a random order,
-    # rows shuffled within windows of shuffle_window groups (32 MB per loader worker at 2,048
-    # tokens). Raw text: files dealt to ranks x workers, several read at once, rows through a
-    # buffer of shuffle_buffer rows.
+    # Order of the training stream, seeded per epoch: 128-row groups in a random order, rows
+    # shuffled within windows of shuffle_window groups (32 MB per loader worker at 2,048 tokens).
     seed: int = 42
     shuffle: bool = True
     shuffle_window: int = 64
-    shuffle_buffer: int = 1024
-    # Documents tokenized per call; dataloader workers per device.
-    tokenize_batch_size: int = 256
+    # Dataloader workers per device.
     num_workers: int = 0
     # format=auto on raw text: where prepared sets are kept (null: ~/.cache/ttl/shards) and the
     # processes preparing them (null: every core).
@@ -89,20 +85,24 @@ class DataSettings(SplitSettings):
         check_fraction(self.val_fraction)
         if self.packing is not None:
             check_packing(self.packing)
+        if self.format == "raw":
+            raise TTLError(
+                "data.format=raw: raw streaming (tokenizing on the fly) was removed; data.format=auto "
+                "(the default) prepares the same text into shards on first use and reuses them"
+            )
         if self.format not in FORMATS:
             raise TTLError(f"data.format={self.format!r}: choose one of {', '.join(FORMATS)}")
         _positive("data.", seq_len=self.seq_len, shuffle_window=self.shuffle_window,
-                  tokenize_batch_size=self.tokenize_batch_size, val_documents=self.val_documents,
-                  max_val_blocks=self.max_val_blocks, prepare_num_proc=self.prepare_num_proc)
-        if self.shuffle_buffer < 0 or self.num_workers < 0:
-            raise TTLError(f"data.shuffle_buffer={self.shuffle_buffer}, data.num_workers={self.num_workers}: "
-                           "must be at least 0")
+                  val_documents=self.val_documents, max_val_blocks=self.max_val_blocks,
+                  prepare_num_proc=self.prepare_num_proc)
+        if self.num_workers < 0:
+            raise TTLError(f"data.num_workers={self.num_workers}: must be at least 0")
 
 
 @dataclass
 class PrepareConfig(SplitSettings):
     """`python -m ttl.data.prepare data_path=... tokenizer=... output_dir=...`: raw text -> packed
-    token shards for data.format=shards."""
+    token shards for data.format=shards (data.format=auto prepares them the same way)."""
 
     # A Hub dataset id, a local copy of one, or local parquet / jsonl / txt files.
     data_path: str = MISSING

@@ -1,42 +1,56 @@
-"""`TTLDataModule`: training and validation batches from prepared token shards or raw text.
+"""`TTLDataModule`: training and validation batches from prepared token shards.
 
-`datamodule` (what `instantiate(cfg.data, ...)` calls) picks the data from the `data:` config:
-`data.format=shards` (or `auto` with a manifest.json at `data.path`) streams packed shards
-made by `python -m ttl.data.prepare`; `raw` tokenizes and packs text on the fly.
+`datamodule` (what `instantiate(cfg.data, ...)` calls) opens the shard set of the `data:`
+config: `data.format=auto` (the default) reads the prepared set at `data.path` when it holds a
+manifest.json, and otherwise prepares the raw text there into `data.prepared_dir` on first use
+(`ttl.data.cache`); `data.format=shards` requires a prepared set (local, or a Hub id of one).
+The manifest is checked against the run (tokenizer, seq_len, packing) and every shard's
+footer before anything trains.
 
 Batches are dicts: `input_ids`, plus `position_ids` (and `labels` with the `eos` packing)
-with `data.document_masking=true`. Training streams are sharded over DDP ranks and loader
-workers by `ttl.data.streams` and resume exactly: `state_dict` (which Lightning saves in
-every checkpoint) records where the stream stands after the micro-batches the trainer has
-processed, and a fingerprint of the data, tokenizer and order that a resume must match.
-One class serves both kinds, so that Lightning files their state under one key and a resume
-on the other kind is refused rather than silently started from the beginning.
+with `data.document_masking=true`. The training stream (`ttl.data.streams.ShardStream`) is
+sharded over DDP ranks and loader workers and resumes exactly: `state_dict` (which Lightning
+saves in every checkpoint) records the global position (epoch, row) after the micro-batches
+the trainer has processed, and a fingerprint of the shards and the order that a resume must
+match; a resume continues with exactly the next batch on any number of ranks, workers or
+micro-batch size.
 
-Validation is a fixed list of rows (the first `max_val_blocks` of the validation split, in
-order), shared between ranks without overlap, in the training batch format.
+Validation is a fixed list of rows (all of the validation split, or `max_val_blocks` of them
+spread evenly over it), shared between ranks without overlap, in the training batch format.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from omegaconf import MISSING
 from torch.utils.data import DataLoader
 
-from ttl.data.backends import backend_for
 from ttl.data.batches import unpack_batch
+from ttl.data.cache import prepared_shards
 from ttl.data.config import DataSettings
+from ttl.data.fingerprint import tokenizer_fingerprint
+from ttl.data.hub import resolve_shard_dir
+from ttl.data.manifest import MANIFEST, check_against, read_manifest
+from ttl.data.order import StreamPosition, advance
 from ttl.data.packing import PackedRows
-from ttl.data.streams import RawTextStream, ShardStream, ValidationBatches
+from ttl.data.shards import ShardReader
+from ttl.data.streams import ShardStream, ValidationBatches
 from ttl.errors import TTLError
 from ttl.lightning_api import batches_processed
 
 __all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "datamodule"]
 
 log = logging.getLogger(__name__)
+
+# The data kind a checkpoint's state names. Checkpoints of earlier versions may name "raw"
+# (data.format=raw, removed in house round 3): those are refused in `_apply_state`.
+KIND = "shards"
 
 
 def _rank_and_world(trainer) -> tuple[int, int]:
@@ -55,38 +69,51 @@ class BatchLoader(DataLoader):
 
 
 class TTLDataModule(pl.LightningDataModule):
-    """Packed training and validation batches from prepared shards or raw text."""
+    """Packed training and validation batches from a prepared shard set."""
 
     def __init__(self, settings: DataSettings, tokenizer, micro_batch_size: int) -> None:
         super().__init__()
         self.settings = settings
         self.tokenizer = tokenizer
         self.micro_batch_size = micro_batch_size
-        self.backend = backend_for(settings, tokenizer, micro_batch_size)
-        self.train_dataset: ShardStream | RawTextStream | None = None
+        # format=auto on raw text (no manifest.json at data.path): prepare it into the cache
+        # (data.prepared_dir) first, or reuse the set an earlier run prepared.
+        self.prepare_first = settings.format == "auto" and not (
+            Path(settings.path).expanduser() / MANIFEST).is_file()
+        self.train_dataset: ShardStream | None = None
         self.val_dataset: ValidationBatches | None = None
+        self.root: Path | None = None
+        self.manifest = None
         # The trainer's processed micro-batch count when the stream (re)started, and a state
         # loaded from a checkpoint before setup() ran.
         self._start_batches = 0
         self._pending_state: dict | None = None
 
-    @property
-    def kind(self) -> str:
-        """"shards" or "raw"."""
-        return self.backend.kind
-
-    def describe(self) -> dict:
-        """What the run trains and validates on (source, held-out rule, counts); after setup()."""
-        return self.backend.describe()
-
     # -- Lightning hooks -------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
-        """Open the data once (train.py calls this early, Lightning again): fail early on bad input."""
+        """Open the data once (train.py calls this early, Lightning again): fail early on bad
+        input. Checks the manifest against the run and every shard's footer."""
         if self.train_dataset is not None:
             return
-        stream, validation, where = self.backend.open()
-        self.val_dataset = self._validation(validation, where)
+        s = self.settings
+        root = prepared_shards(s, self.tokenizer) if self.prepare_first else resolve_shard_dir(s.path)
+        manifest = read_manifest(root)
+        check_against(manifest, root, tokenizer_fingerprint(self.tokenizer),
+                      str(getattr(self.tokenizer, "name_or_path", "")), len(self.tokenizer),
+                      s.seq_len, s.packing)
+        for split in ("train", "validation"):
+            if split not in manifest.splits:
+                raise TTLError(f"{root / MANIFEST}: no {split!r} split")
+        train = ShardReader(root, manifest.splits["train"].shards, s.seq_len)
+        train.verify()
+        val = ShardReader(root, manifest.splits["validation"].shards, s.seq_len)
+        val.verify()
+        self.root, self.manifest = root, manifest
+        log.info("shards: %s, %d training rows of %d tokens", root, train.rows, s.seq_len)
+        self.val_dataset = self._validation(val)
+        stream = ShardStream(train, self.micro_batch_size, s.seed, s.shuffle_window, s.shuffle,
+                             s.document_masking, manifest.packing)
         stream.on_set_epoch = self._restart_here
         self.train_dataset = stream
         if self._pending_state is not None:
@@ -96,7 +123,12 @@ class TTLDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Micro-batches of packed training rows for this rank (the dataset batches itself)."""
         rank, world = _rank_and_world(self._trainer())
-        self.backend.check_size(self.train_dataset, world)
+        rows = self.train_dataset.reader.rows
+        if rows < self.micro_batch_size * world:
+            raise TTLError(
+                f"data.path={self.settings.path}: the training split holds {rows} rows, fewer than "
+                f"one micro-batch ({self.micro_batch_size}) on each of {world} device(s)"
+            )
         self.train_dataset.rank, self.train_dataset.world_size = rank, world
         return BatchLoader(self.train_dataset, batch_size=None, num_workers=self.settings.num_workers,
                            pin_memory=torch.cuda.is_available())
@@ -110,10 +142,7 @@ class TTLDataModule(pl.LightningDataModule):
         """Where the training stream stands after the batches the trainer has processed."""
         if self.train_dataset is None:
             return {}
-        processed = self._batches_processed()
-        position = self.backend.position(self.train_dataset, processed - self._start_batches, self._world())
-        return {"kind": self.kind, "batches": processed, "fingerprint": self.backend.fingerprint(),
-                **position}
+        return self.state_at(self._batches_processed(), self._world())
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Continue the stream from a checkpoint's state, refusing changed data or tokenizer."""
@@ -121,6 +150,37 @@ class TTLDataModule(pl.LightningDataModule):
             self._pending_state = dict(state_dict)
         else:
             self._apply_state(state_dict)
+
+    # -- what the run reads, and where it stands -------------------------------------------
+
+    def describe(self) -> dict:
+        """What the run trains and validates on (source, held-out rule, counts), for the run
+        directory's data.json; after setup()."""
+        m = self.manifest
+        return {"format": "shards", "shards": str(self.root), "source": m.source,
+                "source_splits": m.source_splits, "holdout": m.holdout,
+                "train": {"rows": m.splits["train"].rows, "tokens": m.splits["train"].tokens,
+                          "documents": m.splits["train"].documents},
+                "validation": {"rows": m.splits["validation"].rows,
+                               "documents": m.splits["validation"].documents,
+                               "rows_used": len(self.val_dataset.rows)}}
+
+    def fingerprint(self) -> dict:
+        """What a resume must find unchanged: the manifest's identity (tokenizer, seq_len,
+        source, shards) and the order's settings."""
+        m, s = self.manifest, self.settings
+        return {"manifest": m.fingerprint, "tokenizer": m.tokenizer_fingerprint, "seq_len": m.seq_len,
+                "source": m.source_fingerprint, "rows": m.splits["train"].rows,
+                "order": [s.seed, s.shuffle, s.shuffle_window if s.shuffle else None]}
+
+    def state_at(self, processed: int, world: int) -> dict:
+        """The checkpoint state once the trainer has processed `processed` micro-batches per rank
+        on `world` ranks: the global position (epoch, row) of the stream, any layout resumes it."""
+        stream = self.train_dataset
+        at = advance(stream.start, processed - self._start_batches, stream.reader.rows,
+                     self.micro_batch_size, world)
+        return {"kind": KIND, "batches": processed, "fingerprint": self.fingerprint(),
+                "epoch": at.epoch, "row": at.row}
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -142,13 +202,21 @@ class TTLDataModule(pl.LightningDataModule):
     def _apply_state(self, state: dict) -> None:
         if not state:
             return
-        if state.get("kind") != self.kind:
+        kind = state.get("kind")
+        if kind == "raw":
             raise TTLError(
-                f"data.path={self.settings.path}: refusing to resume, the checkpoint was trained on "
-                f"{state.get('kind')} data and this is {self.kind} data (data.format); resume with "
-                "the same data or start a new run"
+                f"data.path={self.settings.path}: refusing to resume, the checkpoint was trained with "
+                "data.format=raw (raw text tokenized on the fly), which was removed; start a new run "
+                "(data.format=auto prepares the same text into shards), or resume with the ttl "
+                "version that wrote the checkpoint"
             )
-        saved, now = state.get("fingerprint", {}), self.backend.fingerprint()
+        if kind != KIND:
+            raise TTLError(
+                f"data.path={self.settings.path}: refusing to resume, the checkpoint's data state is "
+                f"of kind {kind!r}, not {KIND!r}; resume with the ttl version that wrote it or start "
+                "a new run"
+            )
+        saved, now = state.get("fingerprint", {}), self.fingerprint()
         changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
         if changed:
             details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in changed)
@@ -157,22 +225,36 @@ class TTLDataModule(pl.LightningDataModule):
                 f"the checkpoint's ({details}); resume with the original data, tokenizer and "
                 "settings, or start a new run"
             )
-        self.backend.restart(self.train_dataset, state, self._world())
+        # A global position: the stream continues there on any number of ranks and workers.
+        self.train_dataset.start = StreamPosition(int(state["epoch"]), int(state["row"]))
         self._start_batches = int(state["batches"])
 
     def _restart_here(self) -> None:
         """At a Lightning epoch start, the new iterator continues where the stream stands."""
         self._apply_state(self.state_dict())
 
-    def _validation(self, rows: PackedRows, where: str) -> ValidationBatches:
-        if not len(rows):
+    def _validation(self, reader: ShardReader) -> ValidationBatches:
+        """All validation rows, or `max_val_blocks` of them evenly spaced over the split (its
+        files are in source order, so the first rows would come from the first files only)."""
+        s = self.settings
+        limit, total = s.max_val_blocks, reader.rows
+        wanted = np.arange(total) if limit is None or limit >= total else \
+            np.linspace(0, total - 1, limit).round().astype(np.int64)
+        parts, first = [], 0
+        for chunk in reader.chunks:
+            inside = wanted[(wanted >= first) & (wanted < first + chunk.rows)] - first
+            if len(inside):
+                rows = reader.read(chunk)
+                parts.append(PackedRows(rows.ids[inside], [rows.doc_starts[i] for i in inside]))
+            first += chunk.rows
+        if not parts:
             raise TTLError(
-                f"data.path={self.settings.path}: the validation split ({where}) holds fewer "
-                f"tokens than one block of data.seq_len={self.settings.seq_len}"
+                f"data.path={s.path}: the validation split ({self.root / 'validation'}) holds fewer "
+                f"tokens than one block of data.seq_len={s.seq_len}"
             )
-        log.info("validation: %d blocks of %d tokens", len(rows), self.settings.seq_len)
-        return ValidationBatches(rows, self.micro_batch_size, self.settings.document_masking,
-                                 self.backend.packing)
+        rows = PackedRows(np.concatenate([p.ids for p in parts]), [x for p in parts for x in p.doc_starts])
+        log.info("validation: %d blocks of %d tokens", len(rows), s.seq_len)
+        return ValidationBatches(rows, self.micro_batch_size, s.document_masking, self.manifest.packing)
 
 
 def datamodule(tokenizer, micro_batch_size: int, **settings) -> TTLDataModule:

@@ -2,8 +2,9 @@
 
 A document is held out when a salted 64-bit BLAKE2b hash of its UTF-8 text, read as a
 fraction of 2**64, falls below `fraction`. The decision depends on the document's content
-only: not on file order, shard count, ranks or loader workers, so every reader (raw
-streaming, `ttl.data.prepare`, `ttl.evaluate`, `ttl.tokenizer`) draws the same line, and a
+only: not on file order, shard count, ranks or loader workers, so every reader
+(`ttl.data.prepare` and the first-use preparation, `ttl.evaluate`, `ttl.tokenizer`) draws the
+same line, and a
 duplicated document cannot sit on both sides of it. Held-out sets are nested: the documents
 held out at fraction f are also held out at any larger fraction.
 """

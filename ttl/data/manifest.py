@@ -110,7 +110,7 @@ def read_manifest(directory: Path) -> Manifest:
     if not path.is_file():
         raise TTLError(
             f"{path}: no manifest; prepare shards with `python -m ttl.data.prepare` "
-            "(or use data.format=raw for raw text)"
+            "(or use data.format=auto for raw text: it prepares them on first use)"
         )
     try:
         data = json.loads(path.read_text())

@@ -105,16 +105,11 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 def data_line(record: dict) -> str:
     """One line on what the run trains and validates on, for the console."""
     holdout = record.get("holdout")
-    if record["format"] == "shards":
-        where = f"data: {record['source']} -> {record['train']['rows']:,} training rows ({record['shards']})"
-        if holdout:
-            where += (f"; validation: {holdout['held_out_documents']:,} documents held out by content "
-                      f"hash ({holdout['fraction']:.2%}), never trained on")
-        return where + f"; {record['validation']['rows_used']:,} validation rows used"
-    where = f"data: {record['train']} streamed raw"
+    where = f"data: {record['source']} -> {record['train']['rows']:,} training rows ({record['shards']})"
     if holdout:
-        where += f"; validation: documents held out by content hash ({holdout['fraction']:.2%})"
-    return where + f"; {record['validation_rows']:,} validation rows"
+        where += (f"; validation: {holdout['held_out_documents']:,} documents held out by content "
+                  f"hash ({holdout['fraction']:.2%}), never trained on")
+    return where + f"; {record['validation']['rows_used']:,} validation rows used"
 
 
 def save_data_record(record: dict, run_dir: Path) -> None:
