@@ -47,18 +47,25 @@ def test_a_slurm_job_of_several_tasks_keeps_ddp(monkeypatch):
     assert not ranks_started_by_slurm()
 
 
-@pytest.mark.slow
-def test_a_sweep_through_submitits_local_executor_runs_every_point(tmp_path, shared_cache):
-    """The submitit launcher's local executor (what hydra/launcher=slurm uses on a cluster)."""
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[sweep]'")
-    args = ["-m", "ttl.train", "-m", "hydra/launcher=submitit_local", "experiment=quickstart",
-            "optimizer.lr=1e-3,3e-3", "trainer.max_steps=3", "model.recipe.eval_every_n_steps=3",
-            "model.recipe.checkpoint_every_n_steps=3", "logger=none", "callbacks.emissions.enabled=false"]
+def two_learning_rates(tmp_path, shared_cache, steps: int, *overrides: str):
+    """A quickstart sweep over lr 1e-3 and 3e-3 (checkpoint and validation every 3 steps): its
+    directory, once both jobs have exported their last step."""
+    args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,3e-3",
+            f"trainer.max_steps={steps}", "model.recipe.eval_every_n_steps=3",
+            "model.recipe.checkpoint_every_n_steps=3", "callbacks.emissions.enabled=false", *overrides]
     result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "runs" / "quickstart-sweep"
     for job in ("0", "1"):
-        assert (sweep / job / "step-3" / "model.safetensors").is_file()
+        assert (sweep / job / f"step-{steps}" / "model.safetensors").is_file()
+    return sweep
+
+
+@pytest.mark.slow
+def test_a_sweep_through_submitits_local_executor_runs_every_point(tmp_path, shared_cache):
+    """The submitit launcher's local executor (what hydra/launcher=slurm uses on a cluster)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[sweep]'")
+    sweep = two_learning_rates(tmp_path, shared_cache, 3, "hydra/launcher=submitit_local", "logger=none")
     assert list((sweep / ".submitit").glob("*/*_result.pkl"))  # submitit ran them as jobs
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert len(rows) == 2 and all(r["status"] == "COMPLETED" and float(r["val_ppl"]) > 1 for r in rows)
@@ -66,15 +73,8 @@ def test_a_sweep_through_submitits_local_executor_runs_every_point(tmp_path, sha
 
 @pytest.mark.slow
 def test_two_job_sweep_gives_two_runs_and_a_summary(tmp_path, shared_cache):
-    args = ["-m", "ttl.train", "-m", "experiment=quickstart", "optimizer.lr=1e-3,3e-3",
-            "trainer.max_steps=6", "model.recipe.eval_every_n_steps=3",
-            "model.recipe.checkpoint_every_n_steps=3",
-            "logger=wandb", "callbacks.emissions.enabled=false"]
-    result = run_cli(args, tmp_path, {"TTL_CACHE_DIR": str(shared_cache)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = tmp_path / "runs" / "quickstart-sweep"
+    sweep = two_learning_rates(tmp_path, shared_cache, 6, "logger=wandb")
     for job in ("0", "1"):
-        assert (sweep / job / "step-6" / "model.safetensors").is_file()
         assert (sweep / job / "config.yaml").is_file()
         assert list((sweep / job / "wandb").glob("offline-run-*-quickstart-" + job))
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
