@@ -1,12 +1,8 @@
 """`python -m ttl.card run_dir=runs/quickstart [step=N] [repo_id=user/model] [output=PATH]`:
-write the model card (`ttl.card.render`) of step N (default: the latest `step-<N>/`) into that
-step directory, or `output`.
-
-`push_metadata_to=user/model` then refreshes the card published on that repository's `main`
-with the written card's `model-index` (its perplexities and the harness scores of its step:
-run it after a later `python -m ttl.evaluate harness`), by `huggingface_hub.metadata_update`
-with `overwrite=True` (`ttl.card.metadata.push_model_index`); `dry_run=true` says what would
-change and pushes nothing. Settings: ttl.card.config.CardConfig (conf/commands/card.yaml).
+write the model card of step N (default: the latest `step-<N>/`) into that step directory, or
+`output`. `push_metadata_to=user/model [dry_run=true]` then refreshes the card published on that
+repository's `main` with the written card's `model-index` (`ttl.card.metadata.push_model_index`).
+Settings: ttl.card.config.CardConfig (conf/commands/card.yaml).
 """
 
 from __future__ import annotations

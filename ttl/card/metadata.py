@@ -1,31 +1,15 @@
 """The model card's front matter, as `huggingface_hub.ModelCardData`, with its `model-index`;
 its local check; and the refresh of a published card's `model-index` on the Hub.
 
-The front matter keeps the keys of TeenyTinyLlama's card in that card's order (`KEY_ORDER`:
-licence, datasets, language, metrics, library, pipeline tag, tags, widget prompts, inference
-parameters, `co2_eq_emissions` in grams as the Hub's specification asks), then the
-`model-index` that `ModelCardData` writes from its `EvalResult`s, named after the model:
+The front matter keeps the keys of TeenyTinyLlama's card in that card's order (`KEY_ORDER`),
+then the `model-index` that `ModelCardData` writes from its `EvalResult`s: the validation
+perplexity of every export up to the card's step (`perplexity_results`), and every score of the
+card's benchmark tables measured on its step, in percent with two decimals as in the tables, the
+dataset being the lm-eval task that ran, named by the table's column (`harness_results`).
 
-- the validation perplexity of every export up to the card's step that has one (task
-  `text-generation`, dataset: the training data's name, split `validation`, metric
-  `perplexity`, the value of the export's trainer_state.json); the metric's name tells the
-  exports apart: "perplexity at step 20 (81,920 tokens)" (`perplexity_results`);
-- every score of the card's benchmark tables (`ttl.card.tables.CARD_TABLES`) that `python -m
-  ttl.evaluate harness` measured on the card's step: the dataset is the lm-eval task that ran
-  (`ttl_assin2_rte`: the data, prompt and metric scored) named by the table's column
-  ("ASSIN2 RTE"), its shot count in the dataset's `args` as the Open Portuguese LLM
-  Leaderboard writes it; the value is in percent with two decimals, as in the card's tables,
-  and the metric's name says so: "f1_macro (%) at step 30" (`harness_results`).
-
-`ModelCard.validate()` posts the card to the Hub (`/api/validate-yaml`) and cannot run offline,
-so a rendered card is checked locally (`check_card`): its front matter is where the Hub's own
-pattern finds it, its keys are in order, `ModelCard` parses it, and its `model-index` reads back
-(`model_index_to_eval_results`) to exactly the `EvalResult`s it was made from. The Hub's
-validation runs when a card is pushed: `metadata_update` validates before it commits.
-
-After a later harness run, `push_model_index` writes a card's new `model-index` into the card
-published on the Hub's `main` with `huggingface_hub.metadata_update(..., overwrite=True)`;
-`merged_card` computes, without the network, the card that push leaves (the same rules).
+`ModelCard.validate()` posts the card to the Hub and cannot run offline, so a rendered card is
+checked locally (`check_card`); the Hub's validation runs when a card is pushed
+(`metadata_update` validates before it commits).
 """
 
 from __future__ import annotations
@@ -58,10 +42,7 @@ KEY_ORDER = ("license", "datasets", "language", "metrics", "library_name", "pipe
 MODEL_INDEX = "model-index"
 
 TASK = {"task_type": "text-generation", "task_name": "Text Generation"}
-VALIDATION_SPLIT = "validation"
 
-
-# -- the evaluation results ------------------------------------------------------------------
 
 def perplexity_results(states: Sequence[dict], dataset: str) -> list[EvalResult]:
     """One result per export in `states` (trainer_state.json dicts) whose perplexity was
@@ -73,7 +54,7 @@ def perplexity_results(states: Sequence[dict], dataset: str) -> list[EvalResult]
         tokens = state.get("tokens")
         at = f"step {state['step']:,}" + ("" if tokens is None else f" ({tokens:,} tokens)")
         results.append(EvalResult(**TASK, dataset_type=dataset, dataset_name=dataset,
-                                  dataset_split=VALIDATION_SPLIT, metric_type="perplexity",
+                                  dataset_split="validation", metric_type="perplexity",
                                   metric_value=float(state["val_ppl"]), metric_name=f"perplexity at {at}"))
     return results
 
@@ -91,7 +72,7 @@ def harness_results(rows: Sequence[HarnessRow]) -> list[EvalResult]:
             if row is None or not math.isfinite(row.value):
                 continue
             at = "" if row.step is None else f" at step {row.step:,}"
-            results.append(EvalResult(
+            results.append(EvalResult(  # the shot count in `args`, as the Open PT LLM Leaderboard has it
                 **TASK, dataset_type=row.task, dataset_name=column.title,
                 dataset_args=None if row.num_fewshot is None else {"num_few_shot": row.num_fewshot},
                 metric_type=row.metric, metric_name=f"{row.metric} (%){at}",
@@ -99,20 +80,14 @@ def harness_results(rows: Sequence[HarnessRow]) -> list[EvalResult]:
     return results
 
 
-# -- the front matter ------------------------------------------------------------------------
-
 def card_data(*, model_name: str, dataset: str, emissions_kg: float | None, location: str | None,
               hardware: str, eval_results: Sequence[EvalResult] = ()) -> ModelCardData:
     """The front matter of a card: the model's name (of its `model-index`), its training data's
     name, the emissions of the card's export (kg CO2eq, written in grams), where and on what it
     trained, and its evaluation results."""
     return ModelCardData(
-        license="apache-2.0",
-        datasets=[dataset],
-        language=["pt"],
-        metrics=["perplexity"],
-        library_name="transformers",
-        pipeline_tag="text-generation",
+        license="apache-2.0", datasets=[dataset], language=["pt"], metrics=["perplexity"],
+        library_name="transformers", pipeline_tag="text-generation",
         tags=["text-generation-inference", "ttl"],
         # ModelCardData writes model_name only inside the model-index (a card without results
         # would otherwise get a stray `model_name` key).
@@ -145,13 +120,9 @@ def expected_keys(data: ModelCardData) -> list[str]:
 
 
 def check_card(text: str, data: ModelCardData) -> ModelCard:
-    """The card `text` as a `ModelCard`, once checked against the `data` it was rendered from;
-    a TTLError says what is wrong.
-
-    `ModelCard.validate()` would ask the Hub (it posts the card to `/api/validate-yaml`) and
-    cannot run offline, so this checks locally what it can: the front matter is where the
-    Hub's own pattern (`REGEX_YAML_BLOCK`) finds it, its keys are in `KEY_ORDER`, `ModelCard`
-    parses it, and its `model-index` reads back (`model_index_to_eval_results`) to exactly the
+    """The card `text` as a `ModelCard`, once checked against the `data` it was rendered from (a
+    TTLError says what is wrong): the front matter is where the Hub's own pattern finds it, its
+    keys are in order, `ModelCard` parses it, and its `model-index` reads back to exactly the
     model name and `EvalResult`s of `data`, every value a finite number."""
     match = REGEX_YAML_BLOCK.search(text)
     if match is None or not text.startswith("---"):
@@ -177,8 +148,6 @@ def check_card(text: str, data: ModelCardData) -> ModelCard:
         raise TTLError("model card: a model-index without evaluation results")
     return card
 
-
-# -- refreshing a published card -------------------------------------------------------------
 
 def model_index_metadata(data: ModelCardData) -> dict[str, Any]:
     """The metadata a refresh pushes: `{"model-index": ...}` of `data` (the other keys of the
@@ -218,14 +187,12 @@ def merged_card(published: str | None, metadata: Mapping[str, Any], repo_id: str
             card.data.model_name = model_name
             continue
         for new in new_results:
-            found = False
-            for existing in card.data.eval_results:
-                if new.is_equal_except_value(existing):
-                    found = True
-                    existing.metric_value = new.metric_value
-                    if existing.verified is True:
-                        existing.verify_token = new.verify_token
-            if not found:
+            matches = [existing for existing in card.data.eval_results if new.is_equal_except_value(existing)]
+            for existing in matches:
+                existing.metric_value = new.metric_value
+                if existing.verified is True:
+                    existing.verify_token = new.verify_token
+            if not matches:
                 card.data.eval_results.append(new)
     return card
 
@@ -253,23 +220,18 @@ def read_published_card(repo_id: str, token: str | None = None) -> tuple[str, st
     """(commit, README.md text) of `main` of the Hub model repository `repo_id`. A TTLError when
     the Hub cannot be reached or the repository has no card (a refresh updates a card that
     `python -m ttl.publish` pushed; it does not create one)."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import (
-        LocalEntryNotFoundError,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
+    from huggingface_hub import HfApi, errors
 
     api = HfApi(token=token)
     try:
         commit = api.model_info(repo_id).sha
         path = api.hf_hub_download(repo_id, "README.md", revision=commit)
-    except RepositoryNotFoundError as error:
+    except errors.RepositoryNotFoundError as error:
         raise TTLError(f"push_metadata_to={repo_id}: no such model repository (or no access)") from error
-    except RemoteEntryNotFoundError as error:
+    except errors.RemoteEntryNotFoundError as error:
         raise TTLError(f"push_metadata_to={repo_id}: the repository has no README.md; publish the run "
                        "first (python -m ttl.publish)") from error
-    except (LocalEntryNotFoundError, OSError, ValueError) as error:  # offline, no network, refused
+    except (errors.LocalEntryNotFoundError, OSError, ValueError) as error:  # offline, no network, refused
         raise TTLError(f"cannot reach the Hugging Face Hub to read {repo_id} ({_reason(error)})") from error
     with open(path, encoding="utf-8-sig", newline="") as handle:
         return commit, handle.read()
@@ -278,14 +240,13 @@ def read_published_card(repo_id: str, token: str | None = None) -> tuple[str, st
 def push_model_index(repo_id: str, data: ModelCardData, *, token: str | None = None,
                      dry_run: bool = False) -> str:
     """Write the `model-index` of `data` into the card on `main` of `repo_id` with
-    `huggingface_hub.metadata_update(..., overwrite=True)` (which validates the card on the Hub
-    before it commits), and return a summary of what changed (with the commit's URL).
+    `huggingface_hub.metadata_update(..., overwrite=True)`; returns a summary of what changed
+    (with the commit's URL). `dry_run`: read and summarise, push nothing.
 
-    The published card is read first: the summary comes from `merged_card`, a repository
-    without a card is refused (metadata_update would make one from its default template), and
-    the push is a commit on the revision read (`parent_commit`), so it fails rather than merge
-    into a card changed meanwhile. Only `main`: metadata_update reads the card of `main`
-    whatever revision it pushes to. `dry_run`: read and summarise, push nothing."""
+    The published card is read first: a repository without one is refused (metadata_update
+    would make one from its default template), and the push is a commit on the revision read
+    (`parent_commit`), so it fails rather than merge into a card changed meanwhile. Only
+    `main`: metadata_update reads the card of `main` whatever revision it pushes to."""
     from huggingface_hub import metadata_update
 
     metadata = model_index_metadata(data)

@@ -1,14 +1,9 @@
 """Hugging Face model cards (README.md) for ttl runs, in the TeenyTinyLlama card's format.
 
-The card of a `step-<N>/` export takes every figure from the run: its resolved config.yaml,
-the trainer_state.json of each export, and the harness results of its step
-(`<run_dir>/evaluation/harness-step-<N>.json`). The front matter is a
-`huggingface_hub.ModelCardData` (`ttl.card.metadata`); the body is the Jinja2 template
-`template.md.j2` beside this module, which holds all of the card's prose. This module reads
-the run, hands the template its figures, and checks the result (`metadata.check_card`).
-
-The training flow writes the final export's card; `python -m ttl.card` writes any step's, and
-`python -m ttl.publish` the cards it pushes.
+Every figure of a `step-<N>/` export's card comes from the run: its resolved config.yaml, each
+export's trainer_state.json and the step's harness results. The front matter is a
+`huggingface_hub.ModelCardData` (`ttl.card.metadata`); the body, all of the card's prose, is the
+Jinja2 template `template.md.j2` beside this module.
 """
 
 from __future__ import annotations
@@ -16,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import jinja2
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard
 from omegaconf import DictConfig, OmegaConf
 
 from ttl.card.metadata import card_data, check_card, front_matter, harness_results, perplexity_results
@@ -42,16 +36,6 @@ from ttl.rundir import (
 TEMPLATE = Path(__file__).with_name("template.md.j2")
 
 
-def figure(value: float | None, spec: str = ".6g") -> str:
-    """A figure of the card: `value` in `spec`, "-" when unknown (the template's `figure`)."""
-    return "-" if value is None else format(value, spec)
-
-
-def thousands(value: int) -> str:
-    """An integer with thousands separators: 122,880 (the template's `thousands`)."""
-    return f"{value:,}"
-
-
 @cache
 def _template() -> jinja2.Template:
     # StrictUndefined: a variable the template names but the code does not give is an error,
@@ -59,7 +43,9 @@ def _template() -> jinja2.Template:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=False,
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                      trim_blocks=True, lstrip_blocks=True)
-    environment.filters.update(figure=figure, thousands=thousands)
+    # `figure`: a value in a format spec, "-" when unknown; `thousands`: 122,880.
+    environment.filters.update(figure=lambda value, spec=".6g": "-" if value is None else format(value, spec),
+                               thousands="{:,}".format)
     return environment.get_template(TEMPLATE.name)
 
 
@@ -96,76 +82,41 @@ def energy_settings(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
 
 
-def model_name(cfg: DictConfig, repo_id: str | None) -> str:
-    """The name of the card's `model-index`: the Hub repository's name, else the run's."""
-    return repo_id.rstrip("/").split("/")[-1] if repo_id else str(cfg.run_name)
-
-
-def _read_run(run_dir: Path, step_dir: Path) -> tuple[DictConfig, dict]:
-    config_path = run_dir / CONFIG
-    if not config_path.is_file():
-        raise TTLError(f"{config_path}: not found; run_dir must be a ttl run directory")
-    state_path = step_dir / TRAINER_STATE
-    if not state_path.is_file():
-        raise TTLError(f"{state_path}: not found; is {step_dir} a ttl step-<N> export?")
-    return OmegaConf.load(config_path), read_trainer_state(step_dir)
-
-
-def _hardware(cfg: DictConfig, state: dict) -> str:
-    return energy_settings(cfg).get("hardware_used") or state.get("hardware") or "unknown"
-
-
-def _card_data(cfg: DictConfig, state: dict, states: list[dict], rows, repo_id: str | None) -> ModelCardData:
-    energy = energy_settings(cfg)
-    dataset = dataset_name(cfg)
-    return card_data(
-        model_name=model_name(cfg, repo_id), dataset=dataset, emissions_kg=state.get("emissions_kg_co2eq"),
-        location=energy.get("geographical_location") or energy.get("country_iso_code"),
-        hardware=_hardware(cfg, state),
-        eval_results=[*perplexity_results(states, dataset), *harness_results(rows)])
-
-
 def build_card(run_dir: str | Path, step_dir: str | Path, repo_id: str | None = None,
                revision: str | None = None, revisions: Sequence[str] = ()) -> ModelCard:
-    """The model card of `step_dir` as a checked `huggingface_hub.ModelCard`: front matter from
-    `ttl.card.metadata`, body from `template.md.j2`, filled with the run's figures.
-
-    `repo_id`: the Hub repository the usage snippets load (default: the export's path);
-    `revision`: the Hub branch this card is published on (its snippets load that revision);
-    `revisions`: the branches of the intermediate checkpoints, listed on the main card.
-    """
+    """The model card of `step_dir` as a checked `huggingface_hub.ModelCard`. `repo_id`: the Hub
+    repository its snippets load and its model-index names (default: the export's path, the run's
+    name); `revision`: the branch it is published on; `revisions`: the branches it lists."""
     run_dir, step_dir = Path(run_dir), Path(step_dir)
-    cfg, state = _read_run(run_dir, step_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise TTLError(f"{run_dir / CONFIG}: not found; run_dir must be a ttl run directory")
+    if not (step_dir / TRAINER_STATE).is_file():
+        raise TTLError(f"{step_dir / TRAINER_STATE}: not found; is {step_dir} a ttl step-<N> export?")
+    cfg, state = OmegaConf.load(run_dir / CONFIG), read_trainer_state(step_dir)
     states = [s for s in read_states(run_dir) if s["step"] <= state["step"]]
     rows = step_rows(run_dir, state["step"])
-    data = _card_data(cfg, state, states, rows, repo_id)
-    energy = energy_settings(cfg)
-    name = repo_id or str(step_dir)
-    variables: dict[str, Any] = dict(
-        card_data=front_matter(data),
-        run_name=cfg.run_name,
-        step=state["step"],
-        n_params=count_parameters(build_model(llama_config(OmegaConf.to_container(cfg.model)), "meta")),
-        context_length=cfg.model.max_position_embeddings,
-        vocab_size=cfg.model.vocab_size,
-        dataset=dataset_name(cfg),
-        tokens=state["tokens"],
-        tokens_per_step=state["tokens_per_step"],
-        hardware=_hardware(cfg, state),
-        training_time=format_duration(state.get("wall_time_s", 0)),
+    energy, dataset = energy_settings(cfg), dataset_name(cfg)
+    hardware = energy.get("hardware_used") or state.get("hardware") or "unknown"
+    data = card_data(
+        model_name=repo_id.rstrip("/").split("/")[-1] if repo_id else str(cfg.run_name), dataset=dataset,
         emissions_kg=state.get("emissions_kg_co2eq"),
-        country=energy.get("country_iso_code"),
-        energy_kwh=state.get("energy_kwh"),
-        val_ppl=state.get("val_ppl"),
-        config_hash=state.get("config_hash"),
-        name=name,
-        load_args=f'"{name}", revision="{revision}"' if revision else f'"{name}"',
+        location=energy.get("geographical_location") or energy.get("country_iso_code"), hardware=hardware,
+        eval_results=[*perplexity_results(states, dataset), *harness_results(rows)])
+    name = repo_id or str(step_dir)
+    text = _template().render(
+        card_data=front_matter(data), run_name=cfg.run_name, dataset=dataset, hardware=hardware,
+        n_params=count_parameters(build_model(llama_config(OmegaConf.to_container(cfg.model)), "meta")),
+        context_length=cfg.model.max_position_embeddings, vocab_size=cfg.model.vocab_size,
+        step=state["step"], tokens=state["tokens"], tokens_per_step=state["tokens_per_step"],
+        training_time=format_duration(state.get("wall_time_s", 0)), val_ppl=state.get("val_ppl"),
+        emissions_kg=state.get("emissions_kg_co2eq"), country=energy.get("country_iso_code"),
+        energy_kwh=state.get("energy_kwh"), config_hash=state.get("config_hash"), name=name,
         generation=GENERATION_DEFAULTS,
-        revisions=list(revisions),
+        load_args=f'"{name}", revision="{revision}"' if revision else f'"{name}"', revisions=list(revisions),
         evaluations_table=evaluations_table(states),
         benchmark_tables=card_markdown(rows) if rows else None,
     )
-    return check_card(_template().render(**variables), data)
+    return check_card(text, data)
 
 
 def render_card(run_dir: str | Path, step_dir: str | Path, repo_id: str | None = None,
@@ -191,10 +142,10 @@ def find_step_dir(run_dir: str | Path, step: int | None = None) -> Path:
 
 
 def write_card(run_dir: str | Path, step: int | None = None, repo_id: str | None = None,
-               output: str | Path | None = None, revision: str | None = None) -> Path:
+               output: str | Path | None = None) -> Path:
     """Write the card of `step` (default: the latest export) to `output` (default:
     `step-<N>/README.md`) and return its path."""
     step_dir = find_step_dir(run_dir, step)
     target = Path(output) if output else step_dir / "README.md"
-    target.write_text(render_card(run_dir, step_dir, repo_id, revision), encoding="utf-8")
+    target.write_text(render_card(run_dir, step_dir, repo_id), encoding="utf-8")
     return target

@@ -61,13 +61,7 @@ def read_harness_json(path: str | Path) -> list[HarnessRow]:
     return rows_from_results(checkpoint, saved)
 
 
-def harness_path(run_dir: str | Path, step: int) -> Path:
-    """Where `python -m ttl.evaluate harness checkpoints=<run_dir>` (or `=<run_dir>/step-<N>`)
-    writes the results of the run's export at `step`."""
-    return harness_results_file(run_dir, step)
-
-
 def step_rows(run_dir: str | Path, step: int) -> list[HarnessRow]:
     """The harness rows of the run's export at `step`; [] when it was not evaluated."""
-    path = harness_path(run_dir, step)
+    path = harness_results_file(run_dir, step)
     return read_harness_json(path) if path.is_file() else []

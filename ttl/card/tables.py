@@ -1,23 +1,9 @@
-"""The model card's tables, shared by model cards and evaluation reports.
-
-The Evaluations table of TeenyTinyLlama's model card (`markdown_table`):
-
-    | Processed Tokens | Perplexity | Energy Consumption (kWh) | Emissions (KgCO2eq) |
-
-Unknown values (a checkpoint without energy tracking, a Hub revision without a known token
-count) print as "-".
-
-The benchmark tables of TeenyTinyLlama's model card, filled from `python -m ttl.evaluate
-harness` results (`card_markdown`, `card_tables`): one line per checkpoint, scores in %, the
-card's columns, then Average.
-
-    Checkpoint | Processed Tokens | ASSIN2 RTE | ASSIN2 STS | BLUEX | ENEM | FAQUAD NLI | HateBR | OAB Exams
-    Checkpoint | Processed Tokens | ARC | HellaSwag | MMLU | TruthfulQA
-    Checkpoint | Processed Tokens | CALAME-PT | LAMBADA-PT
-
-A table is left out when none of its tasks ran; a missing score prints "-", and so does the
-Average then (the card averages every column). Under each table, the shots and the number of
-questions scored per column say whether the run is comparable with the card's.
+"""The model card's tables, shared by model cards and evaluation reports: TeenyTinyLlama's
+Evaluations table (`markdown_table`: processed tokens, perplexity, kWh, kg CO2eq) and its
+benchmark tables filled from `python -m ttl.evaluate harness` results (`card_markdown`: one line
+per checkpoint, scores in %, the card's columns, then Average; under each table, the shots and
+questions scored per column, which say whether a run is comparable with the card's). A table
+none of whose tasks ran is left out; an unknown value prints "-", and so does the Average then.
 """
 
 from __future__ import annotations
@@ -27,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttl.card.results import HarnessRow, read_harness_json
-from ttl.rundir import harness_results_file, step_of
+from ttl.card.results import HarnessRow, step_rows
+from ttl.rundir import step_of
 
 TABLE_HEADER = ("Processed Tokens", "Perplexity", "Energy Consumption (kWh)", "Emissions (KgCO2eq)")
 
@@ -55,14 +41,10 @@ def format_quantity(value: float | None) -> str:
 
 def markdown_table(rows: Iterable[tuple[int | None, float | None, float | None, float | None]]) -> str:
     """The table, one line per (tokens, perplexity, kWh, kg CO2eq) in the given order."""
-    lines = [
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|" + "|".join("-" * (len(h) + 2) for h in TABLE_HEADER) + "|",
-    ]
-    for tokens, perplexity, kwh, kg in rows:
-        cells = (format_tokens(tokens), format_quantity(perplexity), format_quantity(kwh),
-                 format_quantity(kg))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |",
+             "|" + "|".join("-" * (len(h) + 2) for h in TABLE_HEADER) + "|"]
+    lines += ["| " + " | ".join([format_tokens(tokens), *map(format_quantity, quantities)]) + " |"
+              for tokens, *quantities in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -113,19 +95,11 @@ CAPTIONS = {
 }
 
 
-def _checkpoints(rows: Sequence[HarnessRow]) -> list[tuple]:
-    return list(dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens) for r in rows))
-
-
 def _label(checkpoint: str, revision: str | None) -> str:
     # A local export prints as its directory name (step-150), also when read back elsewhere.
     local = Path(checkpoint).is_dir() or step_of(Path(checkpoint)) is not None
     name = Path(checkpoint).name if local else checkpoint
     return f"{name}@{revision}" if revision else name
-
-
-def _cell(rows: Sequence[HarnessRow], key: tuple, column: CardColumn) -> HarnessRow | None:
-    return next((r for r in rows if (r.checkpoint, r.revision) == key[:2] and column.reads(r)), None)
 
 
 def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str | None:
@@ -134,8 +108,9 @@ def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str
         return None
     header = ["Checkpoint", "Processed Tokens", *[c.title for c in columns], "Average"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for key in _checkpoints(rows):
-        hits = [_cell(rows, key, c) for c in columns]
+    for key in dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens) for r in rows):
+        hits = [next((r for r in rows if (r.checkpoint, r.revision) == key[:2] and c.reads(r)), None)
+                for c in columns]
         scores = [None if h is None else 100 * h.value for h in hits]
         average = None if None in scores else sum(scores) / len(scores)
         cells = [_label(key[0], key[1]), format_tokens(key[3]),
@@ -151,20 +126,11 @@ def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str
 
 def card_markdown(rows: Sequence[HarnessRow]) -> str | None:
     """Every card table that has a score in `rows`, each under its caption; None if none has."""
-    parts = []
-    for name, columns in CARD_TABLES.items():
-        table = card_table(rows, columns)
-        if table is not None:
-            parts.append(f"**{CAPTIONS[name]}**\n\n{table}")
-    return "\n".join(parts) if parts else None
+    tables = {name: card_table(rows, columns) for name, columns in CARD_TABLES.items()}
+    return "\n".join(f"**{CAPTIONS[name]}**\n\n{table}" for name, table in tables.items() if table) or None
 
 
 def card_tables(run_dir: str | Path, step: int) -> str | None:
-    """The card tables of one checkpoint of a run, from
-    `<run_dir>/evaluation/harness-step-<step>.json` (written by `python -m ttl.evaluate harness
-    checkpoints=<run_dir>` or `checkpoints=<run_dir>/step-<step>`); None when that file is
-    absent or holds no card task."""
-    path = harness_results_file(run_dir, step)
-    if not path.is_file():
-        return None
-    return card_markdown(read_harness_json(path))
+    """The card tables of the run's export at `step`, from its harness results
+    (`<run_dir>/evaluation/harness-step-<step>.json`); None when absent or without a card task."""
+    return card_markdown(step_rows(run_dir, step))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 import hydra
 from omegaconf import DictConfig
@@ -21,17 +20,13 @@ from ttl.finetune.config import available_tasks, check_task_argument  # register
 from ttl.finetune.run import finetune
 
 
-def _fail(error: TTLError) -> NoReturn:
-    print(f"ttl.finetune: error: {error}", file=sys.stderr)
-    sys.exit(2)
-
-
 @hydra.main(config_path="pkg://ttl.conf.finetune", config_name="finetune", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> dict | None:
     try:
         return finetune(cfg)  # a sweep's summary reads the returned results
     except TTLError as error:
-        _fail(error)
+        print(f"ttl.finetune: error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def usage() -> str:

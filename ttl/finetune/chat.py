@@ -1,9 +1,8 @@
 """Conversations for instruction tuning: chat template, added tokens, masked labels, collation.
 
-The chat template (Jinja, saved as `tokenizer.chat_template`) is the single definition of the
-format: training ids come from `tokenizer.apply_chat_template`, so a model's users get exactly
-the training format back from the saved tokenizer. Its `{% generation %}` block marks the
-assistant's tokens; only those carry a loss (labels -100 elsewhere, padding included).
+The chat template (saved as `tokenizer.chat_template`) is the one definition of the format:
+training ids come from `apply_chat_template`, so the saved tokenizer gives users the training
+format back. Only the assistant's tokens (its `{% generation %}` block) carry a loss.
 """
 
 from __future__ import annotations
@@ -34,8 +33,7 @@ def check_messages(messages: Any, where: str, field: str) -> list[dict[str, str]
     if not isinstance(messages, list) or not messages:
         raise TTLError(f"{where}: data.messages_field={field!r} must be a non-empty list of turns")
     for turn in messages:
-        if not isinstance(turn, dict) or not isinstance(turn.get("role"), str) \
-                or not isinstance(turn.get("content"), str):
+        if not (isinstance(turn, dict) and all(isinstance(turn.get(k), str) for k in ("role", "content"))):
             raise TTLError(f"{where}: each turn needs string 'role' and 'content' (got {turn!r:.80})")
     return messages
 
@@ -85,13 +83,9 @@ def encode_conversations(split: Split, tokenizer, field: str,
 
 
 def chat_collator(tokenizer, packing: bool) -> Callable[[list[dict]], dict[str, torch.Tensor]]:
-    """Batches of conversations.
-
-    Padded: input ids padded with <pad>, attention mask 0 and labels -100 on padding.
-    Packed: the micro-batch's conversations concatenated into one row with position ids that
-    restart at each conversation; transformers then keeps attention within each conversation
-    (use_cache must be off), and the first label of each conversation is -100.
-    """
+    """Batches of conversations: padded (<pad>, attention 0 and labels -100 on padding), or packed:
+    concatenated into one row with position ids that restart at each conversation, which keeps
+    attention within each (use_cache must be off); each conversation's first label is then -100."""
     if packing:
         return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,

@@ -1,10 +1,6 @@
-"""The settings of `python -m ttl.finetune`, each declared once, with its type and default (the
-classification recipe of TeenyTinyLlama's fine-tuned models), and what follows from them: the
-batch split and the Lightning Trainer arguments.
-
-`FinetuneConfig` is the root; conf/finetune/finetune.yaml picks the groups it shares with
-pre-training (trainer/, logger/, optimizer/, callbacks/, hydra/) and wires them to the recipe;
-task/ and recipe/ hold only what makes each task and recipe different.
+"""The settings of `python -m ttl.finetune`, each declared once with its type and default (the
+classification recipe of TeenyTinyLlama's fine-tuned models), their checks and the batch split.
+`FinetuneConfig` is the root; conf/finetune/finetune.yaml wires it to pre-training's groups.
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ttl.cli import schema, store
+from ttl.cli import require, schema, store
 from ttl.errors import TTLError
 from ttl.train.config import HardwareConfig, PathsConfig, TrainerConfig
 from ttl.train.plan import world_size
@@ -92,9 +88,7 @@ class ChatSettings:
 
 @dataclass
 class RecipeSettings:
-    """How to train: the original fine-tuning recipe of every TeenyTinyLlama classifier (Hugging
-    Face Trainer: AdamW lr 4e-5, batch 16, 3 epochs, weight decay 0.01, linear decay, no
-    warmup, fp32)."""
+    """How to train; the defaults are the original recipe of every TeenyTinyLlama classifier."""
 
     lr: float = 4.0e-5
     weight_decay: float = 0.01
@@ -109,8 +103,7 @@ class RecipeSettings:
 
 @dataclass
 class SelectionSettings:
-    """Which validation metric selects the epoch that is kept and exported (never the test
-    split): the best epoch by validation macro-F1 for classification."""
+    """Which validation metric selects the epoch kept and exported (never a test metric)."""
 
     monitor: str = "val/macro_f1"
     mode: str = "max"
@@ -164,18 +157,15 @@ store(FinetuneConfig, "finetune_schema")
 
 def validate(cfg: DictConfig) -> None:
     """What types cannot say; a TTLError names the key at fault."""
-    if OmegaConf.is_missing(cfg, "checkpoint"):
-        raise TTLError(
-            "checkpoint is required: python -m ttl.finetune task=<name> checkpoint=runs/<run>/step-<N>"
-        )
+    require(cfg, "checkpoint", "python -m ttl.finetune task=<name> checkpoint=runs/<run>/step-<N>")
     if cfg.task.kind not in KINDS:
         raise TTLError(f"task.kind={cfg.task.kind!r}: choose one of {', '.join(KINDS)}")
     for key, minimum in (("recipe.batch_size", 1), ("recipe.epochs", 1), ("data.max_length", 4)):
-        if OmegaConf.select(cfg, key) < minimum:
-            raise TTLError(f"{key}={OmegaConf.select(cfg, key)}: must be at least {minimum}")
+        if (value := OmegaConf.select(cfg, key)) < minimum:
+            raise TTLError(f"{key}={value}: must be at least {minimum}")
     for key in ("data.limit_train", "data.limit_eval"):
-        if OmegaConf.select(cfg, key) is not None and OmegaConf.select(cfg, key) < 1:
-            raise TTLError(f"{key}={OmegaConf.select(cfg, key)}: expected a positive integer or null")
+        if (value := OmegaConf.select(cfg, key)) is not None and value < 1:
+            raise TTLError(f"{key}={value}: expected a positive integer or null")
     if cfg.recipe.lr <= 0 or cfg.recipe.weight_decay < 0 or cfg.recipe.warmup_steps < 0:
         raise TTLError("recipe.lr must be positive, recipe.weight_decay and recipe.warmup_steps at least 0")
     if not 0 < cfg.data.val_fraction < 1:
@@ -205,18 +195,9 @@ def batch_split(cfg: DictConfig) -> tuple[int, int]:
     if micro < 1:
         raise TTLError(f"hardware.micro_batch_size={micro!r}: expected a positive integer")
     if size % (micro * world):
-        raise TTLError(
-            f"recipe.batch_size={size} does not divide into hardware.micro_batch_size={micro} x {world} "
-            "device(s)"
-        )
+        raise TTLError(f"recipe.batch_size={size} does not divide into hardware.micro_batch_size={micro} "
+                       f"x {world} device(s)")
     return micro, size // (micro * world)
-
-
-def trainer_kwargs(cfg: DictConfig, accumulation: int) -> dict[str, Any]:
-    """Lightning Trainer arguments: trainer.*, plus accumulation."""
-    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    kwargs["accumulate_grad_batches"] = accumulation
-    return kwargs
 
 
 def available_tasks() -> list[str]:

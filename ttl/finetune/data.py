@@ -1,14 +1,6 @@
-"""The data of a fine-tuning run: rows of each split, classification examples, and batches.
-
-Rows come from local JSONL files or a Hub dataset (`load_splits`). A local `data.path` is a
-directory of `train.jsonl`, `validation.jsonl` and `test.jsonl` (or one `.jsonl` file, from
-which validation is held out); a Hub dataset maps its columns to the template's fields with
-`data.hub_columns`. Without a validation split, every k-th training example is held out for
-it (k = round(1 / val_fraction)): selection never looks at test.
-
-A classification example is a row's fields rendered through `data.template` (a Python format
-string whose literal special tokens are the tokenizer's) into token ids, with its label's index
-(`encode_split`). `ExamplesDataModule` serves encoded examples in batches through a collator.
+"""The data of a fine-tuning run: the rows of each split (`load_splits`, from local JSONL files
+or a Hub dataset) and classification examples (`encode_split`: a row's fields rendered through
+`data.template`, a Python format string whose literal special tokens are the tokenizer's).
 """
 
 from __future__ import annotations
@@ -18,14 +10,11 @@ import random
 import re
 import string
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
 
 from ttl.errors import TTLError
 
@@ -82,12 +71,8 @@ def read_hub(hub_id: str, config: str | None, split: str, columns: dict[str, str
 
 def holdout(train: Split, val_fraction: float) -> tuple[Split, Split]:
     """Split `train` into (kept, held out): every k-th row goes to validation."""
-    if not 0 < val_fraction < 1:
-        raise TTLError(f"data.val_fraction={val_fraction}: must be between 0 and 1")
     k = max(2, round(1 / val_fraction))
-    kept = [i for i in range(len(train)) if i % k]
-    held = [i for i in range(len(train)) if i % k == 0]
-    return train.take(kept), train.take(held)
+    return train.take([i for i in range(len(train)) if i % k]), train.take(list(range(0, len(train), k)))
 
 
 def subset(split: Split, limit: int | None, seed: int) -> Split:
@@ -96,11 +81,6 @@ def subset(split: Split, limit: int | None, seed: int) -> Split:
         return split
     chosen = sorted(random.Random(seed).sample(range(len(split)), limit))
     return split.take(chosen)
-
-
-def _local_split(root: Path, role: str) -> Split | None:
-    path = root / f"{role}.jsonl"
-    return read_jsonl(path) if path.is_file() else None
 
 
 def load_splits(data_cfg: DictConfig, seed: int, need_test: bool) -> dict[str, Split | None]:
@@ -118,7 +98,8 @@ def load_splits(data_cfg: DictConfig, seed: int, need_test: bool) -> dict[str, S
         if root.is_file():
             splits = {"train": read_jsonl(root), "validation": None, "test": None}
         else:
-            splits = {role: _local_split(root, role) for role in ROLES}
+            paths = {role: root / f"{role}.jsonl" for role in ROLES}
+            splits = {role: read_jsonl(path) if path.is_file() else None for role, path in paths.items()}
             if splits["train"] is None:
                 raise TTLError(f"data.path={data_cfg.path}: no train.jsonl in this directory")
     elif data_cfg.hub_id is not None:
@@ -134,13 +115,12 @@ def load_splits(data_cfg: DictConfig, seed: int, need_test: bool) -> dict[str, S
             else f"data.hub_id={data_cfg.hub_id}"
         raise TTLError(f"{where}: no test split (test.jsonl or data.hub_splits.test); "
                        "a classification task is scored on test")
-    splits["train"] = subset(splits["train"], data_cfg.limit_train, seed)
-    for role in ("validation", "test"):
-        if splits[role] is not None:
-            splits[role] = subset(splits[role], data_cfg.limit_eval, seed)
     for role, split in splits.items():
-        if split is not None and len(split) == 0:
+        if split is None:
+            continue
+        if len(split) == 0:
             raise TTLError(f"data: the {role} split is empty")
+        splits[role] = subset(split, data_cfg.limit_train if role == "train" else data_cfg.limit_eval, seed)
     return splits
 
 
@@ -151,12 +131,6 @@ def template_fields(template: str) -> list[str]:
     except ValueError as error:
         raise TTLError(f"data.template={template!r}: {error}") from error
     return [name for _, name, _, _ in parsed if name]
-
-
-def template_pieces(template: str, special_tokens: list[str]) -> list[str]:
-    """The template split into special tokens and the text pieces between them."""
-    pattern = "(" + "|".join(re.escape(t) for t in sorted(special_tokens, key=len, reverse=True)) + ")"
-    return [piece for piece in re.split(pattern, template) if piece]
 
 
 def label_id(value: Any, where: str, label_field: str, labels: list[str]) -> int:
@@ -187,18 +161,16 @@ def encode_split(split: Split, tokenizer, template: str, label_field: str, label
     for row, where in zip(split.rows, split.locations, strict=True):
         missing = [name for name in fields if name not in row]
         if missing:
-            raise TTLError(
-                f"{where}: no field {missing[0]!r} (data.template={template!r} needs it; the row has "
-                f"{', '.join(sorted(row))}); set data.template or data.hub_columns"
-            )
+            raise TTLError(f"{where}: no field {missing[0]!r} (data.template={template!r} needs it; the row "
+                           f"has {', '.join(sorted(row))}); set data.template or data.hub_columns")
         if label_field not in row:
-            raise TTLError(
-                f"{where}: no label field data.label_field={label_field!r} (the row has "
-                f"{', '.join(sorted(row))})"
-            )
+            raise TTLError(f"{where}: no label field data.label_field={label_field!r} (the row has "
+                           f"{', '.join(sorted(row))})")
+    # The template's special tokens are ids of their own; the text pieces between them are tokenized.
     special = [t for t in tokenizer.all_special_tokens if t in template]
+    pattern = "(" + "|".join(re.escape(t) for t in sorted(special, key=len, reverse=True)) + ")"
     columns: list[list[list[int]]] = []
-    for piece in template_pieces(template, special) if special else [template]:
+    for piece in [p for p in re.split(pattern, template) if p] if special else [template]:
         if piece in special:
             columns.append([[tokenizer.convert_tokens_to_ids(piece)]] * len(split))
             continue
@@ -216,39 +188,4 @@ def encode_split(split: Split, tokenizer, template: str, label_field: str, label
 def majority_label(labels: list[int]) -> int:
     """The most frequent label (the smallest id among ties)."""
     counts = Counter(labels)
-    top = max(counts.values())
-    return min(label for label, count in counts.items() if count == top)
-
-
-class ExamplesDataModule(pl.LightningDataModule):
-    """Train (shuffled each epoch), validation and optional test examples.
-
-    The examples fit in memory (downstream tasks are thousands of rows); a list is a
-    map-style dataset, so Lightning adds a distributed sampler under DDP by itself.
-    """
-
-    def __init__(self, train: list[dict], validation: list[dict], test: list[dict] | None,
-                 collate: Callable, micro_batch_size: int, num_workers: int = 0) -> None:
-        super().__init__()
-        self.train, self.validation, self.test = train, validation, test
-        self.collate = collate
-        self.micro_batch_size = micro_batch_size
-        self.num_workers = num_workers
-
-    def _loader(self, examples: list[dict], shuffle: bool) -> DataLoader:
-        return DataLoader(examples, batch_size=self.micro_batch_size, shuffle=shuffle,
-                          collate_fn=self.collate, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (the order follows the seed)."""
-        return self._loader(self.train, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches in file order."""
-        return self._loader(self.validation, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches in file order."""
-        if self.test is None:
-            raise RuntimeError("this task has no test split")
-        return self._loader(self.test, shuffle=False)
+    return min(counts, key=lambda label: (-counts[label], label))

@@ -1,10 +1,8 @@
 """LightningModules of fine-tuning (a sequence classifier and a supervised chat causal LM), their
 metrics (accuracy and macro-F1 with torchmetrics) and the majority-class baseline.
 
-Both modules wrap a Hugging Face model, log `train/loss` and `progress/tokens` (the x-axis the
-W&B logger uses), keep one entry per validation in `history` (the run report and the selection
-read it), and build the optimizer and the schedule from their Hydra partials once the number
-of optimizer steps is known.
+Both wrap a Hugging Face model, log `train/loss` and `progress/tokens` (the W&B logger's x-axis)
+and keep one entry per validation in `history` (the run report and the selection read it).
 """
 
 from __future__ import annotations
@@ -23,14 +21,9 @@ from ttl.finetune.data import majority_label
 
 def metric_collection(num_labels: int, prefix: str) -> MetricCollection:
     """`<prefix>acc` (plain accuracy) and `<prefix>macro_f1` as torchmetrics objects (DDP-aware)."""
-    return MetricCollection(
-        {
-            # average="micro" is plain accuracy; torchmetrics' default for multiclass is macro.
-            "acc": MulticlassAccuracy(num_labels, average="micro"),
-            "macro_f1": MulticlassF1Score(num_labels, average="macro"),
-        },
-        prefix=prefix,
-    )
+    # average="micro" is plain accuracy; torchmetrics' default for multiclass is macro.
+    return MetricCollection({"acc": MulticlassAccuracy(num_labels, average="micro"),
+                             "macro_f1": MulticlassF1Score(num_labels, average="macro")}, prefix=prefix)
 
 
 def scores(predictions: list[int], targets: list[int], num_labels: int) -> dict[str, float]:
@@ -40,10 +33,8 @@ def scores(predictions: list[int], targets: list[int], num_labels: int) -> dict[
     predictions (a class never seen in either does not count); a class never predicted has F1 0.
     """
     preds, target = torch.tensor(predictions), torch.tensor(targets)
-    return {
-        "accuracy": float(multiclass_accuracy(preds, target, num_labels, average="micro")),
-        "macro_f1": float(multiclass_f1_score(preds, target, num_labels, average="macro")),
-    }
+    return {"accuracy": float(multiclass_accuracy(preds, target, num_labels, average="micro")),
+            "macro_f1": float(multiclass_f1_score(preds, target, num_labels, average="macro"))}
 
 
 def majority_baseline(train_labels: list[int], test_labels: list[int], num_labels: int) -> dict:
@@ -72,15 +63,11 @@ class FinetuneModule(pl.LightningModule):
             self.model.compile()
             self._compiled = True
 
-    def _count_tokens(self, batch: dict[str, torch.Tensor]) -> None:
-        # Stays on the device: no host synchronisation per step.
-        mask = batch.get("attention_mask")
-        self.tokens_seen += mask.sum() if mask is not None else batch["input_ids"].numel()
-
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Mean loss of the micro-batch (the model's own loss: cross-entropy over its labels)."""
         loss = self.model(**batch).loss
-        self._count_tokens(batch)
+        mask = batch.get("attention_mask")  # the count stays on the device: no host sync per step
+        self.tokens_seen += mask.sum() if mask is not None else batch["input_ids"].numel()
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("progress/tokens", self.tokens_seen.float())
         return loss
@@ -93,7 +80,7 @@ class FinetuneModule(pl.LightningModule):
             self.history.append(entry | {k: round(float(v), 6) for k, v in values.items()})
 
     def configure_optimizers(self):
-        """The optimizer from its partial; the schedule spans the run's optimizer steps."""
+        """The optimizer from its partial; the schedule (known once the data is) spans the run's steps."""
         optimizer = self.optimizer_factory(self.model)
         if self.scheduler_factory is None:
             return optimizer
@@ -135,11 +122,8 @@ class ClassifierModule(FinetuneModule):
 
 
 class SFTModule(FinetuneModule):
-    """Causal LM on conversations whose labels are -100 outside the assistant's tokens.
-
-    `val/loss` is token-weighted over the whole validation split (each micro-batch's mean
-    loss weighted by its count of supervised tokens); `val/ppl` = exp(val/loss).
-    """
+    """Causal LM on conversations whose labels are -100 outside the assistant's tokens; `val/loss`
+    weighs each micro-batch's mean loss by its supervised tokens, `val/ppl` = exp(val/loss)."""
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """Accumulate the loss weighted by the number of predicted (supervised) tokens."""

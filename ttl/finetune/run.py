@@ -4,9 +4,7 @@ module, fit with selection on validation, scoring, results, export, report.
 A kind of task (`Classification`, `InstructionTuning`) says only what differs: how examples
 become tokens, which module trains, how the kept weights are scored, what the report says. The
 epoch kept is chosen by Lightning's `ModelCheckpoint` on `selection.monitor` (validation only);
-its weights are restored into the module before scoring and exporting. The run's outputs are
-the kept model as a Hugging Face directory (`run_dir/model/`, with its metrics.json) and
-`run_dir/metrics.json`.
+its weights are restored into the module before scoring and exporting.
 """
 
 from __future__ import annotations
@@ -14,17 +12,16 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
 
 from ttl.checkpoints import (
@@ -37,8 +34,8 @@ from ttl.checkpoints import (
 from ttl.cli import build
 from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
-from ttl.finetune.config import batch_split, trainer_kwargs, validate
-from ttl.finetune.data import ExamplesDataModule, encode_split, load_splits
+from ttl.finetune.config import batch_split, validate
+from ttl.finetune.data import encode_split, load_splits
 from ttl.finetune.modules import ClassifierModule, FinetuneModule, SFTModule, majority_baseline
 from ttl.generate import export_generation_config
 from ttl.model import resolve_attn_implementation
@@ -51,21 +48,15 @@ METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
 
 
-def save_pretrained_atomically(model, tokenizer, final: Path, extra_json: dict[str, dict]) -> Path:
-    """`save_pretrained` of model and tokenizer plus JSON files into `final`, whole or not at all."""
+def save_run_results(model, tokenizer, run_dir: Path, results: dict) -> None:
+    """The export `run_dir/model/` (with metrics.json; whole or not at all) and `run_dir/metrics.json`."""
 
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        for name, content in extra_json.items():
-            (tmp / name).write_text(json.dumps(content, indent=2, ensure_ascii=False))
+        (tmp / METRICS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False))
 
-    return write_dir(final, fill)
-
-
-def save_run_results(model, tokenizer, run_dir: Path, results: dict) -> None:
-    """A fine-tuning run's outputs: `run_dir/model/` (with its metrics.json) and `run_dir/metrics.json`."""
-    save_pretrained_atomically(model, tokenizer, run_dir / MODEL_DIR, {METRICS_FILE: results})
+    write_dir(run_dir / MODEL_DIR, fill)
     write_json(run_dir / METRICS_FILE, results)
 
 
@@ -87,139 +78,67 @@ def optimizer_and_scheduler(cfg: DictConfig) -> tuple:
     return instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.get("scheduler") else None
 
 
-@contextmanager
-def run_directory(cfg: DictConfig) -> Iterator[Path]:
-    """`run_dir`, locked against a second run on it, holding this run's resolved config.yaml.
-
-    Entered only once the inputs are checked, so a bad command leaves no files behind. A
-    re-run replaces the earlier run's config, metrics and export (fine-tuning does not resume).
-    """
-    with owned_run_dir(cfg.run_dir) as run_dir:
-        if is_primary_process():
-            save_config(cfg, run_dir, replace=True)
-        yield run_dir
-
-
-@dataclass
-class Fitted:
-    """A finished fit: the trainer, the selected validation entry and its checkpoint."""
-
-    trainer: pl.Trainer
-    selected: dict
-    best_path: str
-
-    def energy(self) -> dict:
-        """kWh and kg CO2eq of the fit (None when the emissions callback is off or absent)."""
-        monitor = next((c for c in self.trainer.callbacks if isinstance(c, EmissionsMonitor)), None)
-        if monitor is None or not monitor.enabled:
-            return {"kwh": None, "kg_co2eq": None}
-        kwh, kg = monitor.totals()
-        return {"kwh": float(f"{kwh:.4g}"), "kg_co2eq": float(f"{kg:.4g}")}
-
-
-def _selected_entry(history: list[dict], best_path: str) -> dict:
-    step = int(re.search(r"step(\d+)", Path(best_path).name).group(1))
-    return next(entry for entry in history if entry["step"] == step)
-
-
-def fit(cfg: DictConfig, module: FinetuneModule, datamodule: pl.LightningDataModule,
-        accumulation: int, run_dir: Path) -> Fitted:
-    """Train per `cfg`, keeping the best validation epoch (`selection.*`) as a weights-only .ckpt.
-
-    The caller closes the W&B run (`ttl.train.loggers.finish_wandb`) after its last logging.
-    """
-    selector = ModelCheckpoint(
-        dirpath=checkpoint_dir(run_dir),
-        # The step identifies the validation entry in module.history.
-        filename="best-epoch{epoch}-step{step}",
-        auto_insert_metric_name=False,
-        monitor=cfg.selection.monitor,
-        mode=cfg.selection.mode,
-        save_top_k=1,
-        save_weights_only=True,
-        enable_version_counter=False,
-    )
+def fit(cfg: DictConfig, module: FinetuneModule, loaders: dict[str, DataLoader], accumulation: int,
+        run_dir: Path) -> tuple[pl.Trainer, str]:
+    """Train per `cfg`; returns the trainer and the weights-only .ckpt of the best validation
+    (`selection.*`). The caller closes the W&B run (`finish_wandb`) after its last logging."""
+    # The step in the file name identifies the validation entry in module.history.
+    selector = ModelCheckpoint(dirpath=checkpoint_dir(run_dir), filename="best-epoch{epoch}-step{step}",
+                               auto_insert_metric_name=False, monitor=cfg.selection.monitor,
+                               mode=cfg.selection.mode, save_top_k=1, save_weights_only=True,
+                               enable_version_counter=False)
     callbacks = [build(c, run_dir=str(run_dir)) for c in (cfg.callbacks or {}).values() if c is not None]
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     trainer = pl.Trainer(
-        **trainer_kwargs(cfg, accumulation),
+        **OmegaConf.to_container(cfg.trainer, resolve=True) | {"accumulate_grad_batches": accumulation},
         callbacks=[selector, *callbacks],
-        logger=build_loggers(cfg.logger, run_dir, resolved) or False,
+        logger=build_loggers(cfg.logger, run_dir, OmegaConf.to_container(cfg, resolve=True)) or False,
         default_root_dir=str(run_dir),
     )
-    trainer.fit(module, datamodule=datamodule)
-    best = selector.best_model_path
-    if not best:
+    trainer.fit(module, loaders["train"], loaders["validation"])
+    if not selector.best_model_path:
         raise TTLError(f"selection.monitor={cfg.selection.monitor}: no validation produced it, so no "
                        "epoch could be selected (is trainer.limit_val_batches 0?)")
-    return Fitted(trainer, _selected_entry(module.history, best), best)
+    return trainer, selector.best_model_path
 
 
-def drop_checkpoint(cfg: DictConfig, fitted: Fitted) -> None:
-    """Remove the selection .ckpt once the Hugging Face export holds the same weights."""
-    if not cfg.selection.keep_checkpoint:
-        best = Path(fitted.best_path)
-        best.unlink(missing_ok=True)
-        if not any(best.parent.iterdir()):
-            best.parent.rmdir()
+def energy(trainer: pl.Trainer) -> dict:
+    """kWh and kg CO2eq of the fit (None when the emissions callback is off or absent)."""
+    monitor = next((c for c in trainer.callbacks if isinstance(c, EmissionsMonitor)), None)
+    if monitor is None or not monitor.enabled:
+        return {"kwh": None, "kg_co2eq": None}
+    kwh, kg = monitor.totals()
+    return {"kwh": float(f"{kwh:.4g}"), "kg_co2eq": float(f"{kg:.4g}")}
 
 
-def validation_table(history: list[dict], keys: list[str]) -> str:
-    """One line per validation: epoch, step and the given metrics."""
-    return "\n".join(
-        f"  epoch {h['epoch']} (step {h['step']}): " + "  ".join(f"{k} {h[k]:.4f}" for k in keys)
-        for h in history
-    )
-
-
-def energy_line(energy: dict) -> str:
-    """The fit's energy and emissions (codecarbon's estimate), or that they were not tracked."""
-    if energy["kwh"] is None:
-        return "energy: not tracked (callbacks.emissions.enabled=false)"
-    return f"energy: {energy['kwh']:.4g} kWh, {energy['kg_co2eq']:.4g} kg CO2eq (codecarbon estimate)"
-
-
-def selection_line(selected: dict) -> str:
-    """Which validation was kept, and its value of the monitored metric."""
+def summary(results: dict, run_dir: Path, title: str, keys: list[str], scores: list[str],
+            model_note: str = "") -> str:
+    """The end-of-run report: each validation's `keys`, the selection, `scores`, energy, outputs."""
+    selected, spent = results["selection"], results["energy"]
     monitor = selected["monitor"]
-    where = f"epoch {selected['epoch']} (step {selected['step']})"
-    return f"selected: {where} by {monitor} = {selected[monitor]:.4f}"
+    return "\n".join([
+        f"{title}:",
+        *(f"  epoch {h['epoch']} (step {h['step']}): " + "  ".join(f"{k} {h[k]:.4f}" for k in keys)
+          for h in results["validation"]),
+        f"selected: epoch {selected['epoch']} (step {selected['step']}) by {monitor} = "
+        f"{selected[monitor]:.4f}",
+        *scores,
+        "energy: not tracked (callbacks.emissions.enabled=false)" if spent["kwh"] is None else
+        f"energy: {spent['kwh']:.4g} kWh, {spent['kg_co2eq']:.4g} kg CO2eq (codecarbon estimate)",
+        f"metrics: {run_dir / METRICS_FILE}",
+        f"model: {run_dir / MODEL_DIR}{model_note}",
+    ])
 
 
 @dataclass
 class EncodedTask:
-    """A task's encoded examples, how to batch them, and facts about them for the results."""
+    """A task's encoded examples per split, how to batch them, and facts about them for the results."""
 
-    train: list
-    validation: list
-    test: list | None
-    collator: Any
-    facts: dict = field(default_factory=dict)
+    examples: dict[str, list]
+    collator: Callable
+    facts: dict
 
 
-class TaskKind(Protocol):
-    """What differs between kinds of fine-tuning; `run_finetuning` does the rest."""
-
-    needs_test: bool
-    seconds_key: str
-
-    def encode(self, cfg: DictConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
-        """Encode the splits (printing a line about them)."""
-
-    def module(self, cfg: DictConfig, checkpoint: str, tokenizer) -> FinetuneModule:
-        """The LightningModule around the loaded checkpoint."""
-
-    def score(self, fitted: Fitted, module: FinetuneModule, datamodule, data: EncodedTask) -> dict:
-        """Score the kept weights (restored into `module`); results entries."""
-
-    def prepare_export(self, model, tokenizer) -> None:
-        """Last touches to the model before it is saved."""
-
-    def report(self, results: dict, run_dir: Path, tokenizer) -> str:
-        """The end-of-run summary."""
-
-
-def run_finetuning(cfg: DictConfig, kind: TaskKind) -> dict:
+def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) -> dict:
     """Fine-tune `cfg.checkpoint` on `cfg.task` as `kind` says; print and return the results
     (also in the run's metrics.json and beside the exported model)."""
     checkpoint = resolve_checkpoint(str(cfg.checkpoint))
@@ -230,34 +149,43 @@ def run_finetuning(cfg: DictConfig, kind: TaskKind) -> dict:
     data = kind.encode(cfg, splits, tokenizer, max_length)
     set_hardware_flags(cfg)
     module = kind.module(cfg, checkpoint, tokenizer)
-    datamodule = ExamplesDataModule(data.train, data.validation, data.test, data.collator, micro,
-                                    cfg.data.num_workers)
-    with run_directory(cfg) as run_dir:
+    # The examples fit in memory (thousands of rows); Lightning adds a distributed sampler under DDP.
+    loaders = {role: DataLoader(examples, batch_size=micro, shuffle=role == "train", collate_fn=data.collator,
+                                num_workers=cfg.data.num_workers) for role, examples in data.examples.items()}
+    # Entered only once the inputs are checked, so a bad command leaves no files behind. A re-run
+    # replaces the earlier run's config, metrics and export (fine-tuning does not resume).
+    with owned_run_dir(cfg.run_dir) as run_dir:
+        if is_primary_process():
+            save_config(cfg, run_dir, replace=True)
         start = time.monotonic()
         try:
-            fitted = fit(cfg, module, datamodule, accumulation, run_dir)
-            scores = kind.score(fitted, module, datamodule, data)
+            trainer, best = fit(cfg, module, loaders, accumulation, run_dir)
+            scores = kind.score(trainer, best, module, loaders, data)
         finally:
             finish_wandb()
-        if not fitted.trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return {}
+        step = int(re.search(r"step(\d+)", Path(best).name).group(1))
+        selected = next(entry for entry in module.history if entry["step"] == step)
         results = {
             "task": cfg.task.name,
             "checkpoint": checkpoint,
             **data.facts,
             "max_length": max_length,
-            "selection": {"monitor": cfg.selection.monitor, "mode": cfg.selection.mode, **fitted.selected},
+            "selection": {"monitor": cfg.selection.monitor, "mode": cfg.selection.mode, **selected},
             "validation": module.history,
             **scores,
             kind.seconds_key: round(time.monotonic() - start, 1),
-            "energy": fitted.energy(),
+            "energy": energy(trainer),
             "run_dir": str(run_dir),
             "model_dir": str(run_dir / MODEL_DIR),
         }
-        kind.prepare_export(module.model, tokenizer)
         save_run_results(module.model, tokenizer, run_dir, results)
-        drop_checkpoint(cfg, fitted)
-    print(kind.report(results, run_dir, tokenizer))
+        if not cfg.selection.keep_checkpoint:  # the export holds the same weights
+            Path(best).unlink(missing_ok=True)
+            if not any(Path(best).parent.iterdir()):
+                Path(best).parent.rmdir()
+    print(kind.report(results, run_dir))
     return results
 
 
@@ -268,6 +196,7 @@ class Classification:
     seconds_key = "fit_and_test_seconds"
 
     def encode(self, cfg: DictConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
+        """Token ids and label id of every example of every split (printing their counts)."""
         labels = [str(label) for label in cfg.task.labels]
         data = cfg.data
         encoded = {role: encode_split(split, tokenizer, data.template, data.label_field, labels, max_length)
@@ -276,42 +205,32 @@ class Classification:
         print(f"{cfg.task.name}: {sizes['train']:,} train / {sizes['validation']:,} validation / "
               f"{sizes['test']:,} test examples; labels {', '.join(labels)}; "
               f"inputs up to {max_length} tokens")
-        return EncodedTask(encoded["train"], encoded["validation"], encoded["test"],
-                        DataCollatorWithPadding(tokenizer), {"labels": labels, "examples": sizes})
+        return EncodedTask(encoded, DataCollatorWithPadding(tokenizer), {"labels": labels, "examples": sizes})
 
     def module(self, cfg: DictConfig, checkpoint: str, tokenizer) -> ClassifierModule:
+        """The checkpoint with a new classification head."""
         labels = [str(label) for label in cfg.task.labels]
         model = load_classifier(checkpoint, labels, tokenizer.pad_token_id, attn_implementation(cfg))
         return ClassifierModule(model, *optimizer_and_scheduler(cfg), num_labels=len(labels),
                                 compile_model=cfg.hardware.compile)
 
-    def score(self, fitted: Fitted, module, datamodule, data: EncodedTask) -> dict:
-        # Restores the selected epoch's weights into `module` before scoring it on test.
-        [tested] = fitted.trainer.test(module, datamodule=datamodule, ckpt_path=fitted.best_path,
-                                       verbose=False)
-        labels = data.facts["labels"]
-        baseline = majority_baseline([e["labels"] for e in data.train], [e["labels"] for e in data.test],
-                                     len(labels))
+    def score(self, trainer: pl.Trainer, best: str, module, loaders: dict, data: EncodedTask) -> dict:
+        """Test scores of the selected epoch (its weights restored into `module`), and the baseline's."""
+        [tested] = trainer.test(module, loaders["test"], ckpt_path=best, verbose=False)
+        labels, examples = data.facts["labels"], data.examples
+        baseline = majority_baseline([e["labels"] for e in examples["train"]],
+                                     [e["labels"] for e in examples["test"]], len(labels))
         test = {"accuracy": round(tested["test/acc"], 6), "macro_f1": round(tested["test/macro_f1"], 6)}
         return {"test": test, "majority_baseline": {**baseline, "label_name": labels[baseline["label"]]}}
 
-    def prepare_export(self, model, tokenizer) -> None:
-        """Nothing to add: the classifier head and its labels are in the config."""
-
-    def report(self, results: dict, run_dir: Path, tokenizer) -> str:
+    def report(self, results: dict, run_dir: Path) -> str:
         """Validation per epoch, the selection, test beside the baseline."""
-        selected, test, base = results["selection"], results["test"], results["majority_baseline"]
-        return "\n".join([
-            "validation:",
-            validation_table(results["validation"], ["val/acc", "val/macro_f1", "val/loss"]),
-            selection_line(selected),
+        test, base = results["test"], results["majority_baseline"]
+        return summary(results, run_dir, "validation", ["val/acc", "val/macro_f1", "val/loss"], [
             f"test ({results['examples']['test']:,} examples): accuracy {test['accuracy']:.4f}  "
             f"macro-F1 {test['macro_f1']:.4f}",
             f"majority baseline (always {base['label_name']}, the training majority): "
             f"accuracy {base['accuracy']:.4f}  macro-F1 {base['macro_f1']:.4f}",
-            energy_line(results["energy"]),
-            f"metrics: {run_dir / METRICS_FILE}",
-            f"model: {run_dir / MODEL_DIR}",
         ])
 
 
@@ -322,6 +241,7 @@ class InstructionTuning:
     seconds_key = "fit_seconds"
 
     def encode(self, cfg: DictConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
+        """The chat tokenizer, and the train and validation conversations (printing what they hold)."""
         added = prepare_chat_tokenizer(tokenizer, list(cfg.chat.added_tokens), cfg.chat.template)
         encoded, stats = {}, {}
         for role in ("train", "validation"):
@@ -340,37 +260,29 @@ class InstructionTuning:
         facts = {"added_tokens": added, "vocab_size": len(tokenizer),
                  "conversations": {role: vars(stat) for role, stat in stats.items()},
                  "packing": bool(cfg.data.packing)}
-        return EncodedTask(encoded["train"], encoded["validation"], None,
-                        chat_collator(tokenizer, cfg.data.packing), facts)
+        return EncodedTask(encoded, chat_collator(tokenizer, cfg.data.packing), facts)
 
     def module(self, cfg: DictConfig, checkpoint: str, tokenizer) -> SFTModule:
+        """The causal LM, its embeddings resized to the tokenizer, with the export's sampling settings."""
         model = load_causal_lm(checkpoint, attn_implementation(cfg))
         if len(tokenizer) != model.get_input_embeddings().num_embeddings:
             # New rows (input and output embeddings) start at the mean of the old ones.
             model.resize_token_embeddings(len(tokenizer))
-        return SFTModule(model, *optimizer_and_scheduler(cfg), compile_model=cfg.hardware.compile)
-
-    def score(self, fitted: Fitted, module, datamodule, data: EncodedTask) -> dict:
-        # Restores the selected epoch's weights into `module` (and checks its validation loss).
-        fitted.trainer.validate(module, datamodule=datamodule, ckpt_path=fitted.best_path, verbose=False)
-        return {}
-
-    def prepare_export(self, model, tokenizer) -> None:
-        """The model card's sampling settings, as the pre-training exports carry them."""
+        # The model card's sampling settings, as the pre-training exports carry them.
         model.generation_config = export_generation_config(model.config, pad_token_id=tokenizer.pad_token_id)
         model.generation_config.bos_token_id = tokenizer.bos_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
+        return SFTModule(model, *optimizer_and_scheduler(cfg), compile_model=cfg.hardware.compile)
 
-    def report(self, results: dict, run_dir: Path, tokenizer) -> str:
+    def score(self, trainer: pl.Trainer, best: str, module, loaders: dict, data: EncodedTask) -> dict:
+        """Restore the selected epoch's weights into `module` (checking its validation loss)."""
+        trainer.validate(module, loaders["validation"], ckpt_path=best, verbose=False)
+        return {}
+
+    def report(self, results: dict, run_dir: Path) -> str:
         """Validation per epoch and the selection."""
-        return "\n".join([
-            "validation (assistant tokens only):",
-            validation_table(results["validation"], ["val/loss", "val/ppl"]),
-            selection_line(results["selection"]),
-            energy_line(results["energy"]),
-            f"metrics: {run_dir / METRICS_FILE}",
-            f"model: {run_dir / MODEL_DIR} (tokenizer with the chat template; {len(tokenizer):,} tokens)",
-        ])
+        return summary(results, run_dir, "validation (assistant tokens only)", ["val/loss", "val/ppl"], [],
+                       f" (tokenizer with the chat template; {results['vocab_size']:,} tokens)")
 
 
 TASK_KINDS = {"classification": Classification, "sft": InstructionTuning}
