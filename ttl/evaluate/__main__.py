@@ -6,26 +6,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from omegaconf import DictConfig
-
-import ttl.evaluate.config  # noqa: F401  (registers the commands' schemas)
 from ttl.cli import hydra_command
+from ttl.evaluate.harness import run_harness
+from ttl.evaluate.run import evaluate
 
-
-def _perplexity(cfg: DictConfig) -> None:
-    from ttl.evaluate.run import evaluate
-
-    evaluate(cfg)
-
-
-def _harness(cfg: DictConfig) -> None:
-    from ttl.evaluate.harness import run_harness
-
-    run_harness(cfg)
-
-
-perplexity = hydra_command("ttl.evaluate", "evaluate", _perplexity)
-harness = hydra_command("ttl.evaluate harness", "harness", _harness)
+perplexity = hydra_command("ttl.evaluate", "evaluate", evaluate)
+harness = hydra_command("ttl.evaluate harness", "harness", run_harness)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,8 +42,7 @@ class EvaluateConfig:
     # null: each checkpoint's own tokenizer.
     tokenizer: str | None = None
     data: EvaluationData = field(default_factory=EvaluationData)
-    # packed (rows as in training: the run's own validation perplexity) or sliding (Hugging
-    # Face's sliding-window perplexity).
+    # packed (blocks as in training: the run's own validation perplexity) or sliding (Hugging Face's).
     method: str = "packed"
     # Default: the run's data.seq_len, else each model's context.
     seq_len: int | None = None
@@ -64,19 +63,15 @@ class HarnessConfig:
     checkpoints: str = MISSING
     revisions: list[str] = field(default_factory=list)
     tokens_per_step: int | None = None
-    # A preset list of tasks (ttl.evaluate.lm_eval_tasks.SUITES): exams (ttl_enem, ttl_oab:
-    # data only from tasks_dir), card (all of the below), card_pt (ASSIN2 RTE/STS, BLUEX, ENEM,
-    # FAQuAD-NLI, HateBR, OAB Exams), card_translated (ARC, HellaSwag, MMLU, TruthfulQA in
-    # Portuguese; ARC, HellaSwag and TruthfulQA as lm-eval's arc_pt, hellaswag_pt and
-    # truthfulqa_pt_mc2, or ttl's offline tasks where tasks_dir holds their copies), tucano
-    # (CALAME-PT, LAMBADA-PT).
+    # A preset list of tasks (lm_eval_tasks/catalog.py SUITES; docs/evaluation.md lists them):
+    # exams (ttl_enem, ttl_oab: data only from tasks_dir), card_pt, card_translated, tucano, or
+    # card (all three).
     suite: str = "exams"
-    # Tasks or groups to run instead of the suite's, exactly as named, e.g.
-    # [ttl_assin2_rte,ttl_bluex] or [arc_easy].
+    # Tasks or groups to run instead of the suite's, as named: [ttl_assin2_rte,ttl_bluex], [arc_easy].
     tasks: list[str] | None = None
-    # A folder of local copies, <folder>/<split>.jsonl (enem/, oab/, assin2/, hatebr/, arc_pt/,
-    # ...): a task reads its copy when there is one, else its Hub dataset. Required for ttl_enem,
-    # ttl_oab and the offline ttl_arc_pt, ttl_hellaswag_pt, ttl_truthfulqa_pt.
+    # A folder of local copies, <folder>/<split>.jsonl (enem/, oab/, assin2/, arc_pt/, ...): a task
+    # reads its copy when there is one, else its Hub dataset. Required for ttl_enem, ttl_oab and
+    # the offline ttl_arc_pt, ttl_hellaswag_pt, ttl_truthfulqa_pt.
     tasks_dir: str | None = None
     # Few-shot examples for every task; null: each task's own (the benchmarks' published settings).
     num_fewshot: int | None = None

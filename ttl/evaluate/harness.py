@@ -1,48 +1,30 @@
-"""`python -m ttl.evaluate harness ...`: EleutherAI's lm-evaluation-harness on ttl checkpoints.
-
-Examples:
-    # the Portuguese exams shipped as local lm-eval tasks (suite=exams, the default)
-    python -m ttl.evaluate harness checkpoints=runs/quickstart/step-150 tasks_dir=DIR
-    # TeenyTinyLlama's and Tucano's benchmark tables over every step-<N>/ of a run: each task
-    # reads DIR/<folder>/ when it is there, else its Hub dataset
-    python -m ttl.evaluate harness checkpoints=runs/quickstart suite=card tasks_dir=DIR
-    # any task of lm-eval's registry (its data comes from the Hub)
-    python -m ttl.evaluate harness checkpoints=runs/ttl-160m/step-458000 tasks=[arc_easy]
-
-In the card's suites, ARC, HellaSwag and TruthfulQA run as upstream lm-eval's own tasks
-(`arc_pt`, `hellaswag_pt`, `truthfulqa_pt_mc2`, Hub data, the card's shot counts), or as ttl's
-offline `ttl_arc_pt`, `ttl_hellaswag_pt`, `ttl_truthfulqa_pt` where tasks_dir holds their copies
-(lm_eval_tasks/upstream.py). `tasks=[...]` runs exactly the tasks it names.
-
-Writes harness.csv (one row per checkpoint, task and metric), harness.md (the headline metric
-per task), harness-<checkpoint>.json (lm-eval's results), and for the card's tasks card.md (the
-card's tables) and plots/<task>.png (score against tokens) to `output_dir`.
+"""`python -m ttl.evaluate harness ...`: EleutherAI's lm-evaluation-harness on ttl checkpoints
+(docs/evaluation.md: suites, tasks_dir, outputs). Writes harness.csv (one row per checkpoint, task
+and metric), harness.md (the headline metric per task), harness-<checkpoint>.json (lm-eval's
+results), and for the card's tasks card.md and plots/<task>.png to `output_dir`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from ttl.card.results import HarnessRow, rows_from_results
-from ttl.card.tables import card_markdown
+from ttl.card.tables import card_markdown, format_tokens
 from ttl.checkpoints import find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require
 from ttl.errors import TTLError
 from ttl.evaluate.config import HarnessConfig
-from ttl.evaluate.harness_plot import CARD_METRIC, HEADLINE_METRICS, headline_metric, plot_task_scores
-from ttl.evaluate.lm_eval_tasks import LOCAL_TASKS, SUITES, TASK_DATA, TASKS_PATH, TTL_GROUPS
-from ttl.evaluate.lm_eval_tasks.catalog import expand
+from ttl.evaluate.lm_eval_tasks import TASKS_PATH
+from ttl.evaluate.lm_eval_tasks.catalog import CARD_TABLES, LOCAL_TASKS, SUITES, TASK_DATA, TTL_GROUPS, expand
 from ttl.evaluate.lm_eval_tasks.loaders import data_source
 from ttl.evaluate.lm_eval_tasks.upstream import OFFLINE, choose, with_card_shots
-from ttl.evaluate.report import format_tokens
+from ttl.evaluate.report import write_csv
 from ttl.rundir import EVALUATION, evaluation_dir, load_config
 
 if TYPE_CHECKING:
@@ -50,8 +32,50 @@ if TYPE_CHECKING:
 
 USAGE = ("python -m ttl.evaluate harness checkpoints=<step dir | run dir | Hub id> "
          "[suite=exams|card|card_pt|card_translated|tucano | tasks=[...]] tasks_dir=DIR")
-__all__ = ["HEADLINE_METRICS", "HarnessConfig", "HarnessRow", "check_tasks_dir", "harness_table",
-           "resolve_tasks", "run_harness", "task_manager"]
+
+# The metric reported per task when the card names none, in order of preference.
+HEADLINE_METRICS = ("acc", "acc_norm", "f1_macro", "f1", "mcc", "pearson", "mc2", "exact_match")
+# Each card task's metric and column title: upstream lm-eval's task and ttl's offline one alike.
+CARD_METRIC = {task: (metric, c.title) for table in CARD_TABLES.values() for c in table
+               for task, metric in ((c.task, c.metric), c.offline or (c.task, c.metric))}
+
+
+def headline_metric(task: str, metrics: set[str]) -> str:
+    """The card's metric for a card task, else the first of HEADLINE_METRICS the task reports."""
+    if task in CARD_METRIC and CARD_METRIC[task][0] in metrics:
+        return CARD_METRIC[task][0]
+    return next((m for m in HEADLINE_METRICS if m in metrics), sorted(metrics)[0])
+
+
+def plot_task_scores(rows: Sequence[HarnessRow], out_dir: str | Path) -> list[Path]:
+    """Write `<out_dir>/<task>.png` for every task in `rows`, its headline score against processed
+    tokens (or steps, when token counts are unknown); return the paths."""
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot state
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for task in dict.fromkeys(r.task for r in rows):
+        metric = headline_metric(task, {r.metric for r in rows if r.task == task})
+        points = [r for r in rows if r.task == task and r.metric == metric]
+        by_tokens = all(r.tokens is not None for r in points)
+        if not by_tokens and not all(r.step is not None for r in points):
+            continue  # Hub checkpoints without revisions: nothing to put on the x axis
+        points.sort(key=lambda r: r.tokens if by_tokens else r.step)
+        xs = [r.tokens if by_tokens else r.step for r in points]
+        figure = Figure(figsize=(6, 4), layout="constrained")
+        axes = figure.subplots()
+        axes.plot(xs, [100 * r.value for r in points], "o-")
+        title = CARD_METRIC.get(task, (metric, task))[1]
+        shots = points[0].num_fewshot
+        axes.set(xlabel="processed tokens" if by_tokens else "step", ylabel=f"{metric} (%)",
+                 title=title if shots is None else f"{title} ({shots}-shot)")
+        axes.grid(alpha=0.3)
+        path = out_dir / f"{task}.png"
+        figure.savefig(path, dpi=110)
+        written.append(path)
+    return written
+
 
 
 def _import_lm_eval():
@@ -103,18 +127,16 @@ def check_tasks_dir(tasks_dir: str | None, tasks: Sequence[str]) -> str | None:
     return str(root.resolve())
 
 
-def data_sources(tasks: Sequence[str], tasks_dir: str | None,
-                 manager: TaskManager | None = None) -> dict[str, str]:
+def data_sources(tasks: Sequence[str], tasks_dir: str | None, manager: TaskManager) -> dict[str, str]:
     """Where each task reads its data: a local folder or `hub:<dataset id>` for ttl's tasks, and
-    `hub:<dataset id>` for the tasks of lm-eval's registry that `manager` (a TaskManager)
-    indexes with a dataset (its groups and tags name none)."""
+    `hub:<dataset id>` for the tasks of lm-eval's registry that `manager` indexes with a dataset
+    (its groups and tags name none)."""
     sources = {}
     for task in expand(list(tasks)):
         if task in TASK_DATA:
             sources[task] = data_source(TASK_DATA[task], tasks_dir)
             continue
-        entry = manager.task_index.get(task) if manager is not None else None
-        config = (entry.cfg or {}) if entry is not None else {}
+        config = getattr(manager.task_index.get(task), "cfg", None) or {}
         if config.get("dataset_path"):
             name = config.get("dataset_name")
             sources[task] = f"hub:{config['dataset_path']}" + (f":{name}" if name else "")
@@ -163,21 +185,20 @@ def task_manager(tasks: Sequence[str], tasks_dir: str | None) -> TaskManager:
 def harness_table(rows: Sequence[HarnessRow]) -> str:
     """Markdown: one line per checkpoint, one column per task (its headline metric, in %)."""
     tasks = list(dict.fromkeys(r.task for r in rows))
-    by_key: dict[tuple, dict[str, HarnessRow]] = {}
+    chosen = {t: headline_metric(t, {r.metric for r in rows if r.task == t}) for t in tasks}
+    scores: dict[tuple, float] = {}
     for r in rows:
-        by_key.setdefault((r.checkpoint, r.revision, r.step, r.tokens), {}).setdefault(r.task, r)
-    chosen: dict[str, str] = {}
-    for task in tasks:
-        chosen[task] = headline_metric(task, {r.metric for r in rows if r.task == task})
+        if r.metric == chosen[r.task]:
+            scores.setdefault((r.checkpoint, r.revision, r.task), r.value)
     header = ["Checkpoint", "Processed Tokens", *[f"{t} ({chosen[t]})" for t in tasks]]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for (checkpoint, revision, _step, tokens), _ in by_key.items():
+    for checkpoint, revision, _, tokens in dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens)
+                                                         for r in rows):
         name = Path(checkpoint).name if Path(checkpoint).is_dir() else checkpoint
         cells = [f"{name}@{revision}" if revision else name, format_tokens(tokens)]
         for task in tasks:
-            hit = next((r for r in rows if (r.checkpoint, r.revision, r.task, r.metric)
-                        == (checkpoint, revision, task, chosen[task])), None)
-            cells.append("-" if hit is None else f"{100 * hit.value:.2f}")
+            score = scores.get((checkpoint, revision, task))
+            cells.append("-" if score is None else f"{100 * score:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -192,22 +213,17 @@ def default_output_dir(checkpoints: str) -> Path:
 
 
 def _write_outputs(rows: list[HarnessRow], output: Path, log: Callable[[str], None]) -> None:
-    with open(output / "harness.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(HarnessRow)])
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in asdict(r).items()} for r in rows)
+    written = [write_csv(rows, output / "harness.csv", HarnessRow), output / "harness.md"]
     table = harness_table(rows)
-    (output / "harness.md").write_text(table)
+    written[1].write_text(table)
     log(table)
-    written = [output / "harness.csv", output / "harness.md"]
     card = card_markdown(rows)
     if card is not None:
         (output / "card.md").write_text(card)
         log(card)
         written.append(output / "card.md")
-        plots = plot_task_scores([r for r in rows if r.task in TASK_DATA or r.task in CARD_METRIC],
-                                 output / "plots")
-        if plots:
+        if plot_task_scores([r for r in rows if r.task in TASK_DATA or r.task in CARD_METRIC],
+                            output / "plots"):
             written.append(output / "plots" / "<task>.png")
     log(f"wrote {', '.join(str(p) for p in written)}")
 
@@ -245,10 +261,8 @@ def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -
         found = rows_from_results(checkpoint, results, cfg.num_fewshot)
         rows.extend(found)
         keep = {k: results.get(k) for k in ("results", "groups", "n-shot", "n-samples", "versions")}
-        keep["checkpoint"] = {"source": checkpoint.source, "name": checkpoint.name,
-                              "revision": checkpoint.revision, "step": checkpoint.step,
-                              "tokens": checkpoint.tokens}
-        keep["data"] = sources
+        about = ("source", "name", "revision", "step", "tokens")
+        keep |= {"checkpoint": {k: getattr(checkpoint, k) for k in about}, "data": sources}
         safe_name = checkpoint.name.replace("/", "__").replace("@", "_")
         (output / f"harness-{safe_name}.json").write_text(json.dumps(keep, indent=2, default=str))
         headline = {t: headline_metric(t, {r.metric for r in found if r.task == t})

@@ -10,20 +10,9 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from pathlib import Path
 
 from ttl.errors import TTLError
-
-
-def metrics_files(run_dir: str | Path) -> list[Path]:
-    """`logs/version_<k>/metrics.csv` of a run, in session order (k numerically)."""
-    found = []
-    for path in Path(run_dir).glob("logs/version_*/metrics.csv"):
-        match = re.fullmatch(r"version_(\d+)", path.parent.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
 
 
 def _cell(value: str) -> float | None:
@@ -36,7 +25,9 @@ def _cell(value: str) -> float | None:
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, float | None]]:
     """Every logged row of every session, numbers as floats (empty cells None), with `version`."""
-    files = metrics_files(run_dir)
+    logs = Path(run_dir) / "logs"
+    found = {p.parent.name.removeprefix("version_"): p for p in logs.glob("version_*/metrics.csv")}
+    files = [found[k] for k in sorted(filter(str.isdecimal, found), key=int)]  # session order
     if not files:
         raise TTLError(f"{run_dir}: no logs/version_*/metrics.csv (the run was not logged with "
                        "logger=csv; W&B runs keep their history under wandb/)")

@@ -1,21 +1,18 @@
-"""Token-weighted perplexity of a causal LM over a text stream: packed blocks or sliding window.
+"""Token-weighted perplexity of a causal LM over a text stream (summed token losses over the
+number of predicted tokens, not a mean of per-batch means).
 
 - `packed`: the training's own validation metric. Documents are tokenized in the packing
-  convention (`ttl`: `<s>` before each document), concatenated and cut into blocks of
-  `seq_len` (the final partial block is dropped); every block is scored from a fresh context
-  and every token but each block's first is predicted.
-- `sliding`: the standard Hugging Face sliding-window perplexity over the same token stream
-  (https://huggingface.co/docs/transformers/perplexity): windows of `seq_len` tokens start
-  every `stride` tokens and only the tokens not scored by an earlier window carry a loss, so
-  each token is predicted once, with at least `seq_len - stride` tokens of context after the
-  first window.
-
-Both sum the token losses and divide by the number of predicted tokens (token-weighted, not a
-mean of per-batch means).
+  convention, concatenated and cut into blocks of `seq_len` (the final partial block dropped);
+  each block is scored from a fresh context, every token but its first predicted.
+- `sliding`: Hugging Face's sliding-window perplexity over the same token stream
+  (https://huggingface.co/docs/transformers/perplexity): windows of `seq_len` tokens every
+  `stride` tokens, each token predicted once, with at least `seq_len - stride` tokens of context
+  after the first window.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -49,25 +46,17 @@ class Perplexity:
         return math.exp(self.loss)
 
 
-def _encoded_batches(texts: Iterable[str], tokenizer, packing: str,
-                     batch_size: int = 256) -> Iterator[tuple]:
-    """(flat ids, lengths) of the non-empty documents, a batch at a time (`encode_documents`)."""
-    batch: list[str] = []
-    for text in texts:
-        if not is_empty(text):
-            batch.append(text)
-        if len(batch) == batch_size:
-            yield encode_documents(tokenizer, batch, packing)
-            batch = []
-    if batch:
+def _encoded_batches(texts: Iterable[str], tokenizer, packing: str) -> Iterator[tuple]:
+    """(flat ids, lengths) of the non-empty documents, 256 at a time (`encode_documents`)."""
+    documents = (text for text in texts if not is_empty(text))
+    while batch := list(itertools.islice(documents, 256)):
         yield encode_documents(tokenizer, batch, packing)
 
 
-def token_stream(texts: Iterable[str], tokenizer, packing: str, max_tokens: int | None = None,
-                 batch_size: int = 256) -> list[int]:
+def token_stream(texts: Iterable[str], tokenizer, packing: str, max_tokens: int | None = None) -> list[int]:
     """All documents as one stream of token ids in the packing convention (empty ones skipped)."""
     parts, total = [], 0
-    for flat, _ in _encoded_batches(texts, tokenizer, packing, batch_size):
+    for flat, _ in _encoded_batches(texts, tokenizer, packing):
         parts.append(flat)
         total += len(flat)
         if max_tokens is not None and total >= max_tokens:
@@ -110,10 +99,8 @@ def sliding_windows(n_tokens: int, seq_len: int, stride: int) -> list[tuple[int,
 
 @torch.no_grad()
 def summed_nll(model, input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
-    """Summed next-token cross-entropy of a batch and the number of predicted tokens.
-
-    `labels` is -100 where no loss is wanted; the shift drops each row's first position.
-    """
+    """Summed next-token cross-entropy of a batch and the number of predicted tokens (`labels`:
+    -100 where no loss is wanted; the shift drops each row's first position)."""
     logits = model(input_ids=input_ids, use_cache=False).logits
     shift_logits = logits[:, :-1].float()
     shift_labels = labels[:, 1:]
@@ -146,16 +133,14 @@ def perplexity_sliding(model, ids: list[int] | torch.Tensor, seq_len: int, strid
     if ids.numel() < 2:
         raise TTLError(f"the evaluation data holds {ids.numel()} token(s); need at least 2")
     device = next(model.parameters()).device
-    by_length: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    by_length: dict[int, list[torch.Tensor]] = {}  # (window, labels) pairs by window length
     for begin, end, target_len in sliding_windows(ids.numel(), seq_len, stride):
-        window = ids[begin:end]
-        labels = window.clone()
+        labels = ids[begin:end].clone()
         labels[:-target_len] = IGNORE  # context only: scored by an earlier window
-        by_length.setdefault(end - begin, []).append((window, labels))
+        by_length.setdefault(end - begin, []).append(torch.stack((ids[begin:end], labels)))
     nll, count = 0.0, 0
     for pairs in by_length.values():
-        for inputs, labels in zip(batches([p[0] for p in pairs], batch_size),
-                                  batches([p[1] for p in pairs], batch_size), strict=True):
-            batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
+        for batch in batches(pairs, batch_size):
+            batch_nll, batch_count = summed_nll(model, batch[:, 0].to(device), batch[:, 1].to(device))
             nll, count = nll + batch_nll, count + batch_count
     return Perplexity(nll, count)

@@ -8,12 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ttl.card.tables import format_quantity, format_tokens, markdown_table
+from ttl.card.tables import markdown_table
 from ttl.errors import TTLError
 from ttl.rundir import EVALUATION_CSV, evaluation_dir
-
-__all__ = ["EvaluationRow", "evaluations_table", "format_quantity", "format_tokens", "plot_evaluations",
-           "read_csv", "rows_from_run", "run_table", "write_csv"]
 
 
 @dataclass
@@ -42,21 +39,14 @@ _INTS = {"step", "tokens", "eval_tokens", "seq_len", "stride"}
 _FLOATS = {"perplexity", "loss", "val_ppl", "energy_kwh", "emissions_kg_co2eq", "wall_time_s"}
 
 
-def _row(row: EvaluationRow | Mapping) -> EvaluationRow:
-    if isinstance(row, EvaluationRow):
-        return row
-    return EvaluationRow(**{"checkpoint": "", **{k: row[k] for k in CSV_COLUMNS if k in row}})
-
-
-def write_csv(rows: Iterable[EvaluationRow], path: str | Path) -> Path:
-    """Write rows to `path` (columns CSV_COLUMNS; unknown values as empty cells)."""
+def write_csv(rows: Iterable, path: str | Path, row_type: type = EvaluationRow) -> Path:
+    """Write dataclass rows to `path`, a column per field of `row_type` (None as an empty cell)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(row_type)])
         writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in asdict(_row(row)).items()})
+        writer.writerows({k: "" if v is None else v for k, v in asdict(row).items()} for row in rows)
     return path
 
 
@@ -90,21 +80,16 @@ def read_csv(path: str | Path) -> list[EvaluationRow]:
 
 
 def evaluations_table(rows: Iterable[EvaluationRow | Mapping]) -> str:
-    """The model card's markdown table, one line per row in the given order.
-
-    Rows are `EvaluationRow`s or mappings with the same keys (`tokens`, `perplexity`,
-    `energy_kwh`, `emissions_kg_co2eq`); missing or None values print as "-".
-    """
-    return markdown_table((r.tokens, r.perplexity, r.energy_kwh, r.emissions_kg_co2eq)
-                          for r in map(_row, rows))
+    """The model card's markdown table, one line per row in the given order (`EvaluationRow`s or
+    mappings with the same keys; missing or None values print as "-")."""
+    keys = ("tokens", "perplexity", "energy_kwh", "emissions_kg_co2eq")
+    return markdown_table(tuple(r.get(k) if isinstance(r, Mapping) else getattr(r, k) for k in keys)
+                          for r in rows)
 
 
 def rows_from_run(run_dir: str | Path) -> list[EvaluationRow]:
-    """Rows for a run's `step-<N>/` exports from their trainer_state.json alone (no evaluation).
-
-    The perplexity is the run's own validation perplexity at that step (`val_ppl`); use
-    `ttl.evaluate.evaluate_checkpoints` or `python -m ttl.evaluate` to measure it afresh.
-    """
+    """Rows for a run's `step-<N>/` exports from their trainer_state.json alone: the perplexity is
+    the run's own validation perplexity at that step (`val_ppl`), not measured afresh."""
     from ttl.checkpoints import find_checkpoints
 
     return [
@@ -130,27 +115,20 @@ def plot_evaluations(rows: Iterable[EvaluationRow], path: str | Path, title: str
 
     rows = [r for r in rows if r.perplexity is not None]
     figure = Figure(figsize=(10, 4), layout="constrained")
-    by_tokens, by_energy = figure.subplots(1, 2)
-    known = [r for r in rows if r.tokens is not None]
-    if known:
-        by_tokens.plot([r.tokens for r in known], [r.perplexity for r in known], "o-")
-        for r in known:
+    panels = (("tokens", "tokens", "processed tokens", "o-", "tab:blue", "token counts unknown"),
+              ("energy_kwh", "energy", "energy (kWh)", "s-", "tab:green", "energy not recorded"))
+    for axes, (key, name, xlabel, style, color, missing) in zip(figure.subplots(1, 2), panels, strict=True):
+        known = [r for r in rows if getattr(r, key) is not None]
+        if known:
+            axes.plot([getattr(r, key) for r in known], [r.perplexity for r in known], style, color=color)
+        else:
+            axes.text(0.5, 0.5, missing, ha="center", transform=axes.transAxes)
+            axes.set(xticks=[], yticks=[])
+        for r in (known if key == "tokens" else []):
             if r.step is not None:
-                by_tokens.annotate(f"step {r.step}", (r.tokens, r.perplexity), fontsize=7,
-                                   textcoords="offset points", xytext=(4, 4))
-    else:
-        by_tokens.text(0.5, 0.5, "token counts unknown", ha="center", transform=by_tokens.transAxes)
-        by_tokens.set(xticks=[], yticks=[])
-    by_tokens.set(xlabel="processed tokens", ylabel="perplexity", title="perplexity vs tokens")
-    energetic = [r for r in rows if r.energy_kwh is not None]
-    if energetic:
-        by_energy.plot([r.energy_kwh for r in energetic], [r.perplexity for r in energetic], "s-",
-                       color="tab:green")
-    else:
-        by_energy.text(0.5, 0.5, "energy not recorded", ha="center", transform=by_energy.transAxes)
-        by_energy.set(xticks=[], yticks=[])
-    by_energy.set(xlabel="energy (kWh)", ylabel="perplexity", title="perplexity vs energy")
-    for axes in (by_tokens, by_energy):
+                axes.annotate(f"step {r.step}", (r.tokens, r.perplexity), fontsize=7,
+                              textcoords="offset points", xytext=(4, 4))
+        axes.set(xlabel=xlabel, ylabel="perplexity", title=f"perplexity vs {name}")
         axes.grid(alpha=0.3)
     if title:
         figure.suptitle(title)

@@ -1,15 +1,8 @@
-"""`python -m ttl.evaluate checkpoints=... data.path=... output_dir=...`: perplexity per checkpoint.
-
-Examples:
-    python -m ttl.evaluate checkpoints=runs/quickstart                    # every step-<N>/
-    python -m ttl.evaluate checkpoints=runs/quickstart/step-150 data.path=corpus.jsonl data.split=all
-    python -m ttl.evaluate checkpoints=runs/ttl-160m method=sliding stride=512 data.max_tokens=1000000
-    python -m ttl.evaluate checkpoints=nicholasKluge/TeenyTinyLlama-160m \\
-        revisions=[step100000,step200000] tokens_per_step=8192 data.path=/data/pt-corpus-instruct
-
-A run directory's own data (its config.yaml: data.path, packing, seq_len, held-out split)
-is the default evaluation text. Writes evaluation.csv, evaluation.md (the model card's table)
-and perplexity.png to `output_dir` (default: `<run dir>/evaluation`, or `./evaluation`).
+"""`python -m ttl.evaluate checkpoints=... [data.path=...] [output_dir=...]`: perplexity per
+checkpoint (docs/evaluation.md). A run directory's own data (its config.yaml: data.path, packing,
+seq_len, held-out split) is the default evaluation text. Writes evaluation.csv, evaluation.md
+(the model card's table) and perplexity.png to `output_dir` (default: `<run dir>/evaluation`,
+or `./evaluation`).
 """
 
 from __future__ import annotations
@@ -20,12 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ttl.checkpoints import (
-    Checkpoint,
-    find_checkpoints,
-    load_checkpoint,
-    resolve_device,
-)
+from ttl.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require
 from ttl.data.fingerprint import tokenizer_fingerprint
 from ttl.data.packing import check_packing
@@ -56,13 +44,9 @@ def _setting(explicit, run_cfg: DictConfig | None, key: str, fallback):
 
 def evaluation_source(path: str, split: str, text_column: str, val_fraction: float,
                       val_documents: int | None = None) -> TextSource:
-    """Where the evaluation documents come from (`resolve_source` rules; `split=all` = everything).
-
-    With a named split, that split of the source is used, or (for `validation` when the
-    source has none) the documents held out by content hash with the training run's
-    `val_fraction`, which `ttl.train` validates on and never trains on. `split=all` takes
-    every document of every split.
-    """
+    """Where the evaluation documents come from: a named split of the source (`validation`,
+    when it has none: the documents the training run held out, `resolve_source`), or `all`:
+    every document of every split."""
     local = Path(path).expanduser()
     if (local / "manifest.json").is_file():
         raise TTLError(f"data.path={path} holds prepared token shards (manifest.json); evaluation "
@@ -88,11 +72,9 @@ def evaluate_checkpoints(
     tokenizer: str | None = None,
     log: Callable[[str], None] = print,
 ) -> list[EvaluationRow]:
-    """Perplexity of each checkpoint on the documents `texts()` yields, in the given order.
-
-    The text is tokenized once per distinct tokenizer. `seq_len` defaults to each model's
-    `max_position_embeddings`; `stride` (sliding only) to half of `seq_len`.
-    """
+    """Perplexity of each checkpoint on the documents `texts()` yields, in the given order; the
+    text is tokenized once per distinct tokenizer. `seq_len` defaults to each model's
+    `max_position_embeddings`; `stride` (sliding only) to half of `seq_len`."""
     if method not in METHODS:
         raise TTLError(f"method={method!r}: choose one of {', '.join(METHODS)}")
     if batch_size < 1:
@@ -115,15 +97,11 @@ def evaluate_checkpoints(
         step = stride if stride is not None else max(1, length // 2)
         key = (tokenizer_fingerprint(tok), method, length)
         if key not in cache:
-            if method == "packed":
-                cache[key] = packed_blocks(texts(), tok, packing, length, max_tokens)
-            else:
-                cache[key] = token_stream(texts(), tok, packing, max_tokens)
+            cache[key] = (packed_blocks(texts(), tok, packing, length, max_tokens) if method == "packed"
+                          else token_stream(texts(), tok, packing, max_tokens))
         start = time.perf_counter()
-        if method == "packed":
-            result = perplexity_packed(model, cache[key], batch_size)
-        else:
-            result = perplexity_sliding(model, cache[key], length, step, batch_size)
+        result = (perplexity_packed(model, cache[key], batch_size) if method == "packed"
+                  else perplexity_sliding(model, cache[key], length, step, batch_size))
         log(f"{checkpoint.name}: perplexity {result.ppl:.2f} over {result.tokens:,} tokens "
             f"({method}, seq_len {length}{f', stride {step}' if method == 'sliding' else ''}; "
             f"{time.perf_counter() - start:.1f} s)")
@@ -140,12 +118,8 @@ def evaluate_checkpoints(
 
 
 def evaluate(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> list[EvaluationRow]:
-    """Run an evaluation (conf/evaluate.yaml's keys: the command line's config, or a mapping of
-    the keys to change) and write evaluation.csv, evaluation.md and perplexity.png; returns the
-    rows.
-
-    Example: `evaluate({"checkpoints": "runs/quickstart", "output_dir": "/tmp/eval"})`.
-    """
+    """Run an evaluation (`EvaluateConfig`'s keys: the command line's config, or a mapping of the
+    keys to change, e.g. `{"checkpoints": "runs/quickstart"}`), write its files, return the rows."""
     cfg = cfg if isinstance(cfg, DictConfig) else command_config(EvaluateConfig, cfg)
     require(cfg, "checkpoints", USAGE)
     if cfg.method not in METHODS:

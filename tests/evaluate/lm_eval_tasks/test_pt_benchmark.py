@@ -169,7 +169,7 @@ def test_scoring_reads_the_generated_answer():
     rte = {"entailment_judgment": 1}
     assert pt.rte_results(rte, [" Sim\n"]) == {"f1_macro": ("Sim", "Sim"), "acc": 1.0}
     assert pt.rte_results(rte, [" não"]) == {"f1_macro": ("Sim", "Não"), "acc": 0.0}
-    assert pt.hatebr_results({"label": 0}, ["xyz"]) == {"f1_macro": ("Não", "[invalid]"), "acc": 0.0}
+    assert pt.label_results({"label": 0}, ["xyz"]) == {"f1_macro": ("Não", "[invalid]"), "acc": 0.0}
     sts = pt.sts_results({"relatedness_score": 4.25}, [" 3,5 pontos"])
     assert sts == {"pearson": (4.2, 3.5), "mse": (4.2, 3.5)}  # gold as the target string: 4,2
     exam = {"answerKey": "C", "choices": {"text": ["a", "b", "c", "d"], "label": list("ABCD")}}

@@ -9,7 +9,7 @@ import pytest
 from ttl.card.results import rows_from_results
 from ttl.card.tables import CARD_TABLES, card_table
 from ttl.checkpoints import Checkpoint
-from ttl.evaluate.harness_plot import headline_metric
+from ttl.evaluate.harness import headline_metric
 from ttl.evaluate.lm_eval_tasks import TASKS_PATH
 from ttl.evaluate.lm_eval_tasks.upstream import CARD_SHOTS, OFFLINE, choose, with_card_shots
 

@@ -1,11 +1,9 @@
 """Reading an answer out of generated text, as the Portuguese harness's filters do.
 
-Re-implemented from eduagarcia/lm-evaluation-harness-pt (commit ca072156):
-lm_eval/filters/custom.py (`find_similar_label`, `find_choices`, `number_filter`),
-lm_eval/filters/extraction.py (`remove_accents`) and lm_eval/filters/decontamination.py
-(`normalize_spaces`). The fork uses `unidecode` and `textdistance`; here accents are removed by
-Unicode decomposition (the same result on Portuguese letters) and the normalised Levenshtein
-similarity is computed directly, so ttl needs neither package.
+Re-implemented from eduagarcia/lm-evaluation-harness-pt (commit ca072156), lm_eval/filters/
+{custom,extraction,decontamination}.py. The fork uses `unidecode` and `textdistance`; here accents
+are removed by Unicode decomposition (the same result on Portuguese letters) and the normalised
+Levenshtein similarity is computed directly, so ttl needs neither package.
 """
 
 from __future__ import annotations
@@ -26,8 +24,7 @@ def strip_accents(text: str) -> str:
 
 def normalize_spaces(text: str) -> str:
     """Newlines and tabs as spaces, runs of spaces as one, ends stripped."""
-    text = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
-    return re.sub(" +", " ", text).strip()
+    return re.sub("[ \n\r\t]+", " ", text).strip()
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -71,20 +68,6 @@ def similar_label(prediction: str, labels: list[str], fallback: str = INVALID) -
     return fallback if best < 0.5 else labels[scores.index(best)]
 
 
-def choice_patterns(letters: str) -> list[str]:
-    """The fork's regular expressions for an answer letter, most specific first (as in its
-    enem.yaml, bluex.yaml and oab_exams.yaml)."""
-    group = f"[{letters}]"
-    cue = r"(?:[Ll]etra|[Aa]lternativa|[Rr]esposta|[Rr]esposta [Cc]orreta|[Rr]esposta [Cc]orreta e|[Oo]pcao)"
-    return [
-        rf"{cue}:? ({group})\b",
-        rf"\b({group})\.",
-        rf"\b({group}) ?[.):-]",
-        rf"\b({group})$",
-        rf"\b({group})\b",
-    ]
-
-
 def find_choice(text: str, letters: str = "ABCDE", fallback: str = INVALID) -> str:
     """The answer letter in generated text, after the fork's filter chain for the exams
     (normalize_spaces, remove_accents, find_choices): the text itself when it is a letter, else
@@ -92,7 +75,12 @@ def find_choice(text: str, letters: str = "ABCDE", fallback: str = INVALID) -> s
     text = strip_accents(normalize_spaces(text)).strip()
     if text in letters and len(text) == 1:
         return text
-    for pattern in choice_patterns(letters):
+    group = f"[{letters}]"
+    cue = r"(?:[Ll]etra|[Aa]lternativa|[Rr]esposta|[Rr]esposta [Cc]orreta|[Rr]esposta [Cc]orreta e|[Oo]pcao)"
+    # The fork's regular expressions (its enem.yaml, bluex.yaml, oab_exams.yaml), most specific first.
+    patterns = (rf"{cue}:? ({group})\b", rf"\b({group})\.", rf"\b({group}) ?[.):-]", rf"\b({group})$",
+                rf"\b({group})\b")
+    for pattern in patterns:
         match = re.search(pattern, text)
         if match:
             return match.group(1)

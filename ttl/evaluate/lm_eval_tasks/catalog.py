@@ -1,15 +1,11 @@
 """Which lm-eval tasks ttl ships, where each one reads its data, and the suites and card tables
 they make up.
 
-A task reads `<tasks_dir>/<folder>/<split>.jsonl` when that folder exists, else its Hub dataset
-(`hub_path`, config `hub_name`). Tasks with no Hub dataset need the folder: `ttl_enem`, `ttl_oab`
-(exams in the layout of ttl's own task folder), and `ttl_arc_pt`, `ttl_hellaswag_pt`,
-`ttl_truthfulqa_pt`, the offline copies of benchmarks that read the Hub as upstream lm-eval's
-own tasks (`arc_pt`, `hellaswag_pt`, `truthfulqa_pt_mc2`; see upstream.py).
-
-The suites list the card columns' tasks (`CardColumn.task`: upstream's name where lm-eval ships
-the benchmark); the harness swaps in the offline task where tasks_dir holds its copy. The lm-eval
-tags of ttl's YAML files (`TTL_GROUPS`) list ttl's own tasks.
+A task reads `<tasks_dir>/<folder>/<split>.jsonl` when that folder exists, else its Hub dataset.
+Tasks with no Hub dataset need the folder: `ttl_enem`, `ttl_oab`, and the offline copies
+`ttl_arc_pt`, `ttl_hellaswag_pt`, `ttl_truthfulqa_pt` of benchmarks that read the Hub as upstream
+lm-eval's own tasks (upstream.py). The suites list the card columns' tasks (`CardColumn.task`);
+the harness swaps in the offline task where tasks_dir holds its copy.
 """
 
 from __future__ import annotations
@@ -21,9 +17,9 @@ from ttl.card.tables import CARD_TABLES
 
 @dataclass(frozen=True)
 class TaskData:
-    """Where a task's data lives: a folder under `tasks_dir`, else a Hub dataset. `splits`: the
-    `<split>.jsonl` files a local copy holds (checked before any model loads for the tasks with
-    no Hub dataset)."""
+    """Where a task's data lives: a folder under `tasks_dir`, else a Hub dataset (config
+    `hub_name`). `splits`: the `<split>.jsonl` files a copy holds (checked before any model
+    loads for the tasks with no Hub dataset)."""
 
     folder: str
     hub_path: str | None = None
@@ -31,11 +27,9 @@ class TaskData:
     splits: tuple[str, ...] = ("train", "test")
 
     @property
-    def hub_id(self) -> str | None:
-        """`path` or `path:name` (None for folder-only tasks)."""
-        if self.hub_path is None:
-            return None
-        return f"{self.hub_path}:{self.hub_name}" if self.hub_name else self.hub_path
+    def hub_id(self) -> str:
+        """`path` or `path:name` (of a task with a Hub dataset)."""
+        return f"{self.hub_path}:{self.hub_name}" if self.hub_name else str(self.hub_path)
 
 
 TASK_DATA: dict[str, TaskData] = {
@@ -59,8 +53,8 @@ TASK_DATA: dict[str, TaskData] = {
     "ttl_mmlu_pt": TaskData("mmlu_pt", "alexandrainst/m_mmlu", "pt"),
     "ttl_truthfulqa_pt": TaskData("truthfulqa_pt", splits=("val",)),
     # Tucano's last-word prediction tasks (Nkluge-correa/Tucano, evaluations/).
-    "ttl_calame_pt": TaskData("calame_pt", "NOVA-vision-language/calame-pt", "all"),
-    "ttl_lambada_pt": TaskData("lambada_pt", "TucanoBR/lambada-pt"),
+    "ttl_calame_pt": TaskData("calame_pt", "NOVA-vision-language/calame-pt", "all", ("train",)),
+    "ttl_lambada_pt": TaskData("lambada_pt", "TucanoBR/lambada-pt", splits=("train",)),
 }
 
 SUITES: dict[str, tuple[str, ...]] = {
@@ -85,7 +79,4 @@ TTL_GROUPS: dict[str, tuple[str, ...]] = {
 
 def expand(tasks: list[str] | tuple[str, ...]) -> list[str]:
     """Task names with ttl's groups replaced by their tasks (order kept, duplicates dropped)."""
-    out: list[str] = []
-    for name in tasks:
-        out.extend(TTL_GROUPS.get(name, (name,)))
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(task for name in tasks for task in TTL_GROUPS.get(name, (name,))))

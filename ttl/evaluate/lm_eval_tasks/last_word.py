@@ -1,37 +1,21 @@
 """Tucano's last-word prediction tasks, CALAME-PT and LAMBADA-PT, as ttl-owned lm-eval tasks
-(ttl_calame_pt.yaml, ttl_lambada_pt.yaml).
-
-They reproduce Nkluge-correa/Tucano (commit 653e6e4e), evaluations/lm-calame-pt-eval.py and
-lm-lambada-pt-eval.py with their defaults: 0-shot, the prompt is the sentence without its last
-word, greedy generation of up to 10 tokens, the first whitespace-separated word of the
-continuation with `.,?!` removed must equal `last_word` exactly (accuracy).
-Data: NOVA-vision-language/calame-pt (config `all`) and TucanoBR/lambada-pt, one `train` split
-each with `sentence` and `last_word`.
+(ttl_calame_pt.yaml, ttl_lambada_pt.yaml), as Nkluge-correa/Tucano (commit 653e6e4e),
+evaluations/lm-{calame,lambada}-pt-eval.py run them: 0-shot, the prompt is the sentence without
+its last word, the first word of a greedy continuation (10 tokens at most) without `.,?!` must
+equal `last_word` exactly (accuracy).
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 
-import datasets
+from ttl.evaluate.lm_eval_tasks.loaders import load_task
 
-from ttl.evaluate.lm_eval_tasks.catalog import TASK_DATA
-from ttl.evaluate.lm_eval_tasks.loaders import load_splits
-
-
-def _load(task: str, tasks_dir: str | None) -> datasets.DatasetDict:
-    rows = load_splits(TASK_DATA[task], tasks_dir, ("train",))["train"]
-    return datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)})
-
-
-def load_calame(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """CALAME-PT (handwritten and generated sentences: config `all`)."""
-    return _load("ttl_calame_pt", tasks_dir)
-
-
-def load_lambada(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """LAMBADA-PT (the OpenAI LAMBADA test set translated to Portuguese)."""
-    return _load("ttl_lambada_pt", tasks_dir)
+# The tasks' custom_dataset (CALAME-PT: handwritten and generated sentences; LAMBADA-PT: the
+# OpenAI LAMBADA test set translated to Portuguese).
+load_calame = partial(load_task, "ttl_calame_pt")
+load_lambada = partial(load_task, "ttl_lambada_pt")
 
 
 def next_word(completion: str) -> str:

@@ -1,31 +1,24 @@
 """TeenyTinyLlama's translated-benchmark table (ARC, HellaSwag, MMLU, TruthfulQA in Portuguese)
-as ttl-owned lm-eval tasks (ttl_arc_pt.yaml, ttl_hellaswag_pt.yaml, ttl_mmlu_pt.yaml,
-ttl_truthfulqa_pt.yaml).
+as ttl-owned lm-eval tasks (ttl_{arc,hellaswag,mmlu,truthfulqa}_pt.yaml).
 
 The card ran laiviet/lm-evaluation-harness (Okapi; commit 10cb5292, `main.py --tasks
 arc_pt,hellaswag_pt,mmlu_pt,truthfulqa_pt --task_alias open_llm`, see TeenyTinyLlama's
 Evaluation/lm-evaluation-harness-pt.ipynb). Prompts, shot counts and metrics follow its
-lm_eval/tasks/multilingual_{arc,hellaswag,mmlu,truthfulqa}.py: ARC 25-shot acc_norm,
-HellaSwag 0-shot acc_norm, MMLU 25-shot acc, TruthfulQA 0-shot mc2. The data is Okapi's
-translation as re-published on the Hub by alexandrainst (the layout lm-eval's own okapi tasks
-read: `instruction`, `option_a`..`option_e`, `answer`, ...).
+lm_eval/tasks/multilingual_{arc,hellaswag,mmlu,truthfulqa}.py, on Okapi's translation as
+re-published on the Hub by alexandrainst (`instruction`, `option_a`..`option_e`, `answer`, ...).
 
-ARC, HellaSwag and TruthfulQA read only local copies (`<tasks_dir>/{arc_pt,hellaswag_pt,
-truthfulqa_pt}/`): from the Hub, the harness runs upstream lm-eval's own tasks for them
-(upstream.py, which records how the two differ). MMLU reads its Hub dataset or a local copy:
-upstream's m_mmlu_pt asks it another way (the answer letters as choices, the first shots of
-train) than Okapi's format, which the card ran.
+ARC, HellaSwag and TruthfulQA read only local copies: from the Hub the harness runs upstream
+lm-eval's own tasks (upstream.py). MMLU reads its Hub dataset or a local copy: upstream's
+m_mmlu_pt asks it another way (letters as choices, the first shots of train) than the card did.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from functools import partial
 
-import datasets
-
-from ttl.evaluate.lm_eval_tasks.catalog import TASK_DATA
-from ttl.evaluate.lm_eval_tasks.loaders import load_splits
+from ttl.evaluate.lm_eval_tasks.loaders import load_task
 
 LETTERS = "ABCDE"
 # multilingual_truthfulqa.py's QA_PROMPT (English, as Okapi uses it for every language).
@@ -43,47 +36,20 @@ QA_PROMPT = (
     "Q: Where were the 1992 Olympics held?\n"
     "A: The 1992 Olympics were held in Barcelona, Spain."
 )
-
-
-def _datasets(splits: dict[str, list[dict]]) -> datasets.DatasetDict:
-    return datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in splits.items()})
-
-
-def _splits(task: str, tasks_dir: str | None) -> dict[str, list[dict]]:
-    data = TASK_DATA[task]
-    return load_splits(data, tasks_dir, data.splits)
-
-
-def load_arc(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """ARC-Challenge (pt), from tasks_dir: train (few-shot pool) and test."""
-    return _datasets(_splits("ttl_arc_pt", tasks_dir))
-
-
-def load_hellaswag(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """HellaSwag (pt), from tasks_dir: the `val` split (Okapi evaluates on validation)."""
-    return _datasets(_splits("ttl_hellaswag_pt", tasks_dir))
-
-
-def load_mmlu(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """MMLU (pt): train (Okapi's dev examples, the few-shot pool) and test."""
-    return _datasets(_splits("ttl_mmlu_pt", tasks_dir))
-
-
-def load_truthfulqa(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """TruthfulQA (pt), from tasks_dir: the `val` split."""
-    return _datasets(_splits("ttl_truthfulqa_pt", tasks_dir))
+# The tasks' custom_dataset: their TaskData.splits (ARC, MMLU: train, the few-shot pool, and
+# test; HellaSwag, TruthfulQA: val, which Okapi evaluates on).
+load_arc = partial(load_task, "ttl_arc_pt")
+load_hellaswag = partial(load_task, "ttl_hellaswag_pt")
+load_mmlu = partial(load_task, "ttl_mmlu_pt")
+load_truthfulqa = partial(load_task, "ttl_truthfulqa_pt")
 
 
 def _options(doc: dict, letters: str) -> list[str]:
     return [str(doc[f"option_{x.lower()}"]) for x in letters if doc.get(f"option_{x.lower()}")]
 
 
-# ARC: "Question: ...\nAnswer:" and each option as the continuation.
-def arc_text(doc: dict) -> str:
-    """multilingual_arc.py's query."""
-    return "Question: " + doc["instruction"] + "\nAnswer:"
-
-
+# ARC: the YAML's "Question: ...\nAnswer:" (multilingual_arc.py's query), each option as the
+# continuation.
 def arc_choices(doc: dict) -> list[str]:
     """The non-empty options A-E."""
     return _options(doc, LETTERS)
@@ -129,15 +95,10 @@ def mmlu_choices(doc: dict) -> list[str]:
     return _options(doc, LETTERS[:4])
 
 
-# TruthfulQA MC2: the six-question primer, the question, each multi-true choice.
+# TruthfulQA MC2: the six-question primer, the question, each of mc2_targets_choices (true ones first).
 def truthfulqa_text(doc: dict) -> str:
     """multilingual_truthfulqa.py's doc_to_text."""
     return QA_PROMPT + "\n\nQ: " + doc["question"] + "\nA:"
-
-
-def truthfulqa_choices(doc: dict) -> list[str]:
-    """The MC2 choices (true ones first)."""
-    return list(doc["mc2_targets_choices"])
 
 
 def truthfulqa_results(doc: dict, results: list[tuple[float, bool]]) -> dict:

@@ -1,28 +1,24 @@
-"""TeenyTinyLlama's Portuguese benchmark table as ttl-owned lm-eval tasks (see the ttl_*.yaml
-files): ASSIN2 RTE/STS, BLUEX, ENEM, FAQuAD-NLI, HateBR and OAB Exams.
+"""TeenyTinyLlama's Portuguese benchmark table as ttl-owned lm-eval tasks (the ttl_*.yaml files):
+ASSIN2 RTE/STS, BLUEX, ENEM, FAQuAD-NLI, HateBR and OAB Exams.
 
-Prompts, few-shot examples, answer extraction and metrics reproduce the Portuguese harness the
-card cites, eduagarcia/lm-evaluation-harness-pt (commit ca072156; lm_eval/tasks/portuguese/
-{assin2_rte,assin2_sts,bluex,enem,faquad_nli,hatebr_offensive}.yaml and util.py,
-lm_eval/tasks/oab_exams/default/oab_exams.yaml and util.py): the model generates greedily and its
-answer is read from the text.
-
-Each loader returns the test split and a `fewshot` split holding the harness's few-shot pool
-in its order (lm-eval's `first_n` sampler takes the first k). Rows are in the Hub dataset's
-layout; rows in the layout of ttl's task folder (`premise`/`hypothesis`/`label`,
-`question`/`options`/`label`, `text`/`label`) are converted first, so the Hub and a local copy
-share everything after loading.
+Prompts, few-shot examples, answer extraction and metrics reproduce the harness the card cites,
+eduagarcia/lm-evaluation-harness-pt (commit ca072156; lm_eval/tasks/portuguese/*.yaml and util.py,
+lm_eval/tasks/oab_exams/default/): the model generates greedily and its answer is read from the
+text. Each loader returns the test split and a `fewshot` split, the harness's few-shot pool in its
+order (lm-eval's `first_n` sampler takes the first k). Rows in the layout of ttl's task folder are
+converted to the Hub dataset's first, so both share everything after loading.
 """
 
 from __future__ import annotations
 
 import random
+from functools import partial
 
 import datasets
 
 from ttl.evaluate.lm_eval_tasks.answers import find_choice, parse_number, similar_label
 from ttl.evaluate.lm_eval_tasks.catalog import TASK_DATA
-from ttl.evaluate.lm_eval_tasks.loaders import load_all_rows, load_splits
+from ttl.evaluate.lm_eval_tasks.loaders import load_all_rows, load_splits, to_datasets
 
 YES_NO = ("Não", "Sim")  # index = label
 LABELS = ["Sim", "Não"]  # the order the harness's find_similar_label filter is given
@@ -48,8 +44,6 @@ OAB_SHOT_IDS = ["2010-01_1", "2010-01_11", "2010-01_13", "2010-01_23", "2010-01_
                 "2010-01_38", "2010-01_48", "2010-01_58", "2010-01_68", "2010-01_76", "2010-01_83",
                 "2010-01_85", "2010-01_91", "2010-01_99"]
 
-
-# ---- layouts -------------------------------------------------------------------------------
 
 def assin2_row(row: dict) -> dict:
     """An ASSIN2 pair in the Hub layout (nilc-nlp/assin2)."""
@@ -86,8 +80,6 @@ def exam_row(row: dict, prefix: str) -> dict:
             "answerKey": row["label"]}
 
 
-# ---- few-shot pools ------------------------------------------------------------------------
-
 def pool_by_key(rows: list[dict], key: str, wanted: list, needed: int, task: str) -> list[dict]:
     """The rows whose `key` is in `wanted`, in `wanted`'s order; at least `needed` of them."""
     index = {row[key]: row for row in rows}
@@ -98,17 +90,12 @@ def pool_by_key(rows: list[dict], key: str, wanted: list, needed: int, task: str
     return pool
 
 
-def _dataset(fewshot: list[dict], test: list[dict]) -> datasets.DatasetDict:
-    return datasets.DatasetDict({"fewshot": datasets.Dataset.from_list(fewshot),
-                                 "test": datasets.Dataset.from_list(test)})
-
-
 def load_assin2(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
     """ASSIN2 test pairs; few-shot pool: the harness's 50 train ids."""
     splits = load_splits(TASK_DATA["ttl_assin2_rte"], tasks_dir, ("train", "test"))
     train = [assin2_row(r) for r in splits["train"]]
     pool = pool_by_key(train, "sentence_pair_id", ASSIN2_SHOT_IDS, 15, "assin2")
-    return _dataset(pool, [assin2_row(r) for r in splits["test"]])
+    return to_datasets({"fewshot": pool, "test": [assin2_row(r) for r in splits["test"]]})
 
 
 def load_faquad_nli(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
@@ -122,7 +109,8 @@ def load_faquad_nli(tasks_dir: str | None = None, **metadata) -> datasets.Datase
     if len(positions) < 15:
         raise ValueError(f"faquad_nli: the train split has {len(train)} rows; 15 few-shot examples "
                          "are needed")
-    return _dataset([train[i] for i in positions], [faquad_row(r) for r in splits["test"]])
+    return to_datasets({"fewshot": [train[i] for i in positions],
+                        "test": [faquad_row(r) for r in splits["test"]]})
 
 
 def load_hatebr(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
@@ -140,7 +128,7 @@ def load_hatebr(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDic
         if len(pool) < 25:
             raise ValueError(f"hatebr: the train split has {len(train)} rows; 25 few-shot examples "
                              "are needed")
-    return _dataset(pool, [hatebr_row(r) for r in splits["test"]])
+    return to_datasets({"fewshot": pool, "test": [hatebr_row(r) for r in splits["test"]]})
 
 
 def balanced_pool(rows: list[dict], per_class: int, seed: int) -> list[dict]:
@@ -152,36 +140,21 @@ def balanced_pool(rows: list[dict], per_class: int, seed: int) -> list[dict]:
     return pool
 
 
-def _load_exam(task: str, prefix: str, shot_ids: list[str], tasks_dir: str | None) -> datasets.DatasetDict:
-    # The harness evaluates on the whole dataset minus its few-shot questions.
+def load_exam(task: str, prefix: str, shot_ids: list[str], tasks_dir: str | None = None,
+              **metadata) -> datasets.DatasetDict:
+    """The exam's questions (every split of the data: the harness evaluates on the whole
+    dataset) minus its few-shot questions, which make the pool."""
     rows = [exam_row(r, prefix) for r in load_all_rows(TASK_DATA[task], tasks_dir, "train")]
     rows = [r for r in rows if len(r["choices"]["text"]) >= 2]  # questions whose options were lost
     pool = pool_by_key(rows, "id", shot_ids, 3, task)
-    chosen = set(shot_ids)
-    return _dataset(pool, [r for r in rows if r["id"] not in chosen])
+    return to_datasets({"fewshot": pool, "test": [r for r in rows if r["id"] not in set(shot_ids)]})
 
 
-def load_enem(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """ENEM questions (every split of the data) minus the 3 few-shot questions of ENEM 2022."""
-    return _load_exam("ttl_enem_challenge", "ENEM_", ENEM_SHOT_IDS, tasks_dir)
-
-
-def load_bluex(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """BLUEX questions (text only) minus the 5 few-shot questions."""
-    return _load_exam("ttl_bluex", "", BLUEX_SHOT_IDS, tasks_dir)
-
-
-def load_oab(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """OAB questions (every split of the data) minus the 15 few-shot questions of exam 2010-01."""
-    return _load_exam("ttl_oab_exams", "OAB_", OAB_SHOT_IDS, tasks_dir)
-
-
-# ---- prompts (doc_to_text / doc_to_target) ---------------------------------------------------
-
-def rte_text(doc: dict) -> str:
-    """assin2_rte.yaml's doc_to_text."""
-    return (f"Premissa: {doc['premise']}\nHipótese: {doc['hypothesis']}\nPergunta: A hipótese pode ser "
-            "inferida pela premissa? Sim ou Não?\nResposta:")
+# ENEM minus the 3 few-shot questions of ENEM 2022; BLUEX (text only) minus 5; OAB minus the 15
+# of exam 2010-01.
+load_enem = partial(load_exam, "ttl_enem_challenge", "ENEM_", ENEM_SHOT_IDS)
+load_bluex = partial(load_exam, "ttl_bluex", "", BLUEX_SHOT_IDS)
+load_oab = partial(load_exam, "ttl_oab_exams", "OAB_", OAB_SHOT_IDS)
 
 
 def rte_target(doc: dict) -> str:
@@ -189,36 +162,14 @@ def rte_target(doc: dict) -> str:
     return YES_NO[int(doc["entailment_judgment"])]
 
 
-def sts_text(doc: dict) -> str:
-    """assin2_sts.yaml's doc_to_text."""
-    return (f"Frase 1: {doc['premise']}\nFrase 2: {doc['hypothesis']}\nPergunta: Quão similares são as "
-            "duas frases? Dê uma pontuação entre 1,0 a 5,0.\nResposta:")
-
-
 def sts_target(doc: dict) -> str:
     """The similarity with one decimal and a decimal comma ("4,3"), as util.assin2_float_to_pt_str."""
     return f"{float(doc['relatedness_score']):.1f}".replace(".", ",")
 
 
-def faquad_text(doc: dict) -> str:
-    """faquad_nli.yaml's doc_to_text."""
-    return (f"Pergunta: {doc['question']}\nResposta: {doc['answer']}\nA resposta dada satisfaz à "
-            "pergunta? Sim ou Não?")
-
-
-def faquad_target(doc: dict) -> str:
-    """Sim (the sentence answers the question) or Não."""
+def label_target(doc: dict) -> str:
+    """Sim (FAQuAD-NLI: the sentence answers the question; HateBR: offensive) or Não."""
     return YES_NO[int(doc["label"])]
-
-
-def hatebr_text(doc: dict) -> str:
-    """hatebr_offensive.yaml's doc_to_text."""
-    return f"Texto: {doc['sentence']}\nPergunta: O texto é ofensivo?\nResposta:"
-
-
-def hatebr_target(doc: dict) -> str:
-    """Sim (offensive) or Não."""
-    return "Sim" if int(doc["label"]) == 1 else "Não"
 
 
 def _options(doc: dict) -> str:
@@ -237,13 +188,6 @@ def oab_text(doc: dict) -> str:
     return f"Questão:\n{doc['question']}\nAlternativas:\n{_options(doc)}\nResposta correta:"
 
 
-def exam_target(doc: dict) -> str:
-    """The answer letter."""
-    return str(doc["answerKey"])
-
-
-# ---- scoring (process_results) -------------------------------------------------------------
-
 def _yes_no_results(gold: str, results: list[str]) -> dict:
     prediction = similar_label(results[0], LABELS)
     return {"f1_macro": (gold, prediction), "acc": float(prediction == gold)}
@@ -254,14 +198,9 @@ def rte_results(doc: dict, results: list[str]) -> dict:
     return _yes_no_results(rte_target(doc), results)
 
 
-def faquad_results(doc: dict, results: list[str]) -> dict:
-    """Macro-F1 pair and accuracy of the generated Sim/Não."""
-    return _yes_no_results(faquad_target(doc), results)
-
-
-def hatebr_results(doc: dict, results: list[str]) -> dict:
-    """Macro-F1 pair and accuracy of the generated Sim/Não."""
-    return _yes_no_results(hatebr_target(doc), results)
+def label_results(doc: dict, results: list[str]) -> dict:
+    """Macro-F1 pair and accuracy of the generated Sim/Não (FAQuAD-NLI, HateBR)."""
+    return _yes_no_results(label_target(doc), results)
 
 
 def sts_results(doc: dict, results: list[str]) -> dict:
@@ -274,9 +213,9 @@ def sts_results(doc: dict, results: list[str]) -> dict:
 
 def enem_results(doc: dict, results: list[str]) -> dict:
     """Accuracy of the answer letter (A-E) read from the generated text."""
-    return {"acc": float(find_choice(results[0], "ABCDE") == exam_target(doc))}
+    return {"acc": float(find_choice(results[0], "ABCDE") == doc["answerKey"])}
 
 
 def oab_results(doc: dict, results: list[str]) -> dict:
     """Accuracy of the answer letter (A-D) read from the generated text."""
-    return {"acc": float(find_choice(results[0], "ABCD") == exam_target(doc))}
+    return {"acc": float(find_choice(results[0], "ABCD") == doc["answerKey"])}

@@ -7,69 +7,47 @@ keyword arguments; `tasks_dir` must be among them. Each JSONL line has `question
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
+from functools import partial
 
 import datasets
+
+from ttl.evaluate.lm_eval_tasks.catalog import TASK_DATA
+from ttl.evaluate.lm_eval_tasks.loaders import load_splits, to_datasets
 
 log = logging.getLogger(__name__)
 
 LETTERS = "ABCDEFGHIJ"
-SPLITS = ("train", "test")
 
 
-def load_exam(name: str, tasks_dir: str | None) -> datasets.DatasetDict:
+def load_exam(name: str, tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
     """`train` and `test` of `<tasks_dir>/<name>/` (or `tasks_dir` itself when it is that folder)."""
-    if not tasks_dir:
-        raise ValueError(
-            f"task ttl_{name}: no data path; pass the folder holding {name}/train.jsonl and "
-            f"{name}/test.jsonl as metadata, e.g. --metadata '{{\"tasks_dir\": \"../shared/data/tasks\"}}'"
-        )
-    root = Path(tasks_dir).expanduser()
-    directory = root if (root / "test.jsonl").is_file() and root.name == name else root / name
     out = {}
-    for split in SPLITS:
-        path = directory / f"{split}.jsonl"
-        if not path.is_file():
-            raise FileNotFoundError(f"task ttl_{name}: {path} not found (tasks_dir={tasks_dir})")
-        rows, skipped = [], 0
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                record = json.loads(line)
-                try:
-                    row = {
-                        "id": str(record.get("id", f"{split}-{number}")),
-                        "question": record["question"],
-                        "options": [str(o) for o in record["options"]],
-                        "label_index": int(record["label_index"]),
-                    }
-                except (KeyError, TypeError, ValueError) as error:
-                    raise ValueError(f"{path}:{number}: expected question, options and "
-                                     f"label_index ({error})") from error
-                # Some extracted questions lost their options (3 rows of ENEM 2022): they
-                # cannot be asked, and as few-shot examples they would have no answer text.
-                if len(row["options"]) >= 2 and 0 <= row["label_index"] < len(row["options"]):
-                    rows.append(row)
-                else:
-                    skipped += 1
-        if skipped:
+    for split, records in load_splits(TASK_DATA[f"ttl_{name}"], tasks_dir, ("train", "test")).items():
+        rows = []
+        for number, record in enumerate(records, start=1):
+            try:
+                row = {"id": str(record.get("id", f"{split}-{number}")), "question": record["question"],
+                       "options": [str(o) for o in record["options"]],
+                       "label_index": int(record["label_index"])}
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f"task ttl_{name}: {split}.jsonl row {number}: expected question, "
+                                 f"options and label_index ({error})") from error
+            # Some extracted questions lost their options (3 rows of ENEM 2022): they cannot be
+            # asked, and as few-shot examples they would have no answer text.
+            if len(row["options"]) >= 2 and 0 <= row["label_index"] < len(row["options"]):
+                rows.append(row)
+        if len(rows) < len(records):
             log.warning("ttl_%s: skipped %d %s question(s) without a valid option list", name,
-                        skipped, split)
-        out[split] = datasets.Dataset.from_list(rows)
-    return datasets.DatasetDict(out)
+                        len(records) - len(rows), split)
+        out[split] = rows
+    return to_datasets(out)
 
 
-def load_enem(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """ENEM (5 options): train = ENEM 2022, test = ENEM 2024."""
-    return load_exam("enem", tasks_dir)
-
-
-def load_oab(tasks_dir: str | None = None, **metadata) -> datasets.DatasetDict:
-    """OAB Bar exam (4 options): train = exams 2010-2015, test = exams 2016-2017."""
-    return load_exam("oab", tasks_dir)
+# ENEM (5 options): train = ENEM 2022, test = ENEM 2024. OAB Bar exam (4 options): train = exams
+# 2010-2015, test = exams 2016-2017.
+load_enem = partial(load_exam, "enem")
+load_oab = partial(load_exam, "oab")
 
 
 def doc_to_text(doc: dict) -> str:
