@@ -20,7 +20,7 @@ CALLBACKS = OmegaConf.load(ROOT / "conf" / "callbacks" / "default.yaml").default
 def test_dropping_any_callback_plans_and_builds_the_rest(dropped, tmp_path):
     cfg = make(["experiment=quickstart", f"~callbacks.{dropped}"])
     validate(cfg)
-    assert "393,536 parameters" in describe(cfg, plan_batch(cfg))
+    assert "393,536 parameters" in describe(validate(cfg), plan_batch(validate(cfg)))
     built = build_callbacks(cfg, tmp_path)
     assert len(built) == len(CALLBACKS) - 1
     # The callbacks that keep files were handed the run directory, not a copy from the config.

@@ -84,7 +84,9 @@ def test_the_chunked_loss_compiles_and_trains_alike():
 
 def test_an_unknown_loss_implementation_names_the_key():
     from ttl.errors import TTLError
-    from ttl.train.module import CausalLMModule
+    from ttl.train.plan import validate
+
+    from .test_plan import make
 
     with pytest.raises(TTLError, match="hardware.loss_impl='fused': choose one of hf, chunked"):
-        CausalLMModule(llama_config(TINY), None, None, tokens_per_step=40, loss_impl="fused")
+        validate(make(["hardware.loss_impl=fused"]))

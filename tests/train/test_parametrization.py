@@ -12,7 +12,7 @@ from ttl.model import llama_config
 from ttl.train.module import CausalLMModule
 from ttl.train.optim import build_adamw, build_muon
 from ttl.train.parametrization import muon_shape_factor, parameter_roles, width_multiplier
-from ttl.train.plan import describe, plan_batch
+from ttl.train.plan import describe, plan_batch, validate
 
 from ..conftest import recipe_study_smoke
 from .test_plan import make
@@ -134,8 +134,6 @@ def test_a_mup_export_loads_plainly_and_gives_the_logits_training_saw(tmp_path):
 
 def test_mup_refuses_tied_embeddings_and_an_unknown_parametrization():
     with pytest.raises(TTLError, match="tie_word_embeddings"):
-        from ttl.train.plan import validate
-
         validate(make(["recipe_switch=[mup,tied]"]))
     with pytest.raises(TTLError, match="model.parametrization='mu'"):
         width_multiplier("mu", 768, 768)
@@ -143,13 +141,13 @@ def test_mup_refuses_tied_embeddings_and_an_unknown_parametrization():
 
 def test_the_160m_plan_under_mup_prints_its_parameters_and_the_published_learning_rates():
     cfg = make(["model=160m", "trainer=a100", "recipe_switch=mup"])
-    text = describe(cfg, plan_batch(cfg))
+    text = describe(validate(cfg), plan_batch(validate(cfg)))
     assert "160m: 162,417,408 parameters" in text
     assert "width multiplier 1 " in text
     assert ("embedding lr 0.0006 wd 0.01; hidden lr 0.0006 wd 0.01; head lr 0.0006 wd 0.01; "
             "norm lr 0.0006 wd 0") in text
     proxy_cfg = make(["experiment=mup_study", "model=proxy_128", "recipe_switch=mup", "model.recipe.lr=6e-4"])
-    proxy_text = describe(proxy_cfg, plan_batch(proxy_cfg))
+    proxy_text = describe(validate(proxy_cfg), plan_batch(validate(proxy_cfg)))
     assert "hidden lr 0.0036 wd 0.001667; head lr 0.0036 wd 0.001667" in proxy_text
 
 

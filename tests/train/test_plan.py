@@ -37,11 +37,11 @@ def test_the_expected_groups_exist():
 def test_every_combination_composes_and_plans(experiment, model, trainer):
     cfg = make([f"experiment={experiment}", f"model={model}", f"trainer={trainer}"])
     validate(cfg)
-    plan = plan_batch(cfg)
+    plan = plan_batch(validate(cfg))
     assert plan.micro_batch_size * plan.world_size * plan.accumulation * plan.seq_len == (
         cfg.model.recipe.tokens_per_step
     )
-    kwargs = lightning_trainer_kwargs(cfg, plan)
+    kwargs = lightning_trainer_kwargs(validate(cfg), plan)
     assert "micro_batch_size" not in kwargs and kwargs["accumulate_grad_batches"] >= 1
 
 
@@ -54,13 +54,13 @@ def test_root_defaults_are_the_160m_paper_recipe():
     assert cfg.trainer.precision == "bf16-mixed"
     assert list(cfg.optimizer.betas) == [0.9, 0.999] and cfg.optimizer.eps == 1e-8
     assert cfg.optimizer.weight_decay == 0.01
-    plan = plan_batch(cfg)
+    plan = plan_batch(validate(cfg))
     assert (plan.tokens_per_step, plan.micro_batch_size, plan.accumulation) == (8192, 4, 1)
 
 
 def test_model_460m_brings_its_recipe():
     cfg = make(["model=460m", "trainer=a100"])
-    plan = plan_batch(cfg)
+    plan = plan_batch(validate(cfg))
     assert cfg.optimizer.lr == 3e-4 and cfg.scheduler.warmup_steps == 10_000
     assert cfg.trainer.max_steps == 1_200_000 and cfg.model.recipe.checkpoint_every_n_steps == 25_000
     assert (plan.micro_batch_size, plan.accumulation) == (2, 2)
@@ -85,13 +85,13 @@ def test_experiments_hold_the_paper_recipes():
 
 def test_accumulation_follows_devices_and_keeps_the_global_batch():
     cfg = make(["model=160m", "trainer=ddp", "trainer.devices=2", "hardware.micro_batch_size=2"])
-    plan = plan_batch(cfg)
+    plan = plan_batch(validate(cfg))
     assert (plan.world_size, plan.accumulation, plan.tokens_per_step) == (2, 1, 8192)
 
 
 def test_validation_interval_counts_optimizer_steps():
     cfg = make(["model=460m", "trainer=a100"])
-    kwargs = lightning_trainer_kwargs(cfg, plan_batch(cfg))
+    kwargs = lightning_trainer_kwargs(validate(cfg), plan_batch(validate(cfg)))
     # Validation at every checkpoint (25,000 optimizer steps), counted in micro-batches.
     assert kwargs["val_check_interval"] == 25_000 * 2
 
@@ -109,7 +109,7 @@ def test_bad_values_name_the_key(overrides, message):
     cfg = make(overrides)
     with pytest.raises(TTLError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate(cfg)
-        plan_batch(cfg)
+        plan_batch(validate(cfg))
 
 
 RECIPE_SWITCHES = {
@@ -173,6 +173,7 @@ def test_bf16_on_a_cpu_without_native_bf16_is_named_in_the_plan():
     assert precision_note("32-true", "cpu", cpu_has_bf16=False) == ""
     assert precision_note("bf16-mixed", "gpu", cpu_has_bf16=False) == ""
     # The plan printed for the recipe study (bf16-mixed on CPU) carries it when this CPU lacks bf16.
-    cfg = make(["experiment=recipe_study", "data.path=/corpus"])
-    line = next(row for row in describe(cfg, plan_batch(cfg)).splitlines() if row.startswith("precision"))
+    settings = validate(make(["experiment=recipe_study", "data.path=/corpus"]))
+    rows = describe(settings, plan_batch(settings)).splitlines()
+    line = next(row for row in rows if row.startswith("precision"))
     assert ("no native bf16" in line) == (not torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from ttl.model import llama_config
 from ttl.train.module import CausalLMModule
 from ttl.train.optim import build_adamw
-from ttl.train.plan import lightning_trainer_kwargs, plan_batch
+from ttl.train.plan import lightning_trainer_kwargs, plan_batch, validate
 from ttl.train.sharding import describe_sharding, number_params_in_model_order
 
 from ..conftest import run_cli
@@ -41,8 +41,8 @@ def test_trainer_strategy_fsdp_becomes_fsdp2_over_all_ranks():
 
     cfg = make(["trainer=fsdp", "trainer.devices=4", "trainer.num_nodes=2", "hardware.micro_batch_size=2",
                 f"model.recipe.tokens_per_step={2048 * 64}", "model.recipe.eval_every_n_steps=10"])
-    plan = plan_batch(cfg)
-    strategy = lightning_trainer_kwargs(cfg, plan)["strategy"]
+    plan = plan_batch(validate(cfg))
+    strategy = lightning_trainer_kwargs(validate(cfg), plan)["strategy"]
     assert isinstance(strategy, ModelParallelStrategy)
     assert (strategy._data_parallel_size, strategy._tensor_parallel_size) == (8, 1)
     # One consolidated .ckpt file, which ttl's resume and fallback logic read.

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ttl.cli import require, schema, store
-from ttl.errors import TTLError
+from ttl.errors import TTLError, check_positive
 from ttl.train.config import HardwareConfig, PathsConfig, TrainerConfig
 from ttl.train.plan import world_size
 from ttl.train.sharding import FSDP
@@ -151,34 +151,41 @@ class FinetuneConfig:
     logger: dict[str, Any] = field(default_factory=dict)
     callbacks: dict[str, Any] = field(default_factory=dict)
 
+    def validate(self) -> None:
+        """What types cannot say; a TTLError names the key at fault."""
+        if self.task.kind not in KINDS:
+            raise TTLError(f"task.kind={self.task.kind!r}: choose one of {', '.join(KINDS)}")
+        check_positive("recipe.", batch_size=self.recipe.batch_size, epochs=self.recipe.epochs)
+        check_positive("data.", limit_train=self.data.limit_train, limit_eval=self.data.limit_eval)
+        if self.data.max_length < 4:
+            raise TTLError(f"data.max_length={self.data.max_length}: must be at least 4")
+        if self.recipe.lr <= 0 or self.recipe.weight_decay < 0 or self.recipe.warmup_steps < 0:
+            raise TTLError("recipe.lr must be positive, recipe.weight_decay and recipe.warmup_steps "
+                           "at least 0")
+        if not 0 < self.data.val_fraction < 1:
+            raise TTLError(f"data.val_fraction={self.data.val_fraction}: must be strictly between 0 and 1")
+        if self.trainer.strategy == FSDP:
+            raise TTLError("trainer.strategy=fsdp shards pre-training (ttl.train) only; fine-tune "
+                           "on one device or with trainer.strategy=ddp")
+        if self.selection.mode not in ("min", "max"):
+            raise TTLError(f"selection.mode={self.selection.mode!r}: choose min or max")
+        if self.task.kind == "classification" and len(self.task.labels) < 2:
+            raise TTLError(f"task.labels={list(self.task.labels)}: a classification task needs two or more")
+        if self.task.kind == "classification" and not self.data.template:
+            raise TTLError("data.template is required for a classification task "
+                           "(e.g. data.template='<s>{text}')")
+        self.hardware.validate()
+
 
 store(FinetuneConfig, "finetune_schema")
 
 
-def validate(cfg: DictConfig) -> None:
-    """What types cannot say; a TTLError names the key at fault."""
+def validate(cfg: DictConfig) -> FinetuneConfig:
+    """Every key set, then `FinetuneConfig.validate()`: the typed settings."""
     require(cfg, "checkpoint", "python -m ttl.finetune task=<name> checkpoint=runs/<run>/step-<N>")
-    if cfg.task.kind not in KINDS:
-        raise TTLError(f"task.kind={cfg.task.kind!r}: choose one of {', '.join(KINDS)}")
-    for key, minimum in (("recipe.batch_size", 1), ("recipe.epochs", 1), ("data.max_length", 4)):
-        if (value := OmegaConf.select(cfg, key)) < minimum:
-            raise TTLError(f"{key}={value}: must be at least {minimum}")
-    for key in ("data.limit_train", "data.limit_eval"):
-        if (value := OmegaConf.select(cfg, key)) is not None and value < 1:
-            raise TTLError(f"{key}={value}: expected a positive integer or null")
-    if cfg.recipe.lr <= 0 or cfg.recipe.weight_decay < 0 or cfg.recipe.warmup_steps < 0:
-        raise TTLError("recipe.lr must be positive, recipe.weight_decay and recipe.warmup_steps at least 0")
-    if not 0 < cfg.data.val_fraction < 1:
-        raise TTLError(f"data.val_fraction={cfg.data.val_fraction}: must be strictly between 0 and 1")
-    if cfg.trainer.get("strategy") == FSDP:
-        raise TTLError("trainer.strategy=fsdp shards pre-training (ttl.train) only; fine-tune "
-                       "on one device or with trainer.strategy=ddp")
-    if cfg.selection.mode not in ("min", "max"):
-        raise TTLError(f"selection.mode={cfg.selection.mode!r}: choose min or max")
-    if cfg.task.kind == "classification" and len(cfg.task.labels) < 2:
-        raise TTLError(f"task.labels={list(cfg.task.labels)}: a classification task needs two or more")
-    if cfg.task.kind == "classification" and not cfg.data.template:
-        raise TTLError("data.template is required for a classification task (e.g. data.template='<s>{text}')")
+    settings = OmegaConf.to_object(cfg)
+    settings.validate()
+    return settings
 
 
 def batch_split(cfg: DictConfig) -> tuple[int, int]:
@@ -187,13 +194,11 @@ def batch_split(cfg: DictConfig) -> tuple[int, int]:
     `hardware.micro_batch_size` null puts the whole batch on each device in one pass.
     """
     size, world = cfg.recipe.batch_size, world_size(cfg.trainer)
-    micro = cfg.hardware.get("micro_batch_size")
+    micro = cfg.hardware.micro_batch_size
     if micro is None:
         if size % world:
             raise TTLError(f"recipe.batch_size={size} does not divide over {world} device(s)")
         micro = size // world
-    if micro < 1:
-        raise TTLError(f"hardware.micro_batch_size={micro!r}: expected a positive integer")
     if size % (micro * world):
         raise TTLError(f"recipe.batch_size={size} does not divide into hardware.micro_batch_size={micro} "
                        f"x {world} device(s)")

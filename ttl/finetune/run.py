@@ -68,14 +68,14 @@ def attn_implementation(cfg: DictConfig) -> str:
 def set_hardware_flags(cfg: DictConfig) -> None:
     """Seed everything and switch TF32 on where the hardware config asks for it."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.hardware.get("tf32") and torch.cuda.is_available():
+    if cfg.hardware.tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
 
 def optimizer_and_scheduler(cfg: DictConfig) -> tuple:
     """The optimizer and scheduler partials of the config."""
-    return instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    return instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.scheduler else None
 
 
 def fit(cfg: DictConfig, module: FinetuneModule, loaders: dict[str, DataLoader], accumulation: int,

@@ -19,7 +19,7 @@ from omegaconf import MISSING
 
 from ttl.cli import schema, store
 from ttl.data.config import DataSettings
-from ttl.errors import TTLError
+from ttl.errors import TTLError, check_positive
 from ttl.train import loggers, optim
 from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
@@ -33,12 +33,6 @@ from ttl.train.module import CausalLMModule
 from ttl.train.parametrization import width_multiplier
 
 RESUME_CHOICES = ("auto", "never")
-
-
-def _positive(owner: str, **values: int) -> None:
-    for key, value in values.items():
-        if value < 1:
-            raise TTLError(f"{owner}.{key}={value}: must be at least 1")
 
 
 @dataclass
@@ -57,9 +51,9 @@ class RecipeConfig:
 
     def validate(self) -> None:
         """Steps, tokens and intervals are positive; the learning rate too."""
-        _positive("model.recipe", max_steps=self.max_steps, tokens_per_step=self.tokens_per_step,
-                  checkpoint_every_n_steps=self.checkpoint_every_n_steps,
-                  eval_every_n_steps=self.eval_every_n_steps)
+        check_positive("model.recipe.", max_steps=self.max_steps, tokens_per_step=self.tokens_per_step,
+                       checkpoint_every_n_steps=self.checkpoint_every_n_steps,
+                       eval_every_n_steps=self.eval_every_n_steps)
         if self.lr <= 0 or self.warmup_steps < 0:
             raise TTLError(f"model.recipe.lr={self.lr}, warmup_steps={self.warmup_steps}: the learning "
                            "rate must be positive and the warmup at least 0")
@@ -93,9 +87,9 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Positive sizes, heads that divide the width, and the recipe's own checks."""
-        _positive("model", hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
-                  num_attention_heads=self.num_attention_heads, vocab_size=self.vocab_size,
-                  max_position_embeddings=self.max_position_embeddings)
+        check_positive("model.", hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
+                       num_attention_heads=self.num_attention_heads, vocab_size=self.vocab_size,
+                       max_position_embeddings=self.max_position_embeddings)
         if self.hidden_size % self.num_attention_heads:
             raise TTLError(f"model.hidden_size={self.hidden_size} is not divisible by "
                            f"model.num_attention_heads={self.num_attention_heads}")

@@ -12,7 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from ttl.errors import TTLError
 from ttl.lightning_api import ends_optimizer_step, is_logging_step
 from ttl.model import build_model
-from ttl.train.losses import LOSS_IMPLEMENTATIONS, causal_lm_loss, z_loss_term
+from ttl.train.losses import causal_lm_loss, z_loss_term
 from ttl.train.parametrization import apply_mup_init
 from ttl.train.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
@@ -61,9 +61,6 @@ class CausalLMModule(pl.LightningModule):
         super().__init__()
         if nonfinite_loss not in NONFINITE_POLICIES:
             raise TTLError(f"module.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
-        if loss_impl not in LOSS_IMPLEMENTATIONS:
-            raise TTLError(f"hardware.loss_impl={loss_impl!r}: choose one of "
-                           f"{', '.join(LOSS_IMPLEMENTATIONS)}")
         # hf: Hugging Face's loss over the full logits; chunked: ttl.train.losses (no full fp32 logits).
         self.loss_impl = loss_impl
         if isinstance(z_loss, bool) or not isinstance(z_loss, int | float) or z_loss < 0:

@@ -1,13 +1,14 @@
 """Check a composed config and derive what follows from it (batch arithmetic, Trainer args).
 
 Hydra has checked every key and type when it composed the config; `validate` adds what types
-cannot say, naming the key at fault, before anything runs.
+cannot say, naming the key at fault, and returns the typed `TrainConfig` that everything after
+it reads (the plan here, and the builders in ttl.train.pretrain).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hydra.utils import instantiate
@@ -18,12 +19,19 @@ from ttl.errors import TTLError
 from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
 from ttl.train.optim import group_settings
 from ttl.train.parametrization import width_multiplier
+
+if TYPE_CHECKING:
+    from ttl.train.config import TrainConfig, TrainerConfig
 from ttl.train.sharding import FSDP, fsdp_strategy
 
+# The config groups whose nodes name a `_target_` to build.
+COMPONENT_GROUPS = ("module", "optimizer", "scheduler", "logger", "callbacks")
 
-def validate(cfg: DictConfig) -> None:
+
+def validate(cfg: DictConfig) -> TrainConfig:
     """Every key set (none left `???`), then what types cannot check (ttl.train.config's
-    `validate()` methods); a TTLError names the key."""
+    `validate()` methods; a TTLError names the key): the typed settings, which the plan and
+    the builders read."""
     from ttl.train.config import TrainConfig
 
     first_missing(cfg)
@@ -31,9 +39,14 @@ def validate(cfg: DictConfig) -> None:
     if not isinstance(settings, TrainConfig):
         raise TypeError(f"expected a config composed from train_schema, got {type(settings).__name__}")
     settings.validate()
+    # Components (a `_target_` and its arguments, typed by the schema of its signature) stay
+    # config nodes: `instantiate` and `ttl.cli.build` make them.
+    for group in COMPONENT_GROUPS:
+        setattr(settings, group, cfg[group])
+    return settings
 
 
-def world_size(trainer_cfg: DictConfig) -> int:
+def world_size(trainer_cfg: TrainerConfig | DictConfig) -> int:
     """Processes taking part in training: devices per node x nodes."""
     devices, num_nodes = trainer_cfg.devices, trainer_cfg.num_nodes
     if isinstance(devices, int) and devices > 0:
@@ -69,7 +82,7 @@ class BatchPlan:
         return self.tokens_per_step // self.seq_len
 
 
-def micro_batch_size(cfg: DictConfig) -> int:
+def micro_batch_size(cfg: TrainConfig) -> int:
     """hardware.micro_batch_size, or the hardware config's value for this model size
     (`hardware.micro_batch_by_model`), capped at the sequences each device gets per step."""
     value = cfg.hardware.micro_batch_size
@@ -85,7 +98,7 @@ def micro_batch_size(cfg: DictConfig) -> int:
     return min(value, per_device) if per_device and not left else value
 
 
-def plan_batch(cfg: DictConfig) -> BatchPlan:
+def plan_batch(cfg: TrainConfig) -> BatchPlan:
     """Derive gradient accumulation from tokens per step; refuse a batch that does not divide."""
     tokens, seq_len = cfg.model.recipe.tokens_per_step, cfg.data.seq_len
     micro, world = micro_batch_size(cfg), world_size(cfg.trainer)
@@ -104,20 +117,16 @@ def plan_batch(cfg: DictConfig) -> BatchPlan:
     return BatchPlan(tokens, seq_len, micro, world, sequences // per_pass)
 
 
-def lightning_trainer_kwargs(cfg: DictConfig, plan: BatchPlan) -> dict[str, Any]:
-    """Lightning Trainer arguments: trainer.*, plus accumulation and the validation interval."""
-    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    if "accumulate_grad_batches" in kwargs and kwargs["accumulate_grad_batches"] != plan.accumulation:
-        raise TTLError(
-            "trainer.accumulate_grad_batches is derived from model.recipe.tokens_per_step; "
-            "set the batch in tokens instead"
-        )
+def lightning_trainer_kwargs(cfg: TrainConfig, plan: BatchPlan) -> dict[str, Any]:
+    """Lightning Trainer arguments: trainer.*, plus the accumulation and the validation interval
+    that follow from the recipe (the schema has no keys for them: they have one home there)."""
+    kwargs = asdict(cfg.trainer)
     kwargs["accumulate_grad_batches"] = plan.accumulation
-    if kwargs.get("strategy") == FSDP:
+    if kwargs["strategy"] == FSDP:
         # ttl's FSDP is FSDP2 through Lightning's ModelParallelStrategy (see ttl.train.sharding).
         kwargs["strategy"] = fsdp_strategy(plan.world_size)
     # Lightning counts validation intervals in micro-batches; the config counts steps.
-    kwargs.setdefault("val_check_interval", cfg.model.recipe.eval_every_n_steps * plan.accumulation)
+    kwargs["val_check_interval"] = cfg.model.recipe.eval_every_n_steps * plan.accumulation
     return kwargs
 
 
@@ -139,7 +148,7 @@ def precision_note(precision: str, accelerator: str, cpu_has_bf16: bool | None =
             "than fp32 here; trainer.precision=32 trains faster)")
 
 
-def parametrization_line(model_cfg: DictConfig, multiplier: float | None) -> str:
+def parametrization_line(model_cfg, multiplier: float | None) -> str:
     """standard, or µP with its base width and width multiplier."""
     if multiplier is None:
         return "standard"
@@ -147,7 +156,7 @@ def parametrization_line(model_cfg: DictConfig, multiplier: float | None) -> str
             f"(hidden {model_cfg.hidden_size}); ttl.train.parametrization states each group's rule")
 
 
-def group_lines(cfg: DictConfig, model: torch.nn.Module, multiplier: float | None) -> str:
+def group_lines(cfg: TrainConfig, model: torch.nn.Module, multiplier: float | None) -> str:
     """Each optimizer group's peak learning rate and weight decay, as the run will build them
     (the optimizer built over the meta-device model, so no weights are made)."""
     factory = instantiate(cfg.optimizer)
@@ -155,10 +164,9 @@ def group_lines(cfg: DictConfig, model: torch.nn.Module, multiplier: float | Non
     return "; ".join(f"{name} lr {lr:.4g} wd {decay:.4g}" for name, lr, decay in group_settings(optimizer))
 
 
-def describe(cfg: DictConfig, plan: BatchPlan) -> str:
+def describe(cfg: TrainConfig, plan: BatchPlan) -> str:
     """Parameters, batch arithmetic, steps, tokens, FLOPs, devices and precision, one per line."""
-    model_cfg = {k: v for k, v in cfg.model.items()}
-    model = build_model(llama_config(model_cfg), device="meta")
+    model = build_model(llama_config(asdict(cfg.model)), device="meta")
     n_params, n_matmul = count_parameters(model), matmul_parameters(model)
     multiplier = width_multiplier(cfg.model.parametrization, cfg.model.hidden_size, cfg.model.base_width)
     flops = flops_per_token(n_matmul, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)

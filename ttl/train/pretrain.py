@@ -10,6 +10,7 @@ write the model card; report.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ttl.card.render import write_card
 from ttl.cli import build
+from ttl.data.datamodule import TTLDataModule
 from ttl.errors import TTLError
 from ttl.model import llama_config, resolve_attn_implementation
 from ttl.rundir import (
@@ -41,6 +43,7 @@ from ttl.tokenizer import load_tokenizer, train_from_path
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
 from ttl.train.callbacks.preemption import PreemptionCheckpoint
 from ttl.train.checkpoint_io import RecordedCheckpointIO
+from ttl.train.config import TrainConfig
 from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
 from ttl.train.module import CausalLMModule
 from ttl.train.parametrization import width_multiplier
@@ -58,7 +61,7 @@ class Preempted(Exception):
                          "run the same command to resume")
 
 
-def prepare_tokenizer(cfg: DictConfig):
+def prepare_tokenizer(cfg: TrainConfig):
     """Load `tokenizer.path`, training it first when missing and `train_if_missing` is set."""
     path, recipe = cfg.tokenizer.path, cfg.tokenizer.train_if_missing
     if recipe is not None and not Path(path).exists():
@@ -75,7 +78,7 @@ def prepare_tokenizer(cfg: DictConfig):
     return tokenizer
 
 
-def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+def resume_checkpoint(cfg: TrainConfig, run_dir: Path) -> str | None:
     """The .ckpt to resume from, per `resume` (auto / never / a path).
 
     `auto` takes the newest checkpoint of the run that loads (last.ckpt, step-N.ckpt, or
@@ -118,7 +121,7 @@ def save_data_record(record: dict, run_dir: Path) -> None:
         write_json(run_dir / DATA_RECORD, record)
 
 
-def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
+def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
     """Every callback of the `callbacks:` group, handed the run directory (and whether ranks are
     spawned) where its signature takes them; a callback dropped with `~callbacks.NAME` (or set
     to null) is left out."""
@@ -130,30 +133,33 @@ def run(cfg: DictConfig) -> dict:
     """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
     if in_multirun():
         place_sweep_job(cfg)
-    validate(cfg)
-    plan = plan_batch(cfg)
-    print(describe(cfg, plan))
-    if cfg.dry_run:
+    settings = validate(cfg)
+    plan = plan_batch(settings)
+    print(describe(settings, plan))
+    if settings.dry_run:
         return {}
-    with owned_run_dir(cfg.run_dir) as run_dir:
-        return _train(cfg, plan, run_dir)
+    with owned_run_dir(settings.run_dir) as run_dir:
+        if finished(settings, config_hash(cfg), run_dir):
+            print(f"{run_dir} already finished at step {settings.trainer.max_steps:,}: nothing to train")
+            return report_from_exports(run_dir)
+        return _train(settings, plan, run_dir, cfg)
 
 
-def finished(cfg: DictConfig, run_dir: Path) -> bool:
-    """True when `resume=auto` finds this very run (the same config as its last session saved)
-    already trained to max_steps and exported: re-running a sweep then skips its finished jobs
-    and continues the others. A changed setting (another corpus, more steps) is never skipped."""
+def finished(cfg: TrainConfig, hashed: str, run_dir: Path) -> bool:
+    """True when `resume=auto` finds this very run (the same config hash, `hashed`, as its last
+    session saved) already trained to max_steps and exported: re-running a sweep then skips its
+    finished jobs and continues the others. A changed setting (another corpus, more steps) is
+    never skipped."""
     if cfg.resume != "auto":
         return False
     states = read_states(run_dir)
     return (bool(states) and states[-1].get("step") == cfg.trainer.max_steps
-            and saved_config_hash(run_dir) == config_hash(cfg))
+            and saved_config_hash(run_dir) == hashed)
 
 
-def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
-    if finished(cfg, run_dir):
-        print(f"{run_dir} already finished at step {cfg.trainer.max_steps:,}: nothing to train")
-        return report_from_exports(run_dir)
+def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
+    """Build and fit from the typed settings; `composed` (the config as Hydra composed it) is
+    kept in the run directory and handed to the loggers."""
     ckpt_path = resume_checkpoint(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.hardware.tf32 and torch.cuda.is_available():
@@ -162,30 +168,30 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     tokenizer = prepare_tokenizer(cfg)
     attn = resolve_attn_implementation(cfg.hardware.attn_implementation, cfg.trainer.accelerator)
     module: CausalLMModule = instantiate(cfg.module)(
-        config=llama_config(cfg.model, attn),
+        config=llama_config(asdict(cfg.model), attn),
         optimizer_factory=instantiate(cfg.optimizer),
         scheduler_factory=build(cfg.scheduler, total_steps=cfg.trainer.max_steps) if cfg.scheduler else None,
         tokens_per_step=plan.tokens_per_step,
         width_multiplier=width_multiplier(cfg.model.parametrization, cfg.model.hidden_size,
                                           cfg.model.base_width),
     )
-    datamodule = instantiate(cfg.data, tokenizer=tokenizer, micro_batch_size=plan.micro_batch_size)
+    datamodule = TTLDataModule(cfg.data, tokenizer, plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run
     # directory gets a config, logs or checkpoints.
     datamodule.setup("fit")
     print(data_line(datamodule.describe()))
     callbacks = build_callbacks(cfg, run_dir)
     exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     if is_primary_process():
-        save_config(cfg, run_dir)
+        save_config(composed, run_dir)
     save_data_record(datamodule.describe(), run_dir)
     try:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),
             callbacks=callbacks,
-            logger=build_loggers(cfg.logger, run_dir, resolved, resume_step=wandb_step_in_checkpoint(
-                ckpt_path, checkpoint_dir(run_dir))) or False,
+            logger=build_loggers(cfg.logger, run_dir, OmegaConf.to_container(composed, resolve=True),
+                                 resume_step=wandb_step_in_checkpoint(ckpt_path, checkpoint_dir(run_dir)))
+            or False,
             default_root_dir=str(run_dir),
             # Each checkpoint gets a small record after its atomic rename: a resume reads that.
             plugins=[RecordedCheckpointIO()],
@@ -212,7 +218,7 @@ def _train(cfg: DictConfig, plan, run_dir: Path) -> dict:
     return report(module, trainer, run_dir)
 
 
-def spawned(cfg: DictConfig) -> bool:
+def spawned(cfg: TrainConfig) -> bool:
     """True when Lightning trains in spawned processes (ddp_spawn, used inside sweeps)."""
     return cfg.trainer.strategy == "ddp_spawn"
 
