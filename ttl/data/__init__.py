@@ -12,8 +12,7 @@ that trains from them (raw text is prepared into shards first, on first use).
     order        the seeded order of an epoch and how it is dealt to ranks
     streams      iterable datasets of micro-batches (shards, validation)
     batches      packed rows -> batch dicts (position ids for document masking)
-    datamodule   TTLDataModule: opens the shards, fingerprint and resume position; datamodule()
-                 (what ttl.train instantiates)
+    datamodule   TTLDataModule (shards, resume position) and datamodule(), what ttl.train builds
 
 Why ours and not a streaming library: mosaicml-streaming (0.13.0, its latest release) requires
 transformers<5, so it cannot be installed beside transformers 5; litdata's `TokensLoader` cuts

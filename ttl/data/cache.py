@@ -5,51 +5,24 @@ The first run tokenizes, packs and writes the corpus into
 manifest written last), and every later run, rank and node that finds the same key trains
 from it. The key is a fingerprint of the source (its files, or its Hub revision), its
 splits and held-out rule, the tokenizer, seq_len, packing and the shard layout: change any
-of them and a new set is prepared; the old one stays until you delete it.
-
-Several processes (the ranks of a torchrun or srun job, several jobs) may ask at once: one
-prepares under a file lock, the others wait for it and then read its result. Nodes that do
-not share `data.prepared_dir` each prepare their own copy (the same rows); to prepare once
-for a cluster, run `python -m ttl.data.prepare` into a shared directory and train with
-`data.path=` that directory.
+of them and a new set is prepared; the old one stays until you delete it. Several processes
+may ask at once: one prepares under a file lock, the others wait for it (docs/data.md).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
+from dataclasses import fields
 from pathlib import Path
 
-from ttl.data.config import DataSettings, PrepareConfig
+from ttl.data.config import DataSettings, PrepareConfig, SplitSettings
 from ttl.data.fingerprint import digest, source_fingerprint, tokenizer_fingerprint
 from ttl.data.manifest import MANIFEST
 from ttl.data.shardset import build_shard_set
-from ttl.data.sources import TextSource, open_corpus, resolve_source
+from ttl.data.sources import train_and_validation
 from ttl.rundir import FileLock
-
-log = logging.getLogger(__name__)
-
-# The shard layout of sets prepared on first use (`ttl.data.prepare`'s defaults).
-ROWS_PER_GROUP = PrepareConfig.rows_per_group
-GROUPS_PER_SHARD = PrepareConfig.groups_per_shard
-
-
-def sources(settings: DataSettings) -> tuple[TextSource, TextSource]:
-    """The training and validation sources of `data.path` (opened once, checked early)."""
-    s = settings
-    corpus = open_corpus(s.path)
-    return tuple(resolve_source(s.path, split, s.text_column, s.train_split, s.val_split,
-                                s.val_fraction, s.val_documents, corpus=corpus)
-                 for split in (s.train_split, s.val_split))
-
-
-def cache_key(settings: DataSettings, tokenizer, train: TextSource, validation: TextSource) -> str:
-    """What a prepared set depends on; equal keys mean equal rows."""
-    return digest([source_fingerprint(train), source_fingerprint(validation), settings.text_column,
-                   tokenizer_fingerprint(tokenizer), settings.seq_len, settings.packing or "ttl",
-                   ROWS_PER_GROUP, GROUPS_PER_SHARD])
 
 
 def _slug(path: str) -> str:
@@ -68,8 +41,12 @@ def prepared_dir(settings: DataSettings) -> Path:
 
 def prepared_shards(settings: DataSettings, tokenizer) -> Path:
     """The shard set for the raw text at `data.path`, prepared into the cache if missing."""
-    train, validation = sources(settings)
-    key = cache_key(settings, tokenizer, train, validation)
+    train, validation = train_and_validation(settings.path, settings)
+    # What the set depends on (its shard layout is `ttl.data.prepare`'s default): equal keys,
+    # equal rows.
+    key = digest([source_fingerprint(train), source_fingerprint(validation), settings.text_column,
+                  tokenizer_fingerprint(tokenizer), settings.seq_len, settings.packing or "ttl",
+                  PrepareConfig.rows_per_group, PrepareConfig.groups_per_shard])
     out = prepared_dir(settings) / f"{_slug(settings.path)}-{key}"
     if (out / MANIFEST).is_file():
         return out
@@ -81,13 +58,10 @@ def prepared_shards(settings: DataSettings, tokenizer) -> Path:
         if (out / MANIFEST).is_file():  # another process finished it while we waited
             return out
         print(f"preparing {settings.path} into {out} (first use; later runs reuse it)", flush=True)
-        cfg = PrepareConfig(
-            data_path=settings.path, tokenizer=str(getattr(tokenizer, "name_or_path", "")),
-            output_dir=str(out), seq_len=settings.seq_len, packing=settings.packing or "ttl",
-            text_column=settings.text_column, train_split=settings.train_split,
-            val_split=settings.val_split, val_fraction=settings.val_fraction,
-            val_documents=settings.val_documents, num_proc=settings.prepare_num_proc,
-            rows_per_group=ROWS_PER_GROUP, groups_per_shard=GROUPS_PER_SHARD)
+        shared = {f.name: getattr(settings, f.name) for f in fields(SplitSettings)}
+        cfg = PrepareConfig(**shared, data_path=settings.path, output_dir=str(out),
+                            tokenizer=str(getattr(tokenizer, "name_or_path", "")),
+                            packing=settings.packing or "ttl", num_proc=settings.prepare_num_proc)
         cfg.validate()
         start = time.perf_counter()
         manifest = build_shard_set(cfg, out, tokenizer, train, validation,

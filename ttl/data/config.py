@@ -1,7 +1,6 @@
-"""The settings of ttl's data, each declared once, with its type and default: `DataSettings` (the
-`data:` group of `python -m ttl.train`; conf/data/*.yaml hold only what differs from it) and
-`PrepareConfig` (`python -m ttl.data.prepare`). Hydra checks their types; `validate()` checks
-what types cannot say.
+"""The settings of ttl's data, each declared once: `DataSettings` (the `data:` group of
+`python -m ttl.train`; conf/data/*.yaml hold only what differs from it) and `PrepareConfig`
+(`python -m ttl.data.prepare`). `validate()` checks what Hydra's type checks cannot say.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ class DataSettings(SplitSettings):
     path: str = MISSING
     # auto: data.path's prepared shards when it holds a manifest.json; for raw text, shards
     # prepared into prepared_dir on first use (ttl.data.cache), then reused. shards: data.path
-    # must be a prepared set (or a Hub id of one). (raw, on-the-fly tokenizing, was removed.)
+    # must be a prepared set (or a Hub id of one).
     format: str = "auto"
     # Cap on validation rows, taken evenly over the held-out split (a full pass over them is one
     # validation); null = all.

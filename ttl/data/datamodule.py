@@ -1,22 +1,13 @@
 """`TTLDataModule`: training and validation batches from prepared token shards.
 
-`datamodule` (what `instantiate(cfg.data, ...)` calls) opens the shard set of the `data:`
-config: `data.format=auto` (the default) reads the prepared set at `data.path` when it holds a
-manifest.json, and otherwise prepares the raw text there into `data.prepared_dir` on first use
-(`ttl.data.cache`); `data.format=shards` requires a prepared set (local, or a Hub id of one).
-The manifest is checked against the run (tokenizer, seq_len, packing) and every shard's
-footer before anything trains.
+`datamodule` (what `instantiate(cfg.data, ...)` calls) opens the shard set at `data.path`, or
+with `data.format=auto` on raw text the set `ttl.data.cache` prepares on first use, and checks
+its manifest against the run and every shard's footer before anything trains.
 
-Batches are dicts: `input_ids`, plus `position_ids` (and `labels` with the `eos` packing)
-with `data.document_masking=true`. The training stream (`ttl.data.streams.ShardStream`) is
-sharded over DDP ranks and loader workers and resumes exactly: `state_dict` (which Lightning
-saves in every checkpoint) records the global position (epoch, row) after the micro-batches
-the trainer has processed, and a fingerprint of the shards and the order that a resume must
-match; a resume continues with exactly the next batch on any number of ranks, workers or
-micro-batch size.
-
-Validation is a fixed list of rows (all of the validation split, or `max_val_blocks` of them
-spread evenly over it), shared between ranks without overlap, in the training batch format.
+The training stream resumes exactly: `state_dict` (saved in every checkpoint) records the
+global position (epoch, row) after the micro-batches the trainer has processed, and a
+fingerprint of the shards and the order that a resume must match; a resume continues with
+exactly the next batch on any number of ranks, workers or micro-batch size.
 """
 
 from __future__ import annotations
@@ -48,18 +39,6 @@ __all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "datamodule"]
 
 log = logging.getLogger(__name__)
 
-# The data kind a checkpoint's state names. Checkpoints of earlier versions may name "raw"
-# (data.format=raw, removed in house round 3): those are refused in `_apply_state`.
-KIND = "shards"
-
-
-def _rank_and_world(trainer) -> tuple[int, int]:
-    if trainer is not None:
-        return trainer.global_rank, trainer.world_size
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
 
 class BatchLoader(DataLoader):
     """A DataLoader over a dataset of packed batches that yields them as batch dicts."""
@@ -76,8 +55,7 @@ class TTLDataModule(pl.LightningDataModule):
         self.settings = settings
         self.tokenizer = tokenizer
         self.micro_batch_size = micro_batch_size
-        # format=auto on raw text (no manifest.json at data.path): prepare it into the cache
-        # (data.prepared_dir) first, or reuse the set an earlier run prepared.
+        # format=auto on raw text (no manifest.json at data.path): prepared into the cache first.
         self.prepare_first = settings.format == "auto" and not (
             Path(settings.path).expanduser() / MANIFEST).is_file()
         self.train_dataset: ShardStream | None = None
@@ -102,19 +80,20 @@ class TTLDataModule(pl.LightningDataModule):
         check_against(manifest, root, tokenizer_fingerprint(self.tokenizer),
                       str(getattr(self.tokenizer, "name_or_path", "")), len(self.tokenizer),
                       s.seq_len, s.packing)
+        readers = []
         for split in ("train", "validation"):
             if split not in manifest.splits:
                 raise TTLError(f"{root / MANIFEST}: no {split!r} split")
-        train = ShardReader(root, manifest.splits["train"].shards, s.seq_len)
-        train.verify()
-        val = ShardReader(root, manifest.splits["validation"].shards, s.seq_len)
-        val.verify()
+            readers.append(ShardReader(root, manifest.splits[split].shards, s.seq_len))
+            readers[-1].verify()
+        train, val = readers
         self.root, self.manifest = root, manifest
         log.info("shards: %s, %d training rows of %d tokens", root, train.rows, s.seq_len)
         self.val_dataset = self._validation(val)
         stream = ShardStream(train, self.micro_batch_size, s.seed, s.shuffle_window, s.shuffle,
                              s.document_masking, manifest.packing)
-        stream.on_set_epoch = self._restart_here
+        # At a Lightning epoch start, the new iterator continues where the stream stands.
+        stream.on_set_epoch = lambda: self._apply_state(self.state_dict())
         self.train_dataset = stream
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
@@ -122,7 +101,7 @@ class TTLDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Micro-batches of packed training rows for this rank (the dataset batches itself)."""
-        rank, world = _rank_and_world(self._trainer())
+        rank, world = self._rank_and_world()
         rows = self.train_dataset.reader.rows
         if rows < self.micro_batch_size * world:
             raise TTLError(
@@ -135,14 +114,18 @@ class TTLDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         """This rank's share of the fixed validation rows, in order."""
-        self.val_dataset.rank, self.val_dataset.world_size = _rank_and_world(self._trainer())
+        self.val_dataset.rank, self.val_dataset.world_size = self._rank_and_world()
         return BatchLoader(self.val_dataset, batch_size=None, pin_memory=torch.cuda.is_available())
 
     def state_dict(self) -> dict:
         """Where the training stream stands after the batches the trainer has processed."""
         if self.train_dataset is None:
             return {}
-        return self.state_at(self._batches_processed(), self._world())
+        # `processed`, not `completed`: a checkpoint written in on_train_batch_end is saved
+        # after the batch ran but before Lightning counts it completed. The batch Lightning
+        # has already prefetched is not counted, so it is produced again after a resume.
+        processed = self._start_batches if self.trainer is None else batches_processed(self.trainer)
+        return self.state_at(processed, self._rank_and_world()[1])
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Continue the stream from a checkpoint's state, refusing changed data or tokenizer."""
@@ -179,25 +162,17 @@ class TTLDataModule(pl.LightningDataModule):
         stream = self.train_dataset
         at = advance(stream.start, processed - self._start_batches, stream.reader.rows,
                      self.micro_batch_size, world)
-        return {"kind": KIND, "batches": processed, "fingerprint": self.fingerprint(),
+        return {"kind": "shards", "batches": processed, "fingerprint": self.fingerprint(),
                 "epoch": at.epoch, "row": at.row}
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _trainer(self):
-        return getattr(self, "trainer", None)
-
-    def _world(self) -> int:
-        return _rank_and_world(self._trainer())[1]
-
-    def _batches_processed(self) -> int:
-        # `processed`, not `completed`: a checkpoint written in on_train_batch_end is saved
-        # after the batch ran but before Lightning counts it completed. The batch Lightning
-        # has already prefetched is not counted, so it is produced again after a resume.
-        trainer = self._trainer()
-        if trainer is None:
-            return self._start_batches
-        return batches_processed(trainer)
+    def _rank_and_world(self) -> tuple[int, int]:
+        if self.trainer is not None:
+            return self.trainer.global_rank, self.trainer.world_size
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
 
     def _apply_state(self, state: dict) -> None:
         if not state:
@@ -210,10 +185,10 @@ class TTLDataModule(pl.LightningDataModule):
                 "(data.format=auto prepares the same text into shards), or resume with the ttl "
                 "version that wrote the checkpoint"
             )
-        if kind != KIND:
+        if kind != "shards":
             raise TTLError(
                 f"data.path={self.settings.path}: refusing to resume, the checkpoint's data state is "
-                f"of kind {kind!r}, not {KIND!r}; resume with the ttl version that wrote it or start "
+                f"of kind {kind!r}, not 'shards'; resume with the ttl version that wrote it or start "
                 "a new run"
             )
         saved, now = state.get("fingerprint", {}), self.fingerprint()
@@ -229,10 +204,6 @@ class TTLDataModule(pl.LightningDataModule):
         self.train_dataset.start = StreamPosition(int(state["epoch"]), int(state["row"]))
         self._start_batches = int(state["batches"])
 
-    def _restart_here(self) -> None:
-        """At a Lightning epoch start, the new iterator continues where the stream stands."""
-        self._apply_state(self.state_dict())
-
     def _validation(self, reader: ShardReader) -> ValidationBatches:
         """All validation rows, or `max_val_blocks` of them evenly spaced over the split (its
         files are in source order, so the first rows would come from the first files only)."""
@@ -244,15 +215,14 @@ class TTLDataModule(pl.LightningDataModule):
         for chunk in reader.chunks:
             inside = wanted[(wanted >= first) & (wanted < first + chunk.rows)] - first
             if len(inside):
-                rows = reader.read(chunk)
-                parts.append(PackedRows(rows.ids[inside], [rows.doc_starts[i] for i in inside]))
+                parts.append(reader.read(chunk)[inside])
             first += chunk.rows
         if not parts:
             raise TTLError(
                 f"data.path={s.path}: the validation split ({self.root / 'validation'}) holds fewer "
                 f"tokens than one block of data.seq_len={s.seq_len}"
             )
-        rows = PackedRows(np.concatenate([p.ids for p in parts]), [x for p in parts for x in p.doc_starts])
+        rows = PackedRows.concat(parts)
         log.info("validation: %d blocks of %d tokens", len(rows), s.seq_len)
         return ValidationBatches(rows, self.micro_batch_size, s.document_masking, self.manifest.packing)
 

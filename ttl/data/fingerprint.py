@@ -33,8 +33,12 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return digest([definition, specials, len(tokenizer)])
 
 
-def file_fingerprint(path: Path) -> list:
-    """Name, size and the hashes of the first and last MiB of a file."""
+def file_fingerprint(name: str, hub: bool) -> list | str:
+    """A Hub file's URL (pinned to a revision), or a local file's name, size and the hash of
+    its first and last MiB."""
+    if hub:
+        return name
+    path = Path(name)
     size = path.stat().st_size
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -48,7 +52,6 @@ def file_fingerprint(path: Path) -> list:
 def source_fingerprint(source: TextSource) -> str:
     """Hash of a text source: its files (local: name, size, edges; Hub: URLs pinned to a
     revision), its splits, its text column and its side of the held-out rule."""
-    files = source.files
-    where = files if source.corpus.hub else [file_fingerprint(Path(f)) for f in files]
+    where = [file_fingerprint(f, source.corpus.hub) for f in source.files]
     rule = source.holdout.describe() if source.holdout is not None else None
     return digest([where, list(source.splits), source.text_column, rule, source.held_out])

@@ -3,9 +3,8 @@
 A document is held out when a salted 64-bit BLAKE2b hash of its UTF-8 text, read as a
 fraction of 2**64, falls below `fraction`. The decision depends on the document's content
 only: not on file order, shard count, ranks or loader workers, so every reader
-(`ttl.data.prepare` and the first-use preparation, `ttl.evaluate`, `ttl.tokenizer`) draws the
-same line, and a
-duplicated document cannot sit on both sides of it. Held-out sets are nested: the documents
+(`ttl.data.prepare`, `ttl.evaluate`, `ttl.tokenizer`) draws the same line, and a duplicated
+document cannot sit on both sides of it. Held-out sets are nested: the documents
 held out at fraction f are also held out at any larger fraction.
 """
 
@@ -17,13 +16,12 @@ from dataclasses import dataclass
 from ttl.errors import TTLError
 
 SALT = b"ttl-holdout-v1"
-_SCALE = float(1 << 64)
 
 
 def document_hash(text: str) -> float:
     """The document's place in [0, 1): a salted BLAKE2b-64 hash of its UTF-8 text / 2**64."""
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=SALT).digest()
-    return int.from_bytes(digest, "big") / _SCALE
+    return int.from_bytes(digest, "big") / float(1 << 64)
 
 
 def check_fraction(value, key: str = "data.val_fraction") -> float:
@@ -48,11 +46,8 @@ class HoldoutRule:
 
     def describe(self) -> dict:
         """The rule as recorded in manifests and run directories."""
-        return {
-            "rule": "content hash: held out when blake2b-64(utf-8 text, key=salt) / 2**64 < fraction",
-            "salt": SALT.decode(),
-            "fraction": self.fraction,
-        }
+        return {"rule": "content hash: held out when blake2b-64(utf-8 text, key=salt) / 2**64 < fraction",
+                "salt": SALT.decode(), "fraction": self.fraction}
 
 
 def rule_for(val_fraction: float, val_documents: int | None, total_documents: int | None,

@@ -1,15 +1,10 @@
 """Prepared shard sets on the Hugging Face Hub: download (for training) and upload (after prepare).
 
-A shard set on the Hub is a dataset repository holding `manifest.json`, `train/*.parquet`
-and `validation/*.parquet`, exactly the local layout; `datasets.load_dataset(repo_id)`
-reads it too. Training downloads it into the Hugging Face cache (resumable, shared between
-runs) because the seeded shuffle and the O(1) resume read row groups at random.
-
-`push_shards` uploads the shards first and the manifest last, in a commit of its own: a reader
-never sees a manifest that names shards not yet on the Hub. The shard upload is
-`HfApi.upload_folder`, which in huggingface_hub >= 1.20 (with `hf_xet`, a dependency) splits a
-large folder into several commits and resumes when re-run; `upload_large_folder` is deprecated
-there and gone from huggingface_hub 2.
+A shard set on the Hub is a dataset repository in exactly the local layout. Training downloads
+it into the Hugging Face cache because the seeded shuffle and the O(1) resume read row groups
+at random. The shard upload is `HfApi.upload_folder`, which in huggingface_hub >= 1.20 (with
+`hf_xet`, a dependency) splits a large folder into several commits and resumes when re-run;
+`upload_large_folder` is deprecated there and gone from huggingface_hub 2.
 """
 
 from __future__ import annotations
@@ -17,8 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ttl.data.manifest import MANIFEST
+from ttl.data.sources import first_line
 from ttl.errors import TTLError
 from ttl.rundir import looks_like_hub_id
+
+# What a shard set holds besides its manifest.
+SHARD_PATTERNS = ["train/*", "validation/*"]
 
 
 def resolve_shard_dir(path: str) -> Path:
@@ -34,25 +33,19 @@ def resolve_shard_dir(path: str) -> Path:
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(repo_id=path, repo_type="dataset",
-                                      allow_patterns=["manifest.json", "train/*", "validation/*"]))
+                                      allow_patterns=[MANIFEST, *SHARD_PATTERNS]))
     except Exception as error:
         raise TTLError(
             f"data.path={path}: not a local directory, and the Hub dataset could not be downloaded "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "pass a local copy with data.path=DIR"
+            f"({first_line(error)}); pass a local copy with data.path=DIR"
         ) from error
-
-
-# What a shard set holds besides its manifest (also what `resolve_shard_dir` downloads).
-SHARD_PATTERNS = ["train/*", "validation/*"]
 
 
 def push_shards(directory: Path, repo_id: str, private: bool = True, api=None) -> str:
     """Upload a prepared shard set to a Hub dataset repository; returns its URL.
 
-    The first commit of the shard upload also deletes the repository's old manifest and any
-    shard that is not in this set; `manifest.json` is uploaded after every shard is there.
-    `api` is an `HfApi` (default: a new one).
+    The shard upload also deletes the repository's old manifest and any shard not in this set;
+    `manifest.json` follows alone once every shard is there. `api`: an `HfApi` (default: new).
     """
     directory = Path(directory)
     resume = (f'python -c "from ttl.data.hub import push_shards; '
@@ -64,12 +57,12 @@ def push_shards(directory: Path, repo_id: str, private: bool = True, api=None) -
             api = HfApi()
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(directory),
-                          allow_patterns=list(SHARD_PATTERNS), ignore_patterns=[MANIFEST],
+                          allow_patterns=SHARD_PATTERNS, ignore_patterns=[MANIFEST],
                           delete_patterns=[MANIFEST, *SHARD_PATTERNS],
                           commit_message="ttl.data.prepare: packed token shards")
     except Exception as error:
         raise TTLError(
-            f"push_to_hub={repo_id}: shard upload failed ({_first_line(error)}); the shards are "
+            f"push_to_hub={repo_id}: shard upload failed ({first_line(error)}); the shards are "
             f"complete in {directory} and the Hub has no manifest of them yet; this resumes the upload "
             f"(files already there are skipped): {resume}"
         ) from error
@@ -80,11 +73,7 @@ def push_shards(directory: Path, repo_id: str, private: bool = True, api=None) -
     except Exception as error:
         raise TTLError(
             f"push_to_hub={repo_id}: every shard is on the Hub but the manifest upload failed "
-            f"({_first_line(error)}); upload it with: "
+            f"({first_line(error)}); upload it with: "
             f"hf upload {repo_id} {directory / MANIFEST} {MANIFEST} --repo-type=dataset"
         ) from error
     return f"https://huggingface.co/datasets/{repo_id}"
-
-
-def _first_line(error: Exception) -> str:
-    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"

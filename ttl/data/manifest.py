@@ -1,9 +1,7 @@
 """`manifest.json` of a prepared shard set: what the shards hold and how they were made.
 
-The manifest is written last by `ttl.data.prepare` (its presence marks a complete set). It
-records the tokenizer fingerprint, `seq_len`, the packing convention, the token dtype, the
-source fingerprint, per-split counts and every shard with its row groups. Training checks
-it against the run's tokenizer and config before reading a single row.
+Written last, its presence marks a complete set; training checks it against the run's
+tokenizer and config before reading a single row.
 """
 
 from __future__ import annotations
@@ -47,6 +45,11 @@ class SplitInfo:
     dropped_tokens: int = 0
     shards: list[ShardInfo] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> SplitInfo:
+        """Parse a split as `asdict` wrote it."""
+        return cls(**{**data, "shards": [ShardInfo(**s) for s in data["shards"]]})
+
 
 @dataclass
 class Manifest:
@@ -83,25 +86,18 @@ class Manifest:
                 content.pop(key)
         return digest(content)
 
-    def to_json(self) -> str:
-        """The manifest as indented JSON, with its fingerprint for people and scripts to read."""
-        return json.dumps({**asdict(self), "fingerprint": self.fingerprint}, indent=1) + "\n"
-
     @classmethod
     def from_dict(cls, data: dict) -> Manifest:
-        """Parse a manifest dict (as written by `to_json`)."""
+        """Parse a manifest dict (as `write_manifest` wrote it)."""
         data = dict(data)
         data.pop("fingerprint", None)
-        splits = {
-            name: SplitInfo(**{**split, "shards": [ShardInfo(**s) for s in split["shards"]]})
-            for name, split in data.pop("splits").items()
-        }
+        splits = {name: SplitInfo.from_dict(split) for name, split in data.pop("splits").items()}
         return cls(**data, splits=splits)
 
 
 def write_manifest(manifest: Manifest, directory: Path) -> Path:
-    """Write `directory/manifest.json` atomically."""
-    return write_json(directory / MANIFEST, json.loads(manifest.to_json()))
+    """Write `directory/manifest.json` atomically, with its fingerprint for people and scripts."""
+    return write_json(directory / MANIFEST, {**asdict(manifest), "fingerprint": manifest.fingerprint})
 
 
 def read_manifest(directory: Path) -> Manifest:

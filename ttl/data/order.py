@@ -26,15 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def random_keys(n: int, *key: int) -> np.ndarray:
-    """`n` random 64-bit integers, a pure function of `key`."""
-    bits = np.random.PCG64(np.random.SeedSequence([int(k) for k in key]))
-    return bits.random_raw(n)
-
-
 def permutation(n: int, *key: int) -> np.ndarray:
     """A random permutation of range(n), a pure function of `key`."""
-    return np.argsort(random_keys(n, *key), kind="stable")
+    bits = np.random.PCG64(np.random.SeedSequence([int(k) for k in key]))
+    return np.argsort(bits.random_raw(n), kind="stable")
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,9 @@
 
 Conventions: `ttl` (TeenyTinyLlama's) prefixes each document with <s> and adds no </s>;
 `eos` appends </s> to each document instead. Documents are concatenated and cut into
-blocks of `seq_len` tokens; the final partial block is dropped. A document longer than a
-block simply continues in the next block(s).
-
-`encode_documents` tokenizes a batch of documents in the convention; `RowPacker` cuts the
-stream into rows (numpy, whole batches at once), with the offsets where documents start inside
-each row, which document masking needs. Training, prepared shards and evaluation all pack
-through these two.
+blocks of `seq_len` tokens; the final partial block is dropped, and a document longer than a
+block continues in the next block(s). Prepared shards and evaluation both pack through
+`encode_documents` and `RowPacker`.
 """
 
 from __future__ import annotations
@@ -41,8 +37,7 @@ def encode_documents(tokenizer, texts: list[str], packing: str,
     """Tokenize non-empty `texts` in the packing convention: (flat token ids, per-document lengths).
 
     The ids of `tokenizer(text, add_special_tokens=False)` plus the convention's special token,
-    fast: through the word-cached encoder of
-    `ttl.data.wordcache` when the tokenizer allows it, else the Rust tokenizer's
+    through `ttl.data.wordcache` when the tokenizer allows it, else the Rust tokenizer's
     `encode_batch_fast` (no offsets), else the tokenizer call.
     """
     encoder = encoder_for(tokenizer)
@@ -77,6 +72,16 @@ class PackedRows:
 
     def __len__(self) -> int:
         return self.ids.shape[0]
+
+    def __getitem__(self, index) -> PackedRows:
+        """The rows at `index` (a slice or an array of row numbers)."""
+        picked = np.arange(len(self))[index]
+        return PackedRows(self.ids[picked], [self.doc_starts[i] for i in picked])
+
+    @staticmethod
+    def concat(parts: list[PackedRows]) -> PackedRows:
+        """The rows of `parts`, one after the other."""
+        return PackedRows(np.concatenate([p.ids for p in parts]), [s for p in parts for s in p.doc_starts])
 
 
 class RowPacker:

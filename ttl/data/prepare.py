@@ -1,23 +1,12 @@
 """`python -m ttl.data.prepare data_path=... tokenizer=... output_dir=... [key=value ...]`
-(config: conf/prepare.yaml; the work: ttl.data.shardset)
+(config: conf/commands/prepare.yaml; the work: ttl.data.shardset; docs/data.md tells more)
 
-Raw text (a Hub dataset id, a local copy of one, or local parquet / jsonl / txt files) + a
-tokenizer -> packed token shards for `data.format=shards`:
+Raw text + a tokenizer -> packed token shards for `data.format=shards`:
 
     OUTPUT_DIR/train/shard-JJJJJ-NNNNN.parquet ...   rows of seq_len tokens + document starts
     OUTPUT_DIR/validation/shard-JJJJJ-NNNNN.parquet ...
     OUTPUT_DIR/manifest.json                         tokenizer and source fingerprints, counts,
                                                      the held-out rule
-
-A source without a validation split (Pt-Corpus-Instruct has only `train`) gets one by the
-held-out rule of `ttl.data.holdout` (`val_fraction`, or `val_documents`): decided per
-document by its content, and never written to the training side. Documents are read file by
-file, tokenized on `num_proc` processes in order (the output does not depend on
-`num_proc`), packed and written row group by row group, so memory stays flat however large
-the corpus. The set is built in `OUTPUT_DIR.partial`, resumable file by file (re-run the
-same command after an interruption), and renamed when complete; `push_to_hub=owner/name`
-then uploads it. `ttl.train` does the same on first use when `data.format=auto` points at
-raw text (see `ttl.data.cache`).
 """
 
 from __future__ import annotations

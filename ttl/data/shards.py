@@ -27,15 +27,9 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 def rows_to_table(rows: PackedRows, dtype: np.dtype) -> pa.Table:
     """An Arrow table of packed rows (fixed-size `input_ids`, variable `doc_starts`)."""
-    n, seq_len = rows.ids.shape
     ids = pa.FixedSizeListArray.from_arrays(pa.array(rows.ids.astype(dtype, copy=False).ravel()),
-                                            seq_len)
-    lengths = np.fromiter((len(s) for s in rows.doc_starts), dtype=np.int32, count=n)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    values = (np.concatenate(rows.doc_starts) if n else np.empty(0)).astype(np.int32)
-    starts = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
-    return pa.table({"input_ids": ids, "doc_starts": starts})
+                                            rows.ids.shape[1])
+    return pa.table({"input_ids": ids, "doc_starts": pa.array(rows.doc_starts, type=pa.list_(pa.int32()))})
 
 
 def table_to_rows(table: pa.Table, seq_len: int) -> PackedRows:
@@ -53,40 +47,29 @@ class ShardWriter:
 
     def __init__(self, root: Path, split: str, dtype: np.dtype, rows_per_group: int,
                  groups_per_shard: int, prefix: str = "shard") -> None:
-        self.root = root
-        self.prefix = prefix
-        self.split = split
-        self.dtype = dtype
-        self.rows_per_group = rows_per_group
-        self.groups_per_shard = groups_per_shard
+        self.root, self.split, self.prefix, self.dtype = root, split, prefix, dtype
+        self.rows_per_group, self.groups_per_shard = rows_per_group, groups_per_shard
         self.shards: list[ShardInfo] = []
-        self._pending: list[PackedRows] = []
-        self._pending_rows = 0
+        self._pending: PackedRows | None = None
         self._writer: pq.ParquetWriter | None = None
         self._groups: list[int] = []
         (root / split).mkdir(parents=True, exist_ok=True)
 
     def write(self, rows: PackedRows) -> None:
         """Queue rows; every full row group is written as soon as it is complete."""
-        if len(rows):
-            self._pending.append(rows)
-            self._pending_rows += len(rows)
-        while self._pending_rows >= self.rows_per_group:
+        self._pending = rows if self._pending is None else PackedRows.concat([self._pending, rows])
+        while len(self._pending) >= self.rows_per_group:
             self._flush(self.rows_per_group)
 
     def close(self) -> list[ShardInfo]:
         """Write the last (smaller) row group, close the open file, return the shards written."""
-        if self._pending_rows:
-            self._flush(self._pending_rows)
+        if self._pending is not None and len(self._pending):
+            self._flush(len(self._pending))
         self._close_file()
         return self.shards
 
     def _flush(self, count: int) -> None:
-        ids = np.concatenate([r.ids for r in self._pending])
-        starts = [s for r in self._pending for s in r.doc_starts]
-        group = PackedRows(ids[:count], starts[:count])
-        rest = PackedRows(ids[count:], starts[count:])
-        self._pending, self._pending_rows = ([rest] if len(rest) else []), len(rest)
+        group, self._pending = self._pending[:count], self._pending[count:]
         table = rows_to_table(group, self.dtype)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self._path(), table.schema, compression="zstd",
@@ -161,16 +144,12 @@ class ShardReader:
 
     def read(self, chunk: Chunk) -> PackedRows:
         """The rows of one row group."""
+        file, path = self._file(chunk.shard), self.root / self.shards[chunk.shard].path
         try:
-            table = self._file(chunk.shard).read_row_group(chunk.group)
-            rows = table_to_rows(table, self.seq_len)
-        except TTLError:
-            raise
+            rows = table_to_rows(file.read_row_group(chunk.group), self.seq_len)
         except Exception as error:
-            path = self.root / self.shards[chunk.shard].path
             raise TTLError(f"{path}: row group {chunk.group} is unreadable ({error})") from error
         if len(rows) != chunk.rows:
-            path = self.root / self.shards[chunk.shard].path
             raise TTLError(f"{path}: row group {chunk.group} has {len(rows)} rows, expected {chunk.rows}")
         return rows
 

@@ -1,14 +1,11 @@
 """Build a prepared shard set from raw text, one source file at a time, resumably.
 
-Each source file (a "job") is read in order, its documents are sent to the training or the
-validation side (by the split the file belongs to, or by the held-out rule of
-`ttl.data.holdout` when the source has no validation split), tokenized on a pool of
-processes in order, packed, and written as shards of its own:
-`train/shard-JJJJJ-NNNNN.parquet`. When a job's shards are closed it is recorded in
-`progress.json`; an interrupted build (a kill, a lost node, a bad file fixed since) starts
-again at the first job not recorded. The manifest is written only when every job is done,
-into `OUT.partial`, which is then renamed to OUT. Readers trust a directory only when it
-holds `manifest.json`, so a half-built set is never trained on.
+Each source file (a "job") is read in order, its documents sent to the training or the
+validation side (by its split, or by the held-out rule), tokenized on a pool of processes in
+order, packed, and written as shards of its own: `train/shard-JJJJJ-NNNNN.parquet`. A job
+whose shards are closed is recorded in `progress.json`; an interrupted build starts again at
+the first job not recorded. The manifest is written only when every job is done, into
+`OUT.partial`, which is then renamed to OUT: a half-built set is never trained on.
 
 Packing starts afresh in each file (the tail of a file that does not fill a row is dropped:
 less than one row per file and side), so the set is identical whether it was built in one
@@ -18,23 +15,25 @@ go or resumed, and for any number of processes.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ttl.data.config import PrepareConfig
 from ttl.data.fingerprint import digest, file_fingerprint, source_fingerprint, tokenizer_fingerprint
-from ttl.data.manifest import Manifest, ShardInfo, SplitInfo, write_manifest
+from ttl.data.manifest import Manifest, SplitInfo, write_manifest
 from ttl.data.packing import RowPacker, encode_documents, is_empty
-from ttl.data.parallel import OrderedPool
 from ttl.data.shards import ShardWriter, token_dtype
-from ttl.data.sources import TextSource, open_corpus, read_unit, resolve_source
+from ttl.data.sources import TextSource, read_unit, train_and_validation
 from ttl.errors import TTLError
 from ttl.rundir import write_json
 
@@ -55,18 +54,10 @@ class Job:
 
 def plan_jobs(train: TextSource, validation: TextSource) -> list[Job]:
     """The files to read, in order: the training split's, then a validation split's own."""
-    jobs: list[Job] = []
-    by_rule = validation.holdout is not None
-    for source, side in ((train, None if by_rule else "train"), (validation, "validation")):
-        if by_rule and side == "validation":
-            break
-        for split, unit in source.units:
-            jobs.append(Job(len(jobs), split, unit, source.corpus.splits[split][unit], side))
-    return jobs
-
-
-def _job_fingerprint(job: Job, hub: bool) -> list | str:
-    return job.file if hub else file_fingerprint(Path(job.file))
+    roles = [(train, None)] if validation.holdout else [(train, "train"), (validation, "validation")]
+    units = [(split, unit, source.corpus.splits[split][unit], side)
+             for source, side in roles for split, unit in source.units]
+    return [Job(i, *unit) for i, unit in enumerate(units)]
 
 
 # The tokenizer and settings of the tokenizing processes: set in the parent before the
@@ -77,6 +68,29 @@ _WORKER: dict = {}
 def _init_worker() -> None:
     # One thread per process: the processes already use every core.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _ordered_map(func: Callable[[Any], Any], tasks: Iterable[Any], num_proc: int) -> Iterator[Any]:
+    """`map(func, tasks)` on `num_proc` forked processes (this one when 1), in input order so that
+    the output does not depend on `num_proc`, with at most two tasks per process in flight
+    (`Pool.imap` reads its whole input as fast as it can: unbounded memory on a large corpus)."""
+    if num_proc <= 1:
+        _init_worker()
+        yield from map(func, tasks)
+        return
+    # fork: workers start in milliseconds and inherit the tokenizer the parent loaded.
+    pool = multiprocessing.get_context("fork").Pool(num_proc, _init_worker)
+    try:
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(pool.apply_async(func, (task,)))
+            if len(pending) >= 2 * num_proc:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def _encode(task: tuple) -> tuple:
@@ -102,18 +116,12 @@ class _JobWriter:
         self.writers[side].write(self.packers[side].add(flat, lengths))
 
     def close(self, empty: dict[str, int]) -> dict[str, SplitInfo]:
-        infos = {}
-        for side in SIDES:
-            info = self.packers[side].stats if side in self.packers else SplitInfo()
+        infos = {side: self.packers[side].stats if side in self.packers else SplitInfo() for side in SIDES}
+        for side, info in infos.items():
             info.empty_documents = empty.get(side, 0)
-            if side in self.packers:
+            if side in self.writers:
                 info.shards = self.writers[side].close()
-            infos[side] = info
         return infos
-
-
-def _split_info(data: dict) -> SplitInfo:
-    return SplitInfo(**{**data, "shards": [ShardInfo(**s) for s in data["shards"]]})
 
 
 def _read_progress(partial: Path, key: str, jobs: list[Job], fingerprints: dict[int, object]) -> dict:
@@ -129,9 +137,9 @@ def _read_progress(partial: Path, key: str, jobs: list[Job], fingerprints: dict[
     done = {}
     for job in jobs:
         record = state.get("jobs", {}).get(str(job.index))
-        if not record or record.get("fingerprint") != json.loads(json.dumps(fingerprints[job.index])):
+        if not record or record.get("fingerprint") != fingerprints[job.index]:
             continue
-        sides = {side: _split_info(info) for side, info in record["sides"].items()}
+        sides = {side: SplitInfo.from_dict(info) for side, info in record["sides"].items()}
         if all((partial / s.path).is_file() and (partial / s.path).stat().st_size == s.bytes
                for info in sides.values() for s in info.shards):
             done[job.index] = {**record, "sides": sides}
@@ -158,14 +166,6 @@ def _merge(records: list[dict], side: str) -> SplitInfo:
     return total
 
 
-def _progress_bar(total: int | None, enabled: bool):
-    from tqdm.auto import tqdm
-
-    # On a terminal only: in a batch job's log a bar is noise; the per-file lines remain.
-    return tqdm(total=total, unit="doc", unit_scale=True, desc="prepare", file=sys.stderr,
-                disable=not (enabled and sys.stderr.isatty()), dynamic_ncols=True)
-
-
 def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: TextSource,
                     say: Callable[[str], None] = print, progress: bool = True) -> Manifest:
     """Prepare `train`/`validation` into the shard set `out` (resuming `out.partial`).
@@ -176,7 +176,7 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
     dtype = token_dtype(len(tokenizer))
     jobs = plan_jobs(train, validation)
     hub = train.corpus.hub
-    fingerprints = {job.index: _job_fingerprint(job, hub) for job in jobs}
+    fingerprints = {job.index: file_fingerprint(job.file, hub) for job in jobs}
     rule = validation.holdout
     key = digest([tokenizer_fingerprint(tokenizer), cfg.seq_len, cfg.packing, cfg.text_column,
                   rule.describe() if rule else None, cfg.rows_per_group, cfg.groups_per_shard,
@@ -220,25 +220,29 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
 
     _WORKER.update(tokenizer=tokenizer, packing=cfg.packing, dtype=dtype)
     writer: _JobWriter | None = None
-    bar = _progress_bar(total, progress)
-    bar.update(sum(r["read"] for r in done.values()))
+    from tqdm.auto import tqdm
+
+    # A bar on a terminal only: in a batch job's log it is noise; the per-file lines remain.
+    bar = tqdm(total=total, initial=read_before, unit="doc", unit_scale=True, desc="prepare",
+               file=sys.stderr, disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
+    results = _ordered_map(_encode, tasks(), cfg.num_proc or os.cpu_count() or 1)
     try:
-        with OrderedPool(cfg.num_proc or os.cpu_count() or 1, _init_worker) as pool:
-            for index, side, encoded in pool.map(_encode, tasks()):
-                if writer is None or writer.job.index != index:
-                    writer = _JobWriter(partial, jobs[index], cfg, dtype)
-                if side is not None:
-                    writer.add(side, *encoded)
-                    continue
-                sides = writer.close(counts[index]["empty"])
-                done[index] = {"fingerprint": fingerprints[index], "read": counts[index]["read"],
-                               "sides": sides}
-                _write_progress(partial, key, done)
-                writer = None
-                rows = ", ".join(f"{s.rows:,} {side} rows" for side, s in sides.items() if s.rows)
-                say(f"prepared file {len(done)}/{len(jobs)}: {jobs[index].file} "
-                    f"({counts[index]['read']:,} documents{', ' + rows if rows else ''})")
+        for index, side, encoded in results:
+            if writer is None or writer.job.index != index:
+                writer = _JobWriter(partial, jobs[index], cfg, dtype)
+            if side is not None:
+                writer.add(side, *encoded)
+                continue
+            sides = writer.close(counts[index]["empty"])
+            done[index] = {"fingerprint": fingerprints[index], "read": counts[index]["read"],
+                           "sides": sides}
+            _write_progress(partial, key, done)
+            writer = None
+            rows = ", ".join(f"{s.rows:,} {side} rows" for side, s in sides.items() if s.rows)
+            say(f"prepared file {len(done)}/{len(jobs)}: {jobs[index].file} "
+                f"({counts[index]['read']:,} documents{', ' + rows if rows else ''})")
     finally:
+        results.close()
         bar.close()
         _WORKER.clear()
     records = [done[job.index] for job in jobs]
@@ -289,12 +293,7 @@ def prepare(cfg: PrepareConfig, tokenizer=None, say: Callable[[str], None] = pri
     if out.exists() and not cfg.overwrite:
         raise TTLError(f"output_dir={out} already exists; choose another or pass overwrite=true")
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.tokenizer)
-    corpus = open_corpus(str(cfg.data_path))
-    train, validation = (
-        resolve_source(str(cfg.data_path), split, cfg.text_column, cfg.train_split, cfg.val_split,
-                       cfg.val_fraction, cfg.val_documents, corpus=corpus)
-        for split in (cfg.train_split, cfg.val_split)
-    )
+    train, validation = train_and_validation(str(cfg.data_path), cfg)
     return build_shard_set(cfg, out, tokenizer, train, validation, say=say, progress=progress)
 
 

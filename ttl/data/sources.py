@@ -1,20 +1,16 @@
 """Documents of a text corpus, read through the `datasets` library one file ("unit") at a time.
 
 `data.path` is a Hub dataset id (`owner/name`), a local directory (a copy of a Hub dataset
-repository, such as `huggingface-cli download nicholasKluge/Pt-Corpus-Instruct
---repo-type dataset --local-dir DIR` makes, or any directory of parquet / jsonl / txt files),
-or a single such file. `datasets.load_dataset_builder` decides which files make which split,
-exactly as `datasets.load_dataset(path)` would (a README's YAML `configs:`, or names such as
-`train-*` and `validation-*`): the Hub and a local copy take one code path.
-
-A source with a validation split (`data.val_split`) keeps using it. Without one (Pt-Corpus-
-Instruct has only `train`), the held-out rule of `ttl.data.holdout` sets documents of the
-training split aside by their content, and the training side never sees them.
+repository, or any directory of parquet / jsonl / txt files), or a single such file.
+`datasets.load_dataset_builder` decides which files make which split, exactly as
+`datasets.load_dataset(path)` would (a README's YAML `configs:`, or names such as `train-*`
+and `validation-*`): the Hub and a local copy take one code path. A source without a
+validation split gets one by the held-out rule of `ttl.data.holdout`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,17 +20,15 @@ from ttl.rundir import looks_like_hub_id
 
 # File types a local source may hold, and the `datasets` builder that reads each.
 BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".txt": "text"}
-SUFFIXES = tuple(BUILDERS)
 
 
 def sample_corpus_dir() -> Path:
     """Directory of the Portuguese sample corpus shipped with ttl (train-/validation- JSONL)."""
-    from importlib import resources
-
-    return Path(str(resources.files("ttl.data") / "sample"))
+    return Path(__file__).parent / "sample"
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The error's type and the first line of its message, for one-line TTLErrors."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0][:300] if text else ''}"
 
@@ -68,7 +62,7 @@ def _parquet_rows(files: list[str]) -> tuple[int, list[str]]:
             columns = columns or footer.schema_arrow.names
         except Exception as error:  # pyarrow raises several types for damaged files
             raise TTLError(
-                f"{name}: not a complete parquet file ({_first_line(error)}); it may be cut short "
+                f"{name}: not a complete parquet file ({first_line(error)}); it may be cut short "
                 "by an interrupted download: download it again"
             ) from error
     return rows, columns
@@ -84,7 +78,7 @@ def open_corpus(path: str) -> Corpus:
         loader = str(local)
         if local.is_file():
             if local.suffix not in BUILDERS:
-                raise TTLError(f"data.path={path}: unsupported file type (use {', '.join(SUFFIXES)})")
+                raise TTLError(f"data.path={path}: unsupported file type (use {', '.join(BUILDERS)})")
             loader, data_files = BUILDERS[local.suffix], {"train": [str(local)]}
     elif looks_like_hub_id(path):
         loader = path
@@ -94,17 +88,17 @@ def open_corpus(path: str) -> Corpus:
         builder = datasets.load_dataset_builder(loader, data_files=data_files)
     except (datasets.exceptions.DataFilesNotFoundError, FileNotFoundError) as error:
         if local.exists():
-            raise TTLError(f"data.path={path}: no {', '.join(SUFFIXES)} files in this directory") from error
-        raise TTLError(f"data.path={path}: {_first_line(error)}") from error
+            raise TTLError(f"data.path={path}: no {', '.join(BUILDERS)} files in this directory") from error
+        raise TTLError(f"data.path={path}: {first_line(error)}") from error
     except Exception as error:
         if local.exists():
-            raise TTLError(f"data.path={path}: cannot be read as a dataset ({_first_line(error)})") from error
+            raise TTLError(f"data.path={path}: cannot be read as a dataset ({first_line(error)})") from error
         raise TTLError(
             f"data.path={path}: not a local path, and the Hub dataset could not be opened "
-            f"({_first_line(error)}); pass a local copy with data.path=DIR"
+            f"({first_line(error)}); pass a local copy with data.path=DIR"
         ) from error
     if builder.name not in set(BUILDERS.values()):
-        raise TTLError(f"data.path={path}: no {', '.join(SUFFIXES)} files "
+        raise TTLError(f"data.path={path}: no {', '.join(BUILDERS)} files "
                        f"{'in this directory' if local.exists() else 'in this dataset'} "
                        f"(datasets reads it as {builder.name!r})")
     splits = {str(name): [str(f) for f in files] for name, files in builder.config.data_files.items()}
@@ -113,9 +107,7 @@ def open_corpus(path: str) -> Corpus:
     for name, files in splits.items():
         info = (builder.info.splits or {}).get(name)
         documents[name] = info.num_examples if info is not None and info.num_examples else None
-        if not local.exists():
-            continue
-        if builder.name == "parquet":
+        if local.exists() and builder.name == "parquet":
             documents[name], schema = _parquet_rows(files)
             columns = columns or schema
     return Corpus(path=path, builder=builder.name, splits=splits, documents=documents,
@@ -148,7 +140,7 @@ def read_unit(corpus: Corpus, split: str, unit: int, column: str,
     except KeyError as error:
         raise TTLError(f"{name}: no column {column!r}; set data.text_column") from error
     except Exception as error:  # pyarrow, json and decoding errors of every kind
-        raise TTLError(f"{name}: cannot be read ({_first_line(error)})") from error
+        raise TTLError(f"{name}: cannot be read ({first_line(error)})") from error
 
 
 @dataclass(frozen=True)
@@ -181,23 +173,13 @@ class TextSource:
             where += f", {side} documents: {self.holdout.fraction:.4%} held out by content hash"
         return where + ")"
 
-    def keeps(self, text: str) -> bool:
-        """Whether `text` belongs to this source's side of the held-out rule."""
-        return self.holdout is None or self.holdout.held_out(text) == self.held_out
-
-    def batches(self, unit: int, batch_size: int = 256) -> Iterator[list[str]]:
-        """This source's documents of one unit (an index into `units`), in lists."""
-        split, index = self.units[unit]
-        for batch in read_unit(self.corpus, split, index, self.text_column, batch_size):
-            kept = batch if self.holdout is None else [t for t in batch if self.keeps(t)]
-            if kept:
-                yield kept
-
-    def documents(self, units: Sequence[int] | None = None) -> Iterator[str]:
-        """Every document of the given units (all, by default), in order."""
-        for unit in range(len(self.units)) if units is None else units:
-            for batch in self.batches(unit):
-                yield from batch
+    def documents(self) -> Iterator[str]:
+        """Every document of this source (its side of the held-out rule), in file order."""
+        for split, index in self.units:
+            for batch in read_unit(self.corpus, split, index, self.text_column):
+                for text in batch:
+                    if self.holdout is None or self.holdout.held_out(text) == self.held_out:
+                        yield text
 
 
 def resolve_source(path: str, split: str, text_column: str, train_split: str, val_split: str,
@@ -207,32 +189,36 @@ def resolve_source(path: str, split: str, text_column: str, train_split: str, va
     role (`val_split`: that split if the corpus has one, else the held-out side of the
     training split), or any other split by name."""
     corpus = corpus or open_corpus(path)
+    known, rule = ", ".join(corpus.splits), None
     if split not in (train_split, val_split) or (split == val_split and val_split in corpus.splits):
         if split not in corpus.splits:
-            raise TTLError(f"data.path={path}: no split {split!r} (splits: {', '.join(corpus.splits)})")
-        return _checked(TextSource(corpus, (split,), text_column))
-    if train_split not in corpus.splits:
-        raise TTLError(f"data.path={path}: no split {train_split!r} (splits: {', '.join(corpus.splits)}); "
-                       "set data.train_split")
-    if val_split in corpus.splits:
-        return _checked(TextSource(corpus, (train_split,), text_column))
-    rule = rule_for(val_fraction, val_documents, corpus.documents.get(train_split),
-                    f"the {train_split!r} split of {path}")
-    return _checked(TextSource(corpus, (train_split,), text_column, rule, held_out=split == val_split))
+            raise TTLError(f"data.path={path}: no split {split!r} (splits: {known})")
+        read = split
+    elif train_split not in corpus.splits:
+        raise TTLError(f"data.path={path}: no split {train_split!r} (splits: {known}); set data.train_split")
+    else:
+        read = train_split
+        if val_split not in corpus.splits:
+            rule = rule_for(val_fraction, val_documents, corpus.documents.get(train_split),
+                            f"the {train_split!r} split of {path}")
+    if corpus.documents.get(read) == 0:
+        raise TTLError(f"data.path={corpus.path}: the {read!r} split holds no documents "
+                       f"({', '.join(corpus.splits[read])})")
+    if corpus.columns is not None and text_column not in corpus.columns:
+        raise TTLError(f"data.path={corpus.path}: no column {text_column!r} "
+                       f"(columns: {', '.join(corpus.columns)}); set data.text_column")
+    return TextSource(corpus, (read,), text_column, rule, held_out=rule is not None and split == val_split)
 
 
-def _checked(source: TextSource) -> TextSource:
-    for split in source.splits:
-        if source.corpus.documents.get(split) == 0:
-            raise TTLError(f"data.path={source.corpus.path}: the {split!r} split holds no documents "
-                           f"({', '.join(source.corpus.splits[split])})")
-    columns = source.corpus.columns
-    if columns is not None and source.text_column not in columns:
-        raise TTLError(f"data.path={source.corpus.path}: no column {source.text_column!r} "
-                       f"(columns: {', '.join(columns)}); set data.text_column")
-    return source
+def train_and_validation(path: str, s) -> tuple[TextSource, TextSource]:
+    """The training and validation sources of `path` under the splits, text column and held-out
+    rule of `s` (a `ttl.data.config.SplitSettings`), the corpus opened once."""
+    corpus = open_corpus(path)
+    return tuple(resolve_source(path, split, s.text_column, s.train_split, s.val_split,
+                                s.val_fraction, s.val_documents, corpus=corpus)
+                 for split in (s.train_split, s.val_split))
 
 
-def iter_documents(source: TextSource, units: Sequence[int] | None = None) -> Iterator[str]:
-    """Every document of `source` (or of some of its units), in file order."""
-    return source.documents(units)
+def iter_documents(source: TextSource) -> Iterator[str]:
+    """Every document of `source`, in file order."""
+    return source.documents()

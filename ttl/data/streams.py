@@ -1,16 +1,15 @@
 """Iterable datasets that yield whole micro-batches from prepared shards (training) and a fixed
 list of rows (validation), sharded over DDP ranks and loader workers.
 
-Each dataset yields ready batches, packed as one tensor each (`ttl.data.batches.pack_batch`;
-`BatchLoader` unpacks them into dicts), so which worker makes which micro-batch is decided
-here: a rank's k-th micro-batch (counted from the stream's start position) is made by loader
-worker k % num_workers. The DataLoader collects
-batches from its workers round robin, starting with worker 0, so a rank's batch sequence is
-the same for any number of workers, and a stream restarted at batch k continues exactly.
+Each dataset yields ready batches, packed as one tensor each (`ttl.data.batches.pack_batch`),
+so which worker makes which micro-batch is decided here: a rank's k-th micro-batch (counted
+from the stream's start position) is made by loader worker k % num_workers. The DataLoader
+collects batches from its workers round robin, starting with worker 0, so a rank's batch
+sequence is the same for any number of workers, and a stream restarted at batch k continues
+exactly.
 
-Training streams are endless: epochs follow each other inside the stream (each with its
-own seeded order), so DDP ranks never run out at different times; `trainer.max_steps` ends
-training. `epochs` bounds them for tests and benchmarks.
+Training streams are endless (epochs follow each other inside them), so DDP ranks never run
+out at different times; `trainer.max_steps` ends training, `epochs` bounds tests.
 """
 
 from __future__ import annotations
@@ -25,15 +24,6 @@ from ttl.data.batches import lossless_batch, pack_batch
 from ttl.data.order import EpochOrder, StreamPosition, batch_positions, batches_per_rank
 from ttl.data.packing import PackedRows
 from ttl.data.shards import ShardReader
-
-
-def _worker() -> tuple[int, int]:
-    info = get_worker_info()
-    return (info.id, info.num_workers) if info else (0, 1)
-
-
-def _take(rows: PackedRows, index: np.ndarray) -> PackedRows:
-    return PackedRows(rows.ids[index], [rows.doc_starts[i] for i in index])
 
 
 class ShardStream(IterableDataset):
@@ -66,7 +56,8 @@ class ShardStream(IterableDataset):
         return batches_per_rank(self.reader.rows, 0, self.micro, self.world_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        worker, workers = _worker()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
         sizes = [c.rows for c in self.reader.chunks]
         epoch, row, first_index = self.start.epoch, self.start.row, 0
         while self.epochs is None or epoch < self.start.epoch + self.epochs:
@@ -92,16 +83,12 @@ class ShardStream(IterableDataset):
                     del cache[old]
                 cache[w] = self._load_window(order, int(w))
             offsets = positions[windows == w] - order.window_starts[w]
-            parts.append(_take(cache[w], offsets))
-        if len(parts) == 1:
-            return parts[0]
-        return PackedRows(np.concatenate([p.ids for p in parts]),
-                          [s for p in parts for s in p.doc_starts])
+            parts.append(cache[w][offsets])
+        return parts[0] if len(parts) == 1 else PackedRows.concat(parts)
 
     def _load_window(self, order: EpochOrder, window: int) -> PackedRows:
-        parts = [self.reader.read(self.reader.chunks[c]) for c in order.windows[window]]
-        rows = PackedRows(np.concatenate([p.ids for p in parts]), [s for p in parts for s in p.doc_starts])
-        return _take(rows, order.row_permutation(window))
+        rows = PackedRows.concat([self.reader.read(self.reader.chunks[c]) for c in order.windows[window]])
+        return rows[order.row_permutation(window)]
 
 
 class ValidationBatches(IterableDataset):
@@ -130,8 +117,7 @@ class ValidationBatches(IterableDataset):
         total = -(-len(self.rows) // self.micro)
         mine = range(self.rank, total, self.world_size)
         for index in mine:
-            end = min(len(self.rows), (index + 1) * self.micro)
-            part = _take(self.rows, np.arange(index * self.micro, end))
+            part = self.rows[index * self.micro:(index + 1) * self.micro]
             yield pack_batch(part.ids, part.doc_starts, self.document_masking, self.packing)
         for _ in range(len(mine), -(-total // self.world_size)):
             yield lossless_batch(self.rows.ids[: self.micro])
