@@ -52,7 +52,7 @@ def test_format_raw_is_refused_naming_format_auto(sample_dir, tiny_tokenizer):
     with pytest.raises(TTLError, match=expected):
         build(sample_dir, tiny_tokenizer, format="raw")
     with pytest.raises(TTLError, match=expected):
-        DataSettings(path=str(sample_dir), format="raw")
+        DataSettings(path=str(sample_dir), format="raw").validate()
     # Its keys are gone: from a config Hydra names them as unknown keys (test_config).
     for key in ("shuffle_buffer", "tokenize_batch_size"):
         with pytest.raises(TypeError, match=key):

@@ -39,7 +39,7 @@ def test_a_fraction_outside_the_open_interval_is_refused_naming_the_key(bad):
     with pytest.raises(TTLError, match=r"data.val_fraction=.*strictly between 0 and 1"):
         check_fraction(bad)
     with pytest.raises(TTLError, match=r"data.val_fraction=.*strictly between 0 and 1"):
-        DataSettings(path="x", seq_len=8, val_fraction=bad)
+        DataSettings(path="x", seq_len=8, val_fraction=bad).validate()
 
 
 def test_a_count_becomes_the_share_of_the_known_total():

@@ -84,7 +84,7 @@ def test_cli_refuses_unknown_keys_and_bad_values(tmp_path):
     bad = run_cli(["-m", "ttl.data.prepare", "data_path=x", "tokenizer=y", "output_dir=z", "seq_len=0"],
                   cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "ttl.data.prepare: error: seq_len=0: expected a positive integer"]
+        "ttl.data.prepare: error: seq_len=0: must be at least 1"]
 
 
 def test_existing_output_is_refused(shard_dir, sample_dir, tiny_tokenizer_dir):

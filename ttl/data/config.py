@@ -11,15 +11,9 @@ from omegaconf import MISSING
 
 from ttl.data.holdout import check_fraction
 from ttl.data.packing import check_packing
-from ttl.errors import TTLError
+from ttl.errors import TTLError, check_positive
 
 FORMATS = ("auto", "shards")
-
-
-def _positive(prefix: str, **values: int | None) -> None:
-    for key, value in values.items():
-        if value is not None and value < 1:
-            raise TTLError(f"{prefix}{key}={value!r}: expected a positive integer")
 
 
 @dataclass
@@ -76,9 +70,6 @@ class DataSettings(SplitSettings):
     # else the directory's name.
     dataset_id: str | None = None
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
         """The held-out share, the packing, the format and the positive counts."""
         check_fraction(self.val_fraction)
@@ -91,9 +82,9 @@ class DataSettings(SplitSettings):
             )
         if self.format not in FORMATS:
             raise TTLError(f"data.format={self.format!r}: choose one of {', '.join(FORMATS)}")
-        _positive("data.", seq_len=self.seq_len, shuffle_window=self.shuffle_window,
-                  val_documents=self.val_documents, max_val_blocks=self.max_val_blocks,
-                  prepare_num_proc=self.prepare_num_proc)
+        check_positive("data.", seq_len=self.seq_len, shuffle_window=self.shuffle_window,
+                       val_documents=self.val_documents, max_val_blocks=self.max_val_blocks,
+                       prepare_num_proc=self.prepare_num_proc)
         if self.num_workers < 0:
             raise TTLError(f"data.num_workers={self.num_workers}: must be at least 0")
 
@@ -131,9 +122,10 @@ class PrepareConfig(SplitSettings):
             if getattr(self, key) in (MISSING, None, ""):
                 raise TTLError(f"{key} is required: python -m ttl.data.prepare data_path=... "
                                "tokenizer=DIR output_dir=DIR")
-        _positive("", seq_len=self.seq_len, batch_size=self.batch_size, rows_per_group=self.rows_per_group,
-                  groups_per_shard=self.groups_per_shard, val_documents=self.val_documents,
-                  max_documents=self.max_documents, num_proc=self.num_proc)
+        check_positive("", seq_len=self.seq_len, batch_size=self.batch_size,
+                       rows_per_group=self.rows_per_group, groups_per_shard=self.groups_per_shard,
+                       val_documents=self.val_documents,
+                       max_documents=self.max_documents, num_proc=self.num_proc)
         check_fraction(self.val_fraction, "val_fraction")
         check_packing(self.packing)
         if self.seq_len < 2:

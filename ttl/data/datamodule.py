@@ -233,4 +233,6 @@ def datamodule(tokenizer, micro_batch_size: int, **settings) -> TTLDataModule:
     if settings.get("path") in (MISSING, "", None):
         raise TTLError("data.path is required: a Hub dataset id, a local copy of one, or local "
                        "parquet / jsonl / txt files")
-    return TTLDataModule(DataSettings(**settings), tokenizer, micro_batch_size)
+    data = DataSettings(**settings)
+    data.validate()
+    return TTLDataModule(data, tokenizer, micro_batch_size)
