@@ -36,11 +36,11 @@ def scheduled(optimizer, warmup: int, peak: float = 1e-3, names: list[str] | Non
 
 
 def test_a_schema_is_the_signature_typed_and_instantiable():
-    node = schema(scheduled, partial=True, exclude=("optimizer",), peak=2e-3)
+    node = schema(scheduled, partial=True, exclude=("optimizer",))
     fields = {f.name: f for f in dataclasses.fields(node)}
     assert list(fields) == ["_target_", "_partial_", "warmup", "peak", "names", "betas", "fn"]
     cfg = OmegaConf.structured(node)
-    assert cfg._target_ == "tests.test_cli.scheduled" and cfg.peak == 2e-3 and cfg.betas == [0.9, 0.95]
+    assert cfg._target_ == "tests.test_cli.scheduled" and cfg.peak == 1e-3 and cfg.betas == [0.9, 0.95]
     assert OmegaConf.is_missing(cfg, "warmup")  # no default in the signature: required
     with pytest.raises(TTLError, match="warmup is required"):
         first_missing(cfg)
@@ -50,10 +50,8 @@ def test_a_schema_is_the_signature_typed_and_instantiable():
         cfg.peak = "fast"
     # A Callable cannot be checked by OmegaConf: it is Any, and instantiate still passes it on.
     built = instantiate(cfg, fn=None)(optimizer="opt")
-    assert (built["optimizer"], built["warmup"], built["peak"], built["names"]) == ("opt", 7, 2e-3, None)
+    assert (built["optimizer"], built["warmup"], built["peak"], built["names"]) == ("opt", 7, 1e-3, None)
     assert list(built["betas"]) == [0.9, 0.95]
-    with pytest.raises(TypeError, match="no parameter 'pek'"):
-        schema(scheduled, pek=1.0)
 
 
 def test_a_command_returns_its_exit_status_in_process(capsys):

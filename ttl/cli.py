@@ -1,17 +1,11 @@
 """What every `python -m ttl.*` command shares: a Hydra app over a typed config, and one style of
 errors.
 
-Each setting is declared once, with its type and default: in a dataclass (a command's own
-settings, or a group such as `data:`), or in the signature of the function or class a config
-names with `_target_` (an optimizer, a callback), turned into a dataclass by `schema`. Both are
-registered in Hydra's ConfigStore (`store`), and the YAML files in conf/ extend them with only
-what differs. Hydra then checks every key and type when it composes: a typo or a wrong type fails
-before anything runs, naming the key (exit code 1). What types cannot say (a fraction in (0, 1),
-a path that must exist) is each settings class's `validate()`; a value ttl refuses is one line,
-`<command>: error: ...`, and exit code 2.
-
-`--help`, `--cfg job`, overrides, config files (`--config-dir`, `--config-name`) and `-m` work
-the same for every command (`hydra_command`).
+Each setting is declared once: in a dataclass, or in the signature of what a config names with
+`_target_` (turned into a dataclass by `schema`); both are registered in Hydra's ConfigStore
+(`store`), so Hydra checks every key and type when it composes (exit code 1). What types cannot
+say is each settings class's `validate()`: a TTLError, printed as `<command>: error: ...`, exit
+code 2 (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -45,14 +39,11 @@ def _omegaconf_type(hint: Any) -> Any:
         return Any
 
 
-def schema(target: Callable, *, partial: bool = False, exclude: Sequence[str] = (),
-           **values: Any) -> type:
+def schema(target: Callable, *, partial: bool = False, exclude: Sequence[str] = ()) -> type:
     """A structured config for `target` (a function or class that a config names with
     `_target_`): a dataclass with `_target_` (and `_partial_: true` with `partial`) and one field
-    per keyword parameter, its type and default read from the signature (`values` replace
-    defaults; parameters without one are required, `???`). Parameters in `exclude` are given at
-    `instantiate` time by the code (a model, a tokenizer). The signature stays the one
-    declaration of the settings."""
+    per parameter, its type and default read from the signature (required, `???`, without one).
+    Parameters in `exclude` are given at `instantiate` time by the code (a model, a tokenizer)."""
     function = target.__init__ if inspect.isclass(target) else target
     hints = typing.get_type_hints(function)
     fields: list[tuple] = [("_target_", str, f"{target.__module__}.{target.__qualname__}")]
@@ -61,13 +52,10 @@ def schema(target: Callable, *, partial: bool = False, exclude: Sequence[str] = 
     for name, parameter in inspect.signature(target).parameters.items():
         if name in exclude or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        default = values.get(name, MISSING if parameter.default is parameter.empty else parameter.default)
+        default = MISSING if parameter.default is parameter.empty else parameter.default
         if isinstance(default, list | dict):
             default = dataclasses.field(default_factory=lambda value=default: copy.deepcopy(value))
         fields.append((name, _omegaconf_type(hints.get(name, Any)), default))
-    unknown = set(values) - {f[0] for f in fields}
-    if unknown:
-        raise TypeError(f"schema({target.__qualname__}): no parameter {sorted(unknown)[0]!r}")
     return dataclasses.make_dataclass(f"{target.__name__}Config", fields)
 
 
@@ -146,19 +134,6 @@ def quote_free_text(argv: Sequence[str], keys: Sequence[str]) -> list[str]:
     return out
 
 
-def run_command(prog: str, body: Callable[[], Any]) -> Any:
-    """Run a command's body; a TTLError becomes one line on stderr and exit status 2."""
-    # Command-line runs print their own progress; transformers' per-load bars are noise.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        return body()
-    except TTLError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
 def invoke(app: Callable[[], Any], argv: Sequence[str]) -> int:
     """Run the Hydra app `app` (a `@hydra.main` function) with command-line `argv` in this
     process, as `python -m ...` would; returns its exit status."""
@@ -174,21 +149,27 @@ def invoke(app: Callable[[], Any], argv: Sequence[str]) -> int:
 
 
 def hydra_command(prog: str, config_name: str, body: Callable[[DictConfig], Any],
-                  free_text: Sequence[str] = (),
-                  config_path: str = "pkg://ttl.conf.commands") -> Callable[..., int]:
+                  free_text: Sequence[str] = ()) -> Callable[..., int]:
     """A command's console entry point: the Hydra app over conf/commands/<config_name>.yaml that
     runs `body(cfg)` (its TTLError one line, exit 2), with the values of `free_text` keys quoted
-    for Hydra. The returned `main(argv=None)` gives the exit status; `main.app` is the app."""
+    for Hydra. The returned `main(argv=None)` gives the exit status."""
 
-    @hydra.main(config_path=config_path, config_name=config_name, version_base="1.3")
+    @hydra.main(config_path="pkg://ttl.conf.commands", config_name=config_name, version_base="1.3")
     def app(cfg: DictConfig) -> Any:
-        return run_command(prog, lambda: body(cfg))
+        # Command-line runs print their own progress; transformers' per-load bars are noise.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        try:
+            return body(cfg)
+        except TTLError as error:
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            sys.exit(2)
 
     def main(argv: Sequence[str] | None = None) -> int:
         register_resolvers()
         return invoke(app, quote_free_text(sys.argv[1:] if argv is None else argv, free_text))
 
-    main.app = app
     main.__doc__ = f"Console entry point of `python -m {prog}`; returns the exit status."
     return main
 

@@ -1,11 +1,6 @@
-"""The private parts of Lightning that ttl reads, in one place.
-
-Lightning (bounded to the 2.6 releases ttl is tested on) has no public way to ask two things
-ttl needs at every micro-batch: whether the current batch ends an optimizer step (under gradient
-accumulation), and whether this step is a logging step (Lightning hands `on_step` values to the
-loggers only then, and ttl reduces over ranks only then). Both are answered here from the loop's
-own state, so they agree with what Lightning does; tests/test_lightning_api.py fails by
-name when a Lightning release moves them.
+"""The private parts of Lightning that ttl reads, in one place: Lightning 2.6 has no public way to
+ask whether a micro-batch ends an optimizer step or whether a step is a logging step, so they are
+read from the loop's own state; tests/test_lightning_api.py fails by name when a release moves them.
 """
 
 from __future__ import annotations

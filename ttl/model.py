@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
+
+from ttl.errors import TTLError
 
 # Keys of a model/ config that are not LlamaConfig fields: the name, the recipe, and the
 # parametrization (µP changes initialisation and learning rates, not the architecture).
@@ -20,8 +23,6 @@ def resolve_attn_implementation(requested: str, accelerator: str) -> str:
     """Map `auto` to flash_attention_2 when flash-attn is installed on a GPU run, else sdpa."""
     if requested != "auto":
         if requested == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-            from ttl.errors import TTLError
-
             raise TTLError(
                 "hardware.attn_implementation=flash_attention_2 needs the flash-attn package "
                 "(pip install -e '.[gpu]'); use sdpa or auto instead"
@@ -55,9 +56,7 @@ def llama_config(model_cfg: Mapping[str, Any], attn_implementation: str = "sdpa"
 
 def build_model(config: LlamaConfig, device: str | torch.device | None = None) -> LlamaForCausalLM:
     """A freshly initialised `LlamaForCausalLM` (on `device`; "meta" builds no weights)."""
-    if device is None:
-        return LlamaForCausalLM(config)
-    with torch.device(device):
+    with torch.device(device) if device is not None else nullcontext():
         return LlamaForCausalLM(config)
 
 
@@ -67,11 +66,8 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def matmul_parameters(model: torch.nn.Module) -> int:
-    """Parameters that take part in matrix products: all but the input embedding.
-
-    The input embedding is a table lookup, not a product, so MFU leaves it out (torchtitan's
-    count); tied to the output head, it is the head's weight and counts once.
-    """
+    """Parameters that take part in matrix products: all but the input embedding, a table lookup
+    that MFU leaves out (torchtitan's count); tied to the output head, it counts once."""
     total = count_parameters(model)
     if getattr(model.config, "tie_word_embeddings", False):
         return total
@@ -80,9 +76,6 @@ def matmul_parameters(model: torch.nn.Module) -> int:
 
 def flops_per_token(n_params: int, num_layers: int, hidden_size: int, seq_len: int) -> int:
     """Training FLOPs per token: 6N for the weights plus 12 x layers x hidden x seq for attention.
-
-    ttl logs MFU with N = `matmul_parameters` (every parameter but the input embedding, as
-    torchtitan counts); passing every parameter gives the count of earlier figures (nanoGPT's
-    with untied embeddings: about 12% more for the 160m model).
-    """
+    ttl logs MFU with N = `matmul_parameters`; every parameter gives earlier figures' count
+    (nanoGPT's with untied embeddings: about 12% more for the 160m model)."""
     return 6 * n_params + 12 * num_layers * hidden_size * seq_len

@@ -1,55 +1,41 @@
 """The run directory, with one owner: its layout, how it is written, and how it is read back.
 
     RUN_DIR/
-      config.yaml                  the resolved config of the first session (save_config);
-      configs/session-<k>.yaml     ...and of each later one
+      config.yaml, configs/session-<k>.yaml   each session's resolved config (save_config)
       data.json                    what the run trains and validates on (source, held-out rule)
-      step-<N>/                    Hugging Face exports (step_dirs), written atomically
-        trainer_state.json         step, tokens, perplexity, energy... (read_trainer_state)
-        README.md                  the model card (ttl.card)
+      step-<N>/                    Hugging Face exports (step_dirs), with trainer_state.json
+                                   (read_trainer_state) and README.md, the model card (ttl.card)
       checkpoints/                 Lightning .ckpt files for resume (latest_good_checkpoint),
-        last.ckpt, step-<N>.ckpt     wandb_steps.json (W&B's step at each checkpoint), and
-        step-<N>.ckpt.json           each checkpoint's record: its size, step and W&B step,
-                                     written after it is in place (a resume reads this, not the .ckpt)
+                                   each with its record step-<N>.ckpt.json; wandb_steps.json
       logs/version_<k>/metrics.csv the CSV logger's rows, one version per session
       emissions.csv, emissions-node<k>.csv   codecarbon's rows, one file per machine
-      wandb/                       W&B's offline runs
-      evaluation/                  python -m ttl.evaluate's results (evaluation_dir)
-      .lock                        held by the process that trains in it (RunLock, a FileLock)
+      wandb/, evaluation/          W&B's offline runs; python -m ttl.evaluate's results
+      .lock                        held by the process that trains in it (RunLock)
 
-Every file here is written whole or not at all: a temporary sibling, then an atomic rename
-(`write_json`, `write_dir`). Data paths and checkpoints that are not local take the form of a
-Hub id (`looks_like_hub_id`). One process trains or fine-tunes in a run directory at a time
-(`owned_run_dir`, a `FileLock`: the one lock of ttl, which the data cache takes too), and a
-resume takes the newest checkpoint that actually loads (`latest_good_checkpoint`).
+Every file here is written whole or not at all (a temporary sibling, then an atomic rename).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import filelock
 
 from ttl.errors import TTLError
 
-log = logging.getLogger(__name__)
-
 CONFIG = "config.yaml"
 SESSION_CONFIGS = "configs"
 DATA_RECORD = "data.json"
 TRAINER_STATE = "trainer_state.json"
-CHECKPOINTS = "checkpoints"
 LOGS = "logs"
-LOCK = ".lock"
 # What `python -m ttl.evaluate` writes about a run: evaluation.csv (perplexity per export) and
 # harness-step-<N>.json, harness.csv, card.md (lm-eval scores).
 EVALUATION = "evaluation"
@@ -57,8 +43,6 @@ EVALUATION_CSV = "evaluation.csv"
 # W&B's step counter at each checkpoint (ttl.train.callbacks.wandb_step), beside the checkpoints.
 WANDB_STEPS = "wandb_steps.json"
 STEP_DIR = re.compile(r"^step-(\d+)$")
-# Keys of the resolved config that do not change what is trained (left out of its hash).
-_UNHASHED_KEYS = ("resume", "dry_run")
 
 
 def looks_like_hub_id(value: str) -> bool:
@@ -99,7 +83,7 @@ def remove_stale_temporaries(directory: Path) -> None:
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
     """Where the run's Lightning .ckpt files go."""
-    return Path(run_dir) / CHECKPOINTS
+    return Path(run_dir) / "checkpoints"
 
 
 def evaluation_dir(run_dir: str | Path) -> Path:
@@ -165,7 +149,7 @@ def config_hash(cfg) -> str:
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in _UNHASHED_KEYS:
+    for key in ("resume", "dry_run"):
         resolved.pop(key, None)
     text = json.dumps(resolved, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -177,20 +161,17 @@ def save_config(cfg, run_dir: Path, replace: bool = False) -> Path:
     from omegaconf import OmegaConf
 
     run_dir = Path(run_dir)
+    target = run_dir / CONFIG
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        if target.exists() and not replace:
+            sessions = run_dir / SESSION_CONFIGS
+            sessions.mkdir(exist_ok=True)
+            target = sessions / f"session-{len(list(sessions.glob('session-*.yaml'))) + 2}.yaml"
+        target.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     except OSError as error:
         raise TTLError(f"run directory {run_dir} is not writable ({error.strerror}); "
                        "set paths.runs_dir to a writable place") from error
-    target = run_dir / CONFIG
-    if target.exists() and not replace:
-        sessions = run_dir / SESSION_CONFIGS
-        sessions.mkdir(exist_ok=True)
-        target = sessions / f"session-{len(list(sessions.glob('session-*.yaml'))) + 2}.yaml"
-    target.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return target
 
 
@@ -234,12 +215,9 @@ def is_primary_process() -> bool:
 
 
 class FileLock:
-    """ttl's one lock, for the run directory and the data cache: `filelock.FileLock` (an `flock`,
-    gone with its process even after SIGKILL, so a crashed run never blocks its own resume),
-    with the holder's pid written into the lock file so that a refusal can name it.
-    `wait=False` refuses a second holder at once (`busy` is the error, `{pid}` filled in);
-    `wait=True` waits for the holder, saying so when `waiting` is given.
-    """
+    """ttl's one lock, for the run directory and the data cache: a `filelock.FileLock` (an `flock`,
+    gone with its process even after SIGKILL) holding the holder's pid, so that a refusal (`busy`,
+    with `wait=False`) or a wait (`waiting`, with `wait=True`) can name it."""
 
     def __init__(self, path: Path, wait: bool = False, busy: str = "{path} is locked by pid {pid}",
                  waiting: str | None = None,
@@ -278,14 +256,11 @@ class FileLock:
 
 
 class RunLock(FileLock):
-    """The lock on `run_dir/.lock`, held by the process that trains or fine-tunes in it.
-
-    A second run started on the same run directory would interleave checkpoints and logs with
-    the first; it is refused instead.
-    """
+    """The lock on `run_dir/.lock`, held by the process that trains or fine-tunes in it: a second
+    run there, which would interleave checkpoints and logs with the first, is refused."""
 
     def __init__(self, run_dir: Path) -> None:
-        super().__init__(Path(run_dir) / LOCK, wait=False,
+        super().__init__(Path(run_dir) / ".lock", wait=False,
                          busy=f"run directory {run_dir} is in use by another process (pid {{pid}}); "
                               "wait for it to finish, or choose another run_name",
                          unwritable="run directory {dir} is not writable ({why}); "
@@ -297,12 +272,8 @@ def owned_run_dir(run_dir: str | Path) -> Iterator[Path]:
     """`run_dir`, locked by this job for as long as the block runs (only its primary process
     takes the lock: the other ranks of a launched job write into the same directory)."""
     run_dir = Path(run_dir)
-    lock = RunLock(run_dir).acquire() if is_primary_process() else None
-    try:
+    with RunLock(run_dir) if is_primary_process() else nullcontext():
         yield run_dir
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def checkpoint_record_path(path: Path) -> Path:
@@ -369,6 +340,5 @@ def latest_good_checkpoint(run_dir: Path) -> Path | None:
     for path in resume_candidates(run_dir):
         if checkpoint_is_readable(path):
             return path
-        log.warning("checkpoint %s is truncated or corrupt; falling back to an older one", path)
         print(f"warning: checkpoint {path} is truncated or corrupt; trying an older one")
     return None

@@ -1,11 +1,9 @@
 """`RecordedCheckpointIO`: Lightning's checkpoint writer, plus a small record of each checkpoint.
 
-A resume used to read the checkpoint three times before Lightning loaded it (a CRC over the
-whole file, a `torch.load` to check its structure, another for the W&B step): several GB each
-time for the 460m model. Lightning writes a checkpoint to a temporary file and renames it into
-place, so a checkpoint under its final name is whole; the record written right after the rename
-(`ttl.rundir.write_checkpoint_record`: size, step, W&B step) is what a resume reads instead.
-A file cut short or replaced since no longer matches its record's size and is skipped.
+Lightning renames a checkpoint into place whole; the record written right after
+(`ttl.rundir.write_checkpoint_record`: size, step, W&B step) is what a resume reads instead of
+the checkpoint itself (several GB for the 460m model). A file whose size no longer matches is
+skipped.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """The settings of `python -m ttl.train`, each declared once, with its type and default.
 
-`TrainConfig` is the root: the run's own keys and the groups that are plain settings (`model`,
-`tokenizer`, `data`, `trainer`, `hardware`, `paths`). The groups that name a component with
-`_target_` (`module`, `optimizer`, `scheduler`, `callbacks`, `logger`) are declared by that
-component's signature (`ttl.cli.schema`). Everything is registered in Hydra's ConfigStore on
-import; conf/'s YAML files extend these schemas with only what differs from them, and
-`conf/train.yaml` wires the groups together (`optimizer.lr: ${model.recipe.lr}`, ...).
-
-The defaults are TeenyTinyLlama-160m's: `ModelConfig()` is its architecture and recipe.
+`TrainConfig` is the root: the run's own keys and the groups that are plain settings. The groups
+that name a `_target_` are declared by that component's signature (`ttl.cli.schema`). All are
+registered in Hydra's ConfigStore on import; conf/'s YAML files extend them with only what
+differs. The defaults are TeenyTinyLlama-160m's.
 """
 
 from __future__ import annotations
@@ -31,8 +27,6 @@ from ttl.train.callbacks.throughput import ThroughputMonitor
 from ttl.train.callbacks.wandb_step import WandbStep
 from ttl.train.module import CausalLMModule
 from ttl.train.parametrization import width_multiplier
-
-RESUME_CHOICES = ("auto", "never")
 
 
 @dataclass
@@ -78,9 +72,8 @@ class ModelConfig:
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
     hidden_act: str = "silu"
-    # standard, or mup: the maximal-update parametrization (recipe_switch=mup), whose
-    # initialisation and per-group learning rates scale with hidden_size / base_width
-    # (ttl.train.parametrization). The base width is the 160m's, where µP changes nothing.
+    # standard, or mup (recipe_switch=mup): initialisation and per-group learning rates scale with
+    # hidden_size / base_width (ttl.train.parametrization); at the 160m's width µP changes nothing.
     parametrization: str = "standard"
     base_width: int = 768
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
@@ -166,8 +159,7 @@ class HardwareConfig:
         """A micro-batch is positive; the loss implementation is one ttl has."""
         from ttl.train.losses import LOSS_IMPLEMENTATIONS
 
-        if self.micro_batch_size is not None and self.micro_batch_size < 1:
-            raise TTLError(f"hardware.micro_batch_size={self.micro_batch_size}: expected a positive integer")
+        check_positive("hardware.", micro_batch_size=self.micro_batch_size)
         if self.loss_impl not in LOSS_IMPLEMENTATIONS:
             raise TTLError(f"hardware.loss_impl={self.loss_impl!r}: choose one of "
                            f"{', '.join(LOSS_IMPLEMENTATIONS)}")
@@ -223,34 +215,31 @@ class TrainConfig:
         if self.data.seq_len > self.model.max_position_embeddings:
             raise TTLError(f"data.seq_len={self.data.seq_len} exceeds the model's context "
                            f"model.max_position_embeddings={self.model.max_position_embeddings}")
-        if self.resume not in RESUME_CHOICES and not self.resume.endswith(".ckpt"):
+        if self.resume not in ("auto", "never") and not self.resume.endswith(".ckpt"):
             raise TTLError(f"resume={self.resume!r}: use auto, never, or a path to a .ckpt file")
 
 
 def register() -> None:
     """Put every schema of the train config into Hydra's ConfigStore (done on import)."""
     store(TrainConfig, "train_schema")
-    store(schema(CausalLMModule, partial=True,
-                 exclude=("config", "optimizer_factory", "scheduler_factory", "tokens_per_step",
-                          "width_multiplier")),
-          "causal_lm_schema", group="module")
-    for name, target in (("adamw", optim.build_adamw), ("muon", optim.build_muon)):
-        store(schema(target, partial=True, exclude=("model", "width_multiplier")), f"{name}_schema",
-              group="optimizer")
-    # Handed by the builder (ttl.cli.build), never copied into a node: the run directory, the
-    # run's step count, the loggers' hyperparameters and W&B's step to resume at.
-    for name, target in (("cosine", optim.warmup_cosine), ("constant", optim.warmup_constant),
-                         ("wsd", optim.warmup_stable_decay)):
-        store(schema(target, partial=True, exclude=("optimizer", "total_steps")), f"{name}_schema",
-              group="scheduler")
-    for name, target in (("hf_checkpoint", HFCheckpoint), ("resume_checkpoint", ResumeCheckpoint),
-                         ("preemption", PreemptionCheckpoint), ("emissions", EmissionsMonitor),
-                         ("throughput", ThroughputMonitor), ("wandb_step", WandbStep),
-                         ("samples", SampleGenerations), ("progress_bar", StepProgressBar)):
-        store(schema(target, exclude=("tokenizer", "run_dir", "spawned")), f"{name}_schema",
-              group="callbacks")
-    for name, target in (("wandb", loggers.wandb_logger), ("csv", loggers.csv_logger)):
-        store(schema(target, exclude=("hparams", "resume_step", "run_dir")), f"{name}_schema", group="logger")
+    # Each group's options, and the arguments its builder hands (ttl.cli.build; never copied into
+    # a node): the model, the run directory, the run's step count, the loggers' hyperparameters...
+    for group, partial, exclude, options in (
+        ("module", True, ("config", "optimizer_factory", "scheduler_factory", "tokens_per_step",
+                          "width_multiplier"), {"causal_lm": CausalLMModule}),
+        ("optimizer", True, ("model", "width_multiplier"),
+         {"adamw": optim.build_adamw, "muon": optim.build_muon}),
+        ("scheduler", True, ("optimizer", "total_steps"), {"cosine": optim.warmup_cosine,
+         "constant": optim.warmup_constant, "wsd": optim.warmup_stable_decay}),
+        ("callbacks", False, ("tokenizer", "run_dir", "spawned"),
+         {"hf_checkpoint": HFCheckpoint, "resume_checkpoint": ResumeCheckpoint,
+          "preemption": PreemptionCheckpoint, "emissions": EmissionsMonitor, "throughput": ThroughputMonitor,
+          "wandb_step": WandbStep, "samples": SampleGenerations, "progress_bar": StepProgressBar}),
+        ("logger", False, ("hparams", "resume_step", "run_dir"),
+         {"wandb": loggers.wandb_logger, "csv": loggers.csv_logger}),
+    ):
+        for name, target in options.items():
+            store(schema(target, partial=partial, exclude=exclude), f"{name}_schema", group=group)
 
 
 register()

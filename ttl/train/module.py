@@ -16,31 +16,16 @@ from ttl.train.losses import causal_lm_loss, z_loss_term
 from ttl.train.parametrization import apply_mup_init
 from ttl.train.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
-NONFINITE_POLICIES = ("stop", "skip")
-
-
-def zero_output_projections(model: LlamaForCausalLM) -> None:
-    """Zero the projections that write into the residual stream (each layer's attention o_proj
-    and MLP down_proj): every block starts as the identity (modded-nanogpt, muP-style)."""
-    for layer in model.model.layers:
-        torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
-        torch.nn.init.zeros_(layer.mlp.down_proj.weight)
-
 
 class CausalLMModule(pl.LightningModule):
-    """Next-token prediction on packed blocks; logs loss, perplexity, learning rate and tokens.
+    """Next-token prediction on packed blocks; logs loss, perplexity, learning rate and tokens
+    (docs/configuration.md says what each metric averages; `train/lr` is the first group's rate).
 
-    `train/loss` is the mean over the tokens of every micro-batch of one optimizer step, on
-    every rank (never a sum over accumulation steps, the original's defect). `val/loss` is
-    token-weighted over the whole validation set: summed token losses divided by the token
-    count. `train/lr` is the rate the logged step trained at (the first parameter group's).
-
-    Why not the kept libraries here (measured with torchmetrics 1.9 and Lightning 2.6):
-    torchmetrics' `MeanMetric` checks every update for NaN on the host (a GPU synchronisation
-    per micro-batch), and with `nan_strategy="disable"` it drops the weights (values 1 and 3
-    weighted 3 and 1 average to 2.0, not 1.5); so the sums stay on the device here and are
-    reduced over ranks only at logging steps. `LearningRateMonitor` logs once per micro-batch
-    under accumulation and writes its own W&B rows without the `progress/tokens` x-axis.
+    Why not the kept libraries (torchmetrics 1.9, Lightning 2.6): `MeanMetric` checks every
+    update for NaN on the host (a GPU sync per micro-batch), and with `nan_strategy="disable"`
+    drops the weights; so the sums stay on the device, reduced over ranks at logging steps only.
+    `LearningRateMonitor` logs once per micro-batch under accumulation, without the
+    `progress/tokens` x-axis.
     """
 
     def __init__(
@@ -59,7 +44,7 @@ class CausalLMModule(pl.LightningModule):
         width_multiplier: float | None = None,
     ) -> None:
         super().__init__()
-        if nonfinite_loss not in NONFINITE_POLICIES:
+        if nonfinite_loss not in ("stop", "skip"):
             raise TTLError(f"module.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
         # hf: Hugging Face's loss over the full logits; chunked: ttl.train.losses (no full fp32 logits).
         self.loss_impl = loss_impl
@@ -72,7 +57,6 @@ class CausalLMModule(pl.LightningModule):
         # (host flag, CUDA event or None, step) of the last loss not yet checked for NaN/Inf.
         self._pending_check: tuple | None = None
         self.skipped_batches = 0
-        self.config = config
         self.model: LlamaForCausalLM = build_model(config)
         # µP (model.parametrization=mup): hidden_size / base_width, which rescales the
         # initialisation here and the optimizer's groups (ttl.train.parametrization); None: standard.
@@ -80,7 +64,10 @@ class CausalLMModule(pl.LightningModule):
         if width_multiplier is not None:
             apply_mup_init(self.model, width_multiplier)
         if zero_init_output:
-            zero_output_projections(self.model)
+            # Each block starts as the identity (modded-nanogpt): zero what writes into the residual.
+            for layer in self.model.model.layers:
+                torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
+                torch.nn.init.zeros_(layer.mlp.down_proj.weight)
         if zero_init_head:
             if config.tie_word_embeddings:
                 raise TTLError("module.zero_init_head=true with model.tie_word_embeddings=true would zero "
@@ -93,8 +80,6 @@ class CausalLMModule(pl.LightningModule):
         self.tokens_per_step = tokens_per_step
         self.compile_model = compile_model
         self.compile_mode = compile_mode
-        self._val_loss_sum = torch.zeros(())
-        self._val_tokens = torch.zeros((), dtype=torch.long)
         # Token-weighted loss of the optimizer step in progress (its micro-batches so far), and
         # how many of its micro-batches ran and were skipped (module.nonfinite_loss=skip).
         self._step_loss_sum = torch.zeros((), dtype=torch.float64)
@@ -105,12 +90,8 @@ class CausalLMModule(pl.LightningModule):
         self.val_history: list[tuple[int, float]] = []
 
     def configure_model(self) -> None:
-        """Shard under FSDP2 (`trainer=fsdp`), then compile in place.
-
-        Compiling in place keeps plain parameter names in checkpoints (no `_orig_mod.`).
-        Lightning calls this hook again for `trainer.validate` after `fit`: it must be
-        idempotent.
-        """
+        """Shard under FSDP2 (`trainer=fsdp`), then compile in place (plain parameter names in
+        checkpoints, no `_orig_mod.`). Idempotent: Lightning calls it again for `validate`."""
         if getattr(self, "_configured", False):
             return
         self._configured = True
@@ -138,15 +119,10 @@ class CausalLMModule(pl.LightningModule):
         return self.global_step * self.tokens_per_step
 
     def forward(self, batch: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean next-token cross-entropy of a batch of blocks.
-
-        A batch is a (B, T) tensor of token ids, or a dict with `input_ids` and optionally
-        `position_ids`, `attention_mask` (e.g. per-document masking of packed rows) and
-        `labels` (-100 where no loss is wanted); labels default to the input ids.
-        """
-        if isinstance(batch, torch.Tensor):
-            batch = {"input_ids": batch}
-        inputs = dict(batch)
+        """Mean next-token cross-entropy of a batch of blocks: a (B, T) tensor of token ids, or a
+        dict with `input_ids` and optionally `position_ids`, `attention_mask` and `labels` (-100
+        where no loss is wanted; the input ids by default)."""
+        inputs = {"input_ids": batch} if isinstance(batch, torch.Tensor) else dict(batch)
         inputs.setdefault("labels", inputs["input_ids"])
         if self.loss_impl == "chunked":
             return self._chunked_loss(self.model, inputs, z_loss=self.z_loss)
@@ -218,10 +194,9 @@ class CausalLMModule(pl.LightningModule):
         self.log("train/ppl", torch.exp(mean), prog_bar=True, sync_dist=False)
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        """Note the rate this step trains at (train/lr). A step whose every micro-batch was skipped
-        updates nothing: with no gradients AdamW leaves weights and moments alone, as on one
-        process (where skipped batches return None)."""
-        # The rate this step trains at, for train/lr: the scheduler moves on before on_train_batch_end.
+        """Note the rate this step trains at for train/lr (the scheduler moves on before
+        on_train_batch_end). A step whose every micro-batch was skipped updates nothing: with no
+        gradients AdamW leaves weights and moments alone, as on one process."""
         self._step_lr = optimizer.param_groups[0]["lr"]
         if self._step_skipped and self._step_skipped == self._step_micro_batches:
             for parameter in self.model.parameters():
@@ -229,12 +204,9 @@ class CausalLMModule(pl.LightningModule):
         self._step_micro_batches = self._step_skipped = 0
 
     def _watch_finite(self, loss: torch.Tensor) -> None:
-        """Check the loss for NaN/Inf without stalling the GPU.
-
-        On CPU the check is immediate (the bad update never happens). On GPU the flag is
-        copied to the host asynchronously and read one step later, when it is long computed;
-        checkpoints call `check_finite` first, so no checkpoint ever holds the damage.
-        """
+        """Check the loss for NaN/Inf without stalling the GPU: at once on CPU; on GPU the flag is
+        copied to the host asynchronously and read one step later (checkpoints call
+        `check_finite` first, so none ever holds the damage)."""
         if not loss.is_cuda:
             self._pending_check = (torch.isfinite(loss), None, self.global_step)
             self.check_finite()
@@ -261,11 +233,8 @@ class CausalLMModule(pl.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Never write a checkpoint after a non-finite loss; number optimizer state as FSDP does.
-
-        FSDP checkpoints (`trainer=fsdp`) already number parameters in model order; the
-        others are renumbered alike, so any run can resume under any strategy.
-        """
+        """Never write a checkpoint after a non-finite loss; number optimizer state in model order
+        as FSDP does, so any run can resume under any strategy."""
         self.check_finite()
         if is_sharded(self.model) or not checkpoint.get("optimizer_states"):
             return
@@ -276,11 +245,8 @@ class CausalLMModule(pl.LightningModule):
         ]
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        """Log learning rate and tokens seen on logging steps only.
-
-        Lightning turns logged floats into device tensors, and a copy from host memory waits
-        for the GPU queue: doing it every step would stall the pipeline.
-        """
+        """Log learning rate and tokens seen on logging steps only (a logged float becomes a device
+        tensor, whose copy waits for the GPU queue: every step would stall the pipeline)."""
         if not is_logging_step(self.trainer):
             return
         if self.lr_schedulers() is not None and ends_optimizer_step(self.trainer):
@@ -289,8 +255,7 @@ class CausalLMModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Tell the training stream which epoch starts (its order depends on it)."""
-        datamodule = getattr(self.trainer, "datamodule", None)
-        dataset = getattr(datamodule, "train_dataset", None)
+        dataset = getattr(getattr(self.trainer, "datamodule", None), "train_dataset", None)
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(self.current_epoch)
 
@@ -325,10 +290,8 @@ class CausalLMModule(pl.LightningModule):
 
     def configure_optimizers(self):
         """The optimizer from its Hydra partial and a per-step scheduler."""
-        if self.width_multiplier is None:
-            optimizer = self.optimizer_factory(self.model)
-        else:
-            optimizer = self.optimizer_factory(self.model, width_multiplier=self.width_multiplier)
+        mup = {} if self.width_multiplier is None else {"width_multiplier": self.width_multiplier}
+        optimizer = self.optimizer_factory(self.model, **mup)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

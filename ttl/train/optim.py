@@ -1,13 +1,10 @@
 """Optimizers and learning-rate schedules, built by Hydra as partials (`_partial_: true`).
 
-The schedules are ours, not transformers': in transformers 5 `get_cosine_schedule_with_warmup`,
-`get_constant_schedule_with_warmup` and `get_wsd_schedule` warm up with the factor step/warmup,
-so step 0 trains at lr 0 and the peak is first reached at step `warmup`. Ours, as in
-TeenyTinyLlama's recipe, use (step + 1)/warmup: lr/warmup at step 0 and the peak at step
-`warmup - 1`, one step earlier. From step `warmup` on, `warmup_cosine` and transformers' cosine
-agree; `get_wsd_schedule` decays along a cosine by default, `warmup_stable_decay` linearly.
-Muon is `torch.optim.Muon`; `MuonWithAdamW` only routes each parameter group to it or to
-`torch.optim.AdamW`, because Lightning's automatic optimisation steps a single optimizer.
+The schedules are ours, not transformers': transformers 5's warm up with step/warmup (lr 0 at
+step 0); ours, as TeenyTinyLlama's recipe, with (step + 1)/warmup, reaching the peak one step
+earlier. `warmup_stable_decay` decays linearly (`get_wsd_schedule`: along a cosine).
+`MuonWithAdamW` routes each group to `torch.optim.Muon` or `torch.optim.AdamW`, because
+Lightning's automatic optimisation steps a single optimizer.
 """
 
 from __future__ import annotations
@@ -24,14 +21,10 @@ from ttl.train.parametrization import adamw_role_settings, check_untied, muon_sh
 
 def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool,
                  decay_embeddings: bool = True) -> list[dict]:
-    """Split trainable parameters into a decayed group and an exempt group.
-
-    Matrices (linear and embedding weights) are decayed; 1-D parameters (RMSNorm weights and
-    any biases) are exempt, and so is the input embedding with `decay_embeddings=False` (an
-    output head tied to it is the same tensor: exempt too). `decay_all_params=True` reproduces
-    TeenyTinyLlama, whose no-decay list matched no Llama parameter name, so every parameter
-    was decayed.
-    """
+    """Split trainable parameters into a decayed group (matrices) and an exempt one (1-D norms and
+    biases; the input embedding, and a head tied to it, with `decay_embeddings=False`).
+    `decay_all_params=True` reproduces TeenyTinyLlama, whose no-decay list matched no Llama
+    parameter name."""
     params = [p for p in model.parameters() if p.requires_grad]
     if decay_all_params:
         return [{"params": params, "weight_decay": weight_decay}]
@@ -40,10 +33,7 @@ def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool,
         embeddings = {id(model.get_input_embeddings().weight)}
     decayed = [p for p in params if p.ndim >= 2 and id(p) not in embeddings]
     exempt = [p for p in params if p.ndim < 2 or id(p) in embeddings]
-    return [
-        {"params": decayed, "weight_decay": weight_decay},
-        {"params": exempt, "weight_decay": 0.0},
-    ]
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": exempt, "weight_decay": 0.0}]
 
 
 def build_adamw(
@@ -58,11 +48,7 @@ def build_adamw(
     width_multiplier: float | None = None,
 ) -> torch.optim.AdamW:
     """AdamW over `model` with norm/bias exemption; `fused=None` fuses on CUDA parameters.
-
-    `width_multiplier` (the module passes it under `model.parametrization=mup`): one group per
-    role (embedding, hidden, head, norm) with µP's learning rate and weight decay at that width
-    (ttl.train.parametrization); at 1 every group has `lr` and the published decay.
-    """
+    With `width_multiplier` (µP), one group per role with µP's lr and decay at that width."""
     if width_multiplier is None:
         groups = decay_groups(model, weight_decay, decay_all_params, decay_embeddings)
     else:
@@ -90,14 +76,10 @@ def mup_adamw_groups(model: nn.Module, lr: float, weight_decay: float, multiplie
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
-    """One optimizer that steps Muon's parameter groups with `torch.optim.Muon` and the rest
-    with `torch.optim.AdamW`.
-
-    The groups and the per-parameter state are this optimizer's own (so `state_dict`,
-    `load_state_dict`, schedulers, gradient clipping and FSDP's optimizer state dict see an
-    ordinary optimizer); at each step they are lent to the two torch optimizers, which do the
-    arithmetic. A group's `algorithm` key ("muon" or "adamw") says which.
-    """
+    """One optimizer that steps Muon's groups with `torch.optim.Muon` and the rest with
+    `torch.optim.AdamW`. The groups and state are its own (so state dicts, schedulers, clipping
+    and FSDP see an ordinary optimizer), lent to the two at each step by each group's
+    `algorithm` key."""
 
     def __init__(self, muon_groups: list[dict], adamw_groups: list[dict], muon_defaults: dict,
                  adamw_defaults: dict) -> None:
@@ -145,25 +127,18 @@ def build_muon(
     fused: bool | None = None,
     width_multiplier: float | None = None,
 ) -> MuonWithAdamW:
-    """Muon (`torch.optim.Muon`) for the hidden matrices, AdamW for everything else.
+    """Muon (`torch.optim.Muon`) for the hidden matrices (`lr`), AdamW for the input embedding
+    (`embedding_lr`; a tied head takes it too), the head (`head_lr`) and the norms (`norm_lr`,
+    never decayed); a rate left at None is `lr`.
 
-    Four groups, each with its own learning rate: the hidden matrices (Muon, `lr`), the input
-    embedding (`embedding_lr`), the output head (`head_lr`; a head tied to the embedding is
-    the embedding's tensor and takes `embedding_lr`) and the norms (`norm_lr`, never decayed);
-    a group's rate left at None is `lr`.
-    `adjust_lr_fn="match_rms_adamw"` scales Muon's orthogonal update to AdamW's typical RMS
-    (0.2 x sqrt(max(rows, cols)), Moonlight), so one learning rate and weight decay suit both
-    kinds of group and every matrix shape; torch's "original" (Keller Jordan's) scaling needs a
-    separate, ~50x larger Muon rate.
-
-    `width_multiplier` (µP, ttl.train.parametrization): the head follows AdamW's µP rule (lr / m,
-    decay x m), and the hidden matrices take torch's width-independent `original` adjustment with
-    one group per shape, whose factor makes each step `match_rms_adamw`'s at the base width.
+    `match_rms_adamw` scales Muon's update to AdamW's typical RMS (Moonlight), so one lr and
+    decay suit both kinds of group; torch's `original` needs a ~50x larger Muon rate. Under µP
+    (`width_multiplier`) the head follows AdamW's µP rule and the hidden matrices `original`,
+    one group per shape (ttl.train.parametrization).
     """
     roles = parameter_roles(model)
     embedding_lr, head_lr, norm_lr = (lr if rate is None else rate
                                       for rate in (embedding_lr, head_lr, norm_lr))
-    embedding_decay = weight_decay if decay_embeddings else 0.0
     head_decay = weight_decay
     hidden_groups = [{"params": roles["hidden"], "lr": lr, "weight_decay": weight_decay, "group": "hidden"}]
     if width_multiplier is not None:
@@ -179,8 +154,8 @@ def build_muon(
                          for shape, params in by_shape.items()
                          for factor in [muon_shape_factor(shape, width_multiplier)]]
     adamw_groups = [
-        {"params": roles["embedding"], "lr": embedding_lr, "weight_decay": embedding_decay,
-         "group": "embedding"},
+        {"params": roles["embedding"], "lr": embedding_lr, "weight_decay": weight_decay if decay_embeddings
+         else 0.0, "group": "embedding"},
         {"params": roles["head"], "lr": head_lr, "weight_decay": head_decay, "group": "head"},
         {"params": roles["norm"], "lr": norm_lr, "weight_decay": 0.0, "group": "norm"},
     ]
@@ -195,31 +170,19 @@ def build_muon(
     )
 
 
-def group_settings(optimizer: torch.optim.Optimizer) -> list[tuple[str, float, float]]:
-    """(group name, learning rate, weight decay) of each parameter group, for the plan; groups
-    without a name are called by their decay (decayed / exempt)."""
-    rows = []
-    for group in optimizer.param_groups:
-        name = group.get("group") or ("decayed" if group["weight_decay"] else "exempt")
-        rows.append((name, float(group["lr"]), float(group["weight_decay"])))
-    return rows
-
-
 def _warmup(step: int, warmup_steps: int) -> float:
     # Step 0 already gets a non-zero rate: (step + 1) / warmup, as in the original schedule.
     return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
 
 
-def warmup_cosine(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0
-) -> LambdaLR:
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
+                  min_lr_ratio: float = 0.0) -> LambdaLR:
     """Linear warmup over `warmup_steps`, then cosine decay to `min_lr_ratio` at `total_steps`."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return _warmup(step, warmup_steps)
-        span = max(1, total_steps - warmup_steps)
-        progress = min(1.0, (step - warmup_steps) / span)
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return LambdaLR(optimizer, factor)
@@ -230,13 +193,8 @@ def warmup_constant(optimizer: torch.optim.Optimizer, warmup_steps: int = 0) -> 
     return LambdaLR(optimizer, lambda step: _warmup(step, warmup_steps))
 
 
-def warmup_stable_decay(
-    optimizer: torch.optim.Optimizer,
-    warmup_steps: int,
-    total_steps: int,
-    decay_fraction: float = 0.2,
-    min_lr_ratio: float = 0.0,
-) -> LambdaLR:
+def warmup_stable_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
+                        decay_fraction: float = 0.2, min_lr_ratio: float = 0.0) -> LambdaLR:
     """Warmup, a constant plateau, then linear decay over the last `decay_fraction` of steps."""
     decay_start = int(total_steps * (1 - decay_fraction))
 

@@ -1,42 +1,22 @@
 """The maximal-update parametrization (µP, Yang et al. 2022, "Tensor Programs V"): each parameter's
-role, its initialisation and its optimizer settings as functions of the width.
+role, its initialisation and its optimizer settings as functions of the width multiplier
+m = hidden_size / base_width. The rules' table is in docs/recipes.md; at the base width (the
+160m's, 768) every rule is the identity. The reasons behind the choices:
 
-Under µP the learning rate and initialisation that are best at one width stay best as the width
-grows, so a sweep on a small proxy tunes the large model. ttl's base width is the 160m model's
-(768): there the width multiplier m = hidden_size / base_width is 1 and every rule below is the
-identity, so `recipe_switch=mup` leaves the paper run unchanged and only rescales narrower (or
-wider) models. The proxies keep the 160m's shape ratios (head size 64, MLP 4x), so every hidden
-matrix's fan-in grows by the same m.
-
-The rules (AdamW; TP5's Table 3, in the form without multipliers):
-
-| role | parameters | init std | AdamW lr | weight decay |
-|---|---|---|---|---|
-| embedding | input embedding | σ | lr | wd |
-| hidden | attention and MLP projections | σ / sqrt(m) | lr / m | wd · m |
-| head | output head | σ / m | lr / m | wd · m |
-| norm | RMSNorm weights | 1 | lr | 0 (wd with decay_all_params) |
-
-- **The output logits' multiplier 1/m is folded into the head**: a head with init σ/m and Adam lr
-  lr/m computes the same logits as a head with init σ, lr and a 1/m multiplier (Adam's update
-  does not depend on the gradient's scale, up to ε). So the trained weights *are* the logits'
-  weights: an export is a plain `LlamaForCausalLM` that `from_pretrained` loads with no ttl code.
-- **Weight decay is independent of the learning rate** (scaled by m where the lr is divided by
-  m): torch's AdamW decays by lr · wd per step, and µP's lr/m would otherwise weaken the decay of
-  wide models and strengthen it in narrow proxies. Keeping lr · wd fixed keeps the decay's
-  time scale (1 / (lr · wd) steps) the same at every width (Wortsman et al. 2023; Wang & Aitchison
-  2024), so a tuned wd transfers as the lr does.
-- **Attention scale:** µP prescribes 1/d for a head size d that grows with the width. ttl's head
-  size stays 64 at every width (more heads, not wider ones), so 1/d and 1/sqrt(d) differ only by a
-  constant (8): the standard 1/sqrt(64) is kept, and it is exact at the base width.
-- **Muon** (torch.optim.Muon) orthogonalises the hidden matrices' update: its spectral norm is
-  the adjusted lr. µP asks for a spectral norm of order sqrt(fan_out / fan_in), independent of the
-  width (Yang, Simon & Bernstein 2023). torch's `original` adjustment, lr · sqrt(max(1, A / B)),
-  is that; `match_rms_adamw`, lr · 0.2 · sqrt(max(A, B)), grows with sqrt(width) and is not µP.
-  Under µP the Muon groups use `original`, with a per-shape factor fixed at the base width's
-  shape, so that at the base width each step equals `match_rms_adamw`'s exactly (the published
-  Muon arm) and elsewhere it does not move with the width; their weight decay is divided by the
-  same factor, so lr · wd is Muon's as published.
+- **The output logits' multiplier 1/m is folded into the head** (init σ/m, Adam lr lr/m): the
+  same logits as a head with init σ, lr and a 1/m multiplier, since Adam's update does not
+  depend on the gradient's scale (up to ε). An export is thus a plain `LlamaForCausalLM`.
+- **Weight decay is scaled by m where the lr is divided by m**: torch's AdamW decays by lr · wd
+  per step, so keeping lr · wd fixed keeps the decay's time scale the same at every width
+  (Wortsman et al. 2023; Wang & Aitchison 2024), and a tuned wd transfers as the lr does.
+- **Attention scale:** ttl's head size stays 64 at every width (more heads, not wider ones), so
+  µP's 1/d and the standard 1/sqrt(d) differ only by a constant: 1/sqrt(64) is kept.
+- **Muon** orthogonalises the hidden matrices' update; µP asks for a spectral norm of order
+  sqrt(fan_out / fan_in), independent of the width (Yang, Simon & Bernstein 2023). torch's
+  `original` adjustment, lr · sqrt(max(1, A / B)), is that; `match_rms_adamw`,
+  lr · 0.2 · sqrt(max(A, B)), grows with sqrt(width). Under µP the Muon groups use `original`
+  with a per-shape factor fixed at the base width, so at the base width each step equals
+  `match_rms_adamw`'s (the published Muon arm); their decay is divided by the same factor.
 """
 
 from __future__ import annotations

@@ -17,21 +17,19 @@ from omegaconf import DictConfig, OmegaConf
 from ttl.cli import first_missing
 from ttl.errors import TTLError
 from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
-from ttl.train.optim import group_settings
 from ttl.train.parametrization import width_multiplier
+from ttl.train.sharding import FSDP, fsdp_strategy
 
 if TYPE_CHECKING:
     from ttl.train.config import TrainConfig, TrainerConfig
-from ttl.train.sharding import FSDP, fsdp_strategy
 
 # The config groups whose nodes name a `_target_` to build.
 COMPONENT_GROUPS = ("module", "optimizer", "scheduler", "logger", "callbacks")
 
 
 def validate(cfg: DictConfig) -> TrainConfig:
-    """Every key set (none left `???`), then what types cannot check (ttl.train.config's
-    `validate()` methods; a TTLError names the key): the typed settings, which the plan and
-    the builders read."""
+    """Every key set (none left `???`), then the settings' `validate()` checks: the typed
+    settings, which the plan and the builders read."""
     from ttl.train.config import TrainConfig
 
     first_missing(cfg)
@@ -48,10 +46,8 @@ def validate(cfg: DictConfig) -> TrainConfig:
 
 def world_size(trainer_cfg: TrainerConfig | DictConfig) -> int:
     """Processes taking part in training: devices per node x nodes."""
-    devices, num_nodes = trainer_cfg.devices, trainer_cfg.num_nodes
-    if isinstance(devices, int) and devices > 0:
-        per_node = devices
-    elif isinstance(devices, str) and "," in devices:
+    devices = trainer_cfg.devices
+    if isinstance(devices, str) and "," in devices:
         per_node = len([d for d in devices.split(",") if d.strip()])
     elif OmegaConf.is_list(devices) or isinstance(devices, list | tuple):
         per_node = len(devices)
@@ -63,7 +59,7 @@ def world_size(trainer_cfg: TrainerConfig | DictConfig) -> int:
             per_node = int(devices)
         except (TypeError, ValueError) as error:
             raise TTLError(f"trainer.devices={devices!r}: expected a count, a list or auto") from error
-    return per_node * num_nodes
+    return per_node * trainer_cfg.num_nodes
 
 
 @dataclass(frozen=True)
@@ -76,11 +72,6 @@ class BatchPlan:
     world_size: int
     accumulation: int
 
-    @property
-    def sequences_per_step(self) -> int:
-        """Sequences of seq_len tokens per optimizer step, over all devices."""
-        return self.tokens_per_step // self.seq_len
-
 
 def micro_batch_size(cfg: TrainConfig) -> int:
     """hardware.micro_batch_size, or the hardware config's value for this model size
@@ -90,10 +81,8 @@ def micro_batch_size(cfg: TrainConfig) -> int:
         return value
     value = cfg.hardware.micro_batch_by_model.get(str(cfg.model.name))
     if value is None:
-        raise TTLError(
-            f"hardware.micro_batch_size is not set and hardware.micro_batch_by_model has no "
-            f"entry for model {cfg.model.name!r}; pass hardware.micro_batch_size=N"
-        )
+        raise TTLError(f"hardware.micro_batch_size is not set and hardware.micro_batch_by_model has no "
+                       f"entry for model {cfg.model.name!r}; pass hardware.micro_batch_size=N")
     per_device, left = divmod(cfg.model.recipe.tokens_per_step // cfg.data.seq_len, world_size(cfg.trainer))
     return min(value, per_device) if per_device and not left else value
 
@@ -103,17 +92,14 @@ def plan_batch(cfg: TrainConfig) -> BatchPlan:
     tokens, seq_len = cfg.model.recipe.tokens_per_step, cfg.data.seq_len
     micro, world = micro_batch_size(cfg), world_size(cfg.trainer)
     if tokens % seq_len:
-        raise TTLError(
-            f"model.recipe.tokens_per_step={tokens} is not a multiple of data.seq_len={seq_len}"
-        )
+        raise TTLError(f"model.recipe.tokens_per_step={tokens} is not a multiple of data.seq_len={seq_len}")
     sequences = tokens // seq_len
     per_pass = micro * world
     if sequences % per_pass:
-        raise TTLError(
-            f"model.recipe.tokens_per_step={tokens} ({sequences} sequences of {seq_len}) does not divide "
-            f"into hardware.micro_batch_size={micro} x {world} device(s); choose a micro-batch "
-            f"that divides {sequences // world if sequences % world == 0 else sequences}"
-        )
+        divisible = sequences // world if sequences % world == 0 else sequences
+        raise TTLError(f"model.recipe.tokens_per_step={tokens} ({sequences} sequences of {seq_len}) does not "
+                       f"divide into hardware.micro_batch_size={micro} x {world} device(s); choose a "
+                       f"micro-batch that divides {divisible}")
     return BatchPlan(tokens, seq_len, micro, world, sequences // per_pass)
 
 
@@ -131,11 +117,8 @@ def lightning_trainer_kwargs(cfg: TrainConfig, plan: BatchPlan) -> dict[str, Any
 
 
 def precision_note(precision: str, accelerator: str, cpu_has_bf16: bool | None = None) -> str:
-    """A warning for bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX), else "".
-
-    There torch emulates bf16 matmuls about 150x slower than fp32 (measured on an AVX2 EPYC:
-    1 against 148 GFLOP/s), so a bf16-mixed run that takes minutes elsewhere takes hours.
-    """
+    """A warning for bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX), else "": torch
+    emulates its matmuls there about 150x slower than fp32 (an AVX2 EPYC: 1 against 148 GFLOP/s)."""
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
     if not (on_cpu and str(precision).startswith("bf16")):
         return ""
@@ -148,20 +131,13 @@ def precision_note(precision: str, accelerator: str, cpu_has_bf16: bool | None =
             "than fp32 here; trainer.precision=32 trains faster)")
 
 
-def parametrization_line(model_cfg, multiplier: float | None) -> str:
-    """standard, or µP with its base width and width multiplier."""
-    if multiplier is None:
-        return "standard"
-    return (f"mup: base width {model_cfg.base_width}, width multiplier {multiplier:g} "
-            f"(hidden {model_cfg.hidden_size}); ttl.train.parametrization states each group's rule")
-
-
 def group_lines(cfg: TrainConfig, model: torch.nn.Module, multiplier: float | None) -> str:
     """Each optimizer group's peak learning rate and weight decay, as the run will build them
-    (the optimizer built over the meta-device model, so no weights are made)."""
+    (over the meta-device model); an unnamed group is called by its decay."""
     factory = instantiate(cfg.optimizer)
     optimizer = factory(model) if multiplier is None else factory(model, width_multiplier=multiplier)
-    return "; ".join(f"{name} lr {lr:.4g} wd {decay:.4g}" for name, lr, decay in group_settings(optimizer))
+    return "; ".join(f"{g.get('group') or ('decayed' if g['weight_decay'] else 'exempt')} "
+                     f"lr {g['lr']:.4g} wd {g['weight_decay']:.4g}" for g in optimizer.param_groups)
 
 
 def describe(cfg: TrainConfig, plan: BatchPlan) -> str:
@@ -193,7 +169,9 @@ def describe(cfg: TrainConfig, plan: BatchPlan) -> str:
                       f"weight decay {cfg.optimizer.weight_decay}"
                       + (f", decay_all_params={cfg.optimizer.decay_all_params}"
                          if "decay_all_params" in cfg.optimizer else "")),
-        ("parametrization", parametrization_line(cfg.model, multiplier)),
+        ("parametrization", "standard" if multiplier is None else
+         f"mup: base width {cfg.model.base_width}, width multiplier {multiplier:g} "
+         f"(hidden {cfg.model.hidden_size}); ttl.train.parametrization states each group's rule"),
         ("parameter groups", group_lines(cfg, model, multiplier)),
         ("data", f"{cfg.data.path} (packing {cfg.data.packing})"),
         ("tokenizer", f"{cfg.tokenizer.path}"),

@@ -1,15 +1,7 @@
-"""The training flow behind `python -m ttl.train`: from a composed config to a trained run.
-
-Validate the config and plan the batch, print the plan; take the run directory's lock; choose
-the checkpoint to resume from; seed; load (or first train) the tokenizer; build the model,
-the data (opened early: a bad path fails before anything is written), the callbacks and the
-loggers; save the config and the data record; fit; validate and export the final weights;
-write the model card; report.
-"""
+"""The training flow behind `python -m ttl.train`: from a composed config to a trained run."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -50,8 +42,6 @@ from ttl.train.parametrization import width_multiplier
 from ttl.train.plan import describe, lightning_trainer_kwargs, plan_batch, validate
 from ttl.train.sweep import in_multirun, place_sweep_job
 
-log = logging.getLogger("ttl.train.pretrain")
-
 
 class Preempted(Exception):
     """Training stopped on SIGTERM after saving a checkpoint to resume from."""
@@ -71,19 +61,14 @@ def prepare_tokenizer(cfg: TrainConfig):
                         model_max_length=cfg.model.max_position_embeddings)
     tokenizer = load_tokenizer(path)
     if len(tokenizer) != cfg.model.vocab_size:
-        raise TTLError(
-            f"tokenizer.path={path} has {len(tokenizer):,} tokens but "
-            f"model.vocab_size={cfg.model.vocab_size:,}; they must match"
-        )
+        raise TTLError(f"tokenizer.path={path} has {len(tokenizer):,} tokens but "
+                       f"model.vocab_size={cfg.model.vocab_size:,}; they must match")
     return tokenizer
 
 
 def resume_checkpoint(cfg: TrainConfig, run_dir: Path) -> str | None:
-    """The .ckpt to resume from, per `resume` (auto / never / a path).
-
-    `auto` takes the newest checkpoint of the run that loads (last.ckpt, step-N.ckpt, or
-    SLURM's hpc_ckpt_N.ckpt); truncated or corrupt ones are skipped with a warning.
-    """
+    """The .ckpt to resume from, per `resume`: auto (the run's newest checkpoint that loads),
+    never, or a path."""
     if cfg.resume == "auto":
         good = latest_good_checkpoint(run_dir)
         if good is None and resume_candidates(run_dir):
@@ -92,10 +77,8 @@ def resume_checkpoint(cfg: TrainConfig, run_dir: Path) -> str | None:
         return str(good) if good else None
     if cfg.resume == "never":
         if resume_candidates(run_dir) or holds_a_run(run_dir):
-            raise TTLError(
-                f"run directory {run_dir} already holds a run and resume=never; "
-                "choose another run_name or use resume=auto"
-            )
+            raise TTLError(f"run directory {run_dir} already holds a run and resume=never; "
+                           "choose another run_name or use resume=auto")
         return None
     path = Path(cfg.resume)
     if not path.is_file():
@@ -113,12 +96,6 @@ def data_line(record: dict) -> str:
         where += (f"; validation: {holdout['held_out_documents']:,} documents held out by content "
                   f"hash ({holdout['fraction']:.2%}), never trained on")
     return where + f"; {record['validation']['rows_used']:,} validation rows used"
-
-
-def save_data_record(record: dict, run_dir: Path) -> None:
-    """Keep `data.json`: the data, the held-out rule and its counts, as this session saw them."""
-    if is_primary_process():
-        write_json(run_dir / DATA_RECORD, record)
 
 
 def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
@@ -141,7 +118,7 @@ def run(cfg: DictConfig) -> dict:
     with owned_run_dir(settings.run_dir) as run_dir:
         if finished(settings, config_hash(cfg), run_dir):
             print(f"{run_dir} already finished at step {settings.trainer.max_steps:,}: nothing to train")
-            return report_from_exports(run_dir)
+            return report(run_dir, last_export(run_dir))
         return _train(settings, plan, run_dir, cfg)
 
 
@@ -150,10 +127,7 @@ def finished(cfg: TrainConfig, hashed: str, run_dir: Path) -> bool:
     session saved) already trained to max_steps and exported: re-running a sweep then skips its
     finished jobs and continues the others. A changed setting (another corpus, more steps) is
     never skipped."""
-    if cfg.resume != "auto":
-        return False
-    states = read_states(run_dir)
-    return (bool(states) and states[-1].get("step") == cfg.trainer.max_steps
+    return (cfg.resume == "auto" and last_export(run_dir).get("step") == cfg.trainer.max_steps
             and saved_config_hash(run_dir) == hashed)
 
 
@@ -179,12 +153,14 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
     # Resolve the data now: a missing path or an offline Hub id fails before the run
     # directory gets a config, logs or checkpoints.
     datamodule.setup("fit")
-    print(data_line(datamodule.describe()))
+    record = datamodule.describe()
+    print(data_line(record))
     callbacks = build_callbacks(cfg, run_dir)
     exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
     if is_primary_process():
         save_config(composed, run_dir)
-    save_data_record(datamodule.describe(), run_dir)
+        # data.json: the data, the held-out rule and its counts, as this session saw them.
+        write_json(run_dir / DATA_RECORD, record)
     try:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),
@@ -193,7 +169,6 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
                                  resume_step=wandb_step_in_checkpoint(ckpt_path, checkpoint_dir(run_dir)))
             or False,
             default_root_dir=str(run_dir),
-            # Each checkpoint gets a small record after its atomic rename: a resume reads that.
             plugins=[RecordedCheckpointIO()],
         )
         try:
@@ -204,7 +179,7 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
         if spawned(cfg):
             if exporters:
                 print(f"model card: {write_card(run_dir)}")
-            return report_from_exports(run_dir)
+            return report(run_dir, last_export(run_dir))
         # The final weights get a validation of their own (unless the last interval was it),
         # then their Hugging Face export, which records that perplexity.
         if not module.val_history or module.val_history[-1][0] != trainer.global_step:
@@ -215,7 +190,9 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
             print(f"model card: {write_card(run_dir)}")
     finally:
         finish_wandb()
-    return report(module, trainer, run_dir)
+    history = module.val_history
+    return report(run_dir, {"val_ppl": history[-1][1] if history else None, "step": trainer.global_step,
+                            "tokens": module.tokens_seen}, history)
 
 
 def spawned(cfg: TrainConfig) -> bool:
@@ -223,28 +200,20 @@ def spawned(cfg: TrainConfig) -> bool:
     return cfg.trainer.strategy == "ddp_spawn"
 
 
-def report_from_exports(run_dir: Path) -> dict:
-    """The final figures read back from the last export (after a ddp_spawn run)."""
+def last_export(run_dir: Path) -> dict:
+    """The trainer state of the run's last export ({} before any): the figures of a run trained
+    elsewhere (a finished run, or ddp_spawn's processes)."""
     states = read_states(run_dir)
-    last = states[-1] if states else {}
+    return states[-1] if states else {}
+
+
+def report(run_dir: Path, last: dict, history: list[tuple[int, float]] = ()) -> dict:
+    """Print the validation perplexity history and the final figures; return them (val_ppl,
+    step, tokens, run_dir)."""
+    if history:
+        print("validation perplexity: " + " -> ".join(f"{ppl:.2f} (step {step})" for step, ppl in history))
     if last.get("val_ppl") is not None:
         print(f"final validation perplexity: {last['val_ppl']:.2f}")
     print(f"run directory: {run_dir}")
     return {"val_ppl": last.get("val_ppl"), "step": last.get("step"), "tokens": last.get("tokens"),
             "run_dir": str(run_dir)}
-
-
-def report(module: CausalLMModule, trainer: pl.Trainer, run_dir: Path) -> dict:
-    """Print the validation perplexity history and return the final figures."""
-    history = module.val_history
-    if history:
-        path = " -> ".join(f"{ppl:.2f} (step {step})" for step, ppl in history)
-        print(f"validation perplexity: {path}")
-        print(f"final validation perplexity: {history[-1][1]:.2f}")
-    print(f"run directory: {run_dir}")
-    return {
-        "val_ppl": history[-1][1] if history else None,
-        "step": trainer.global_step,
-        "tokens": module.tokens_seen,
-        "run_dir": str(run_dir),
-    }
