@@ -1,14 +1,10 @@
 """Which checkpoints to evaluate, generate from or fine-tune, what their trainer_state.json says,
 and how to load them.
 
-`checkpoints=` (evaluation) names one of:
-- a run directory: every `step-<N>/` export inside it, sorted by step;
-- one export directory (anything holding a `config.json`);
-- a Hub model id (`owner/name`), optionally at several `revisions` (TeenyTinyLlama published
-  its intermediate checkpoints as revisions named like `step100000`).
-
-`checkpoint=` (fine-tuning, generation) names one export or Hub id; fine-tuning loads it as a
-causal LM or with a new classification head (`load_classifier`).
+`checkpoints=` (evaluation) names a run directory (its `step-<N>/` exports, by step), one export
+directory (anything holding a `config.json`) or a Hub model id, optionally at several `revisions`
+(TeenyTinyLlama published its intermediate checkpoints as revisions named like `step100000`).
+`checkpoint=` (fine-tuning, generation) names one export or Hub id.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from ttl.errors import TTLError
 from ttl.rundir import STEP_DIR, is_export_dir, looks_like_hub_id, read_trainer_state, step_dirs
@@ -68,33 +64,24 @@ def checkpoint_from_dir(directory: str | Path) -> Checkpoint:
     """A local export, with step, tokens, energy etc. from its trainer_state.json."""
     directory = Path(directory)
     state = read_trainer_state(directory)
-    match = STEP_DIR.match(directory.name)
     step = _integer(state.get("step"))
-    if step is None and match:
+    if step is None and (match := STEP_DIR.match(directory.name)):
         step = int(match.group(1))
-    tokens = _integer(state.get("tokens"))
-    if tokens is None and step is not None and _integer(state.get("tokens_per_step")):
-        tokens = step * int(state["tokens_per_step"])
+    tokens, per_step = _integer(state.get("tokens")), _integer(state.get("tokens_per_step"))
+    if tokens is None and step is not None and per_step:
+        tokens = step * per_step
     config_hash = state.get("config_hash")
-    return Checkpoint(
-        source=str(directory),
-        step=step,
-        tokens=tokens,
-        val_ppl=_number(state.get("val_ppl")),
-        energy_kwh=_number(state.get("energy_kwh")),
-        emissions_kg_co2eq=_number(state.get("emissions_kg_co2eq")),
-        wall_time_s=_number(state.get("wall_time_s")),
-        config_hash=str(config_hash) if config_hash else None,
-    )
+    return Checkpoint(source=str(directory), step=step, tokens=tokens, val_ppl=_number(state.get("val_ppl")),
+                      energy_kwh=_number(state.get("energy_kwh")),
+                      emissions_kg_co2eq=_number(state.get("emissions_kg_co2eq")),
+                      wall_time_s=_number(state.get("wall_time_s")),
+                      config_hash=str(config_hash) if config_hash else None)
 
 
 def find_checkpoints(spec: str, revisions: list[str] | tuple[str, ...] = (),
                      tokens_per_step: int | None = None) -> list[Checkpoint]:
-    """Resolve `checkpoints=` (run dir, export dir or Hub id) into checkpoints, in step order.
-
-    For Hub revisions named like `step100000`, the step is read from the name and the tokens
-    are step x `tokens_per_step` when that is given (8,192 for TeenyTinyLlama).
-    """
+    """Resolve `checkpoints=` (run dir, export dir or Hub id) into checkpoints, in step order; a
+    Hub revision named like `step100000` has that step, and step x `tokens_per_step` tokens."""
     path = Path(spec).expanduser()
     if path.is_dir():
         if revisions:
@@ -121,36 +108,36 @@ def find_checkpoints(spec: str, revisions: list[str] | tuple[str, ...] = (),
     return out
 
 
+def _reason(error: Exception) -> str:
+    """`Type: first line` of an exception, for a one-line message."""
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+
+
+def _load(loader, what: str, value: str, failure: str = "cannot load it", **kwargs):
+    """`loader.from_pretrained(value)`, its failure a TTLError naming the key `what`."""
+    try:
+        return loader.from_pretrained(value, **kwargs)
+    except Exception as error:  # OSError offline / missing files, ValueError bad config, ...
+        raise TTLError(f"{what}={value}: {failure} ({_reason(error)})") from error
+
+
 def load_checkpoint(checkpoint: Checkpoint, device: str = "cpu", dtype: str = "float32",
                     tokenizer: str | None = None, key: str = "checkpoints"):
-    """`(model, tokenizer)` of a checkpoint via `from_pretrained`, model in eval mode on `device`.
-
-    `key` names the command-line key in error messages.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """`(model, tokenizer)` of a checkpoint via `from_pretrained`, model in eval mode on `device`;
+    `key` names the command-line key in error messages."""
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
         raise TTLError(f"dtype={dtype}: not a torch dtype (use float32, bfloat16 or float16)")
     where = checkpoint.source + (f" (revision {checkpoint.revision})" if checkpoint.revision else "")
+    what = ("cannot load a model" if Path(checkpoint.source).exists() else
+            "no such local directory, and loading it as a Hub model id failed")
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            checkpoint.source, revision=checkpoint.revision, dtype=torch_dtype
-        )
-    except Exception as error:  # OSError offline / missing files, ValueError bad config, ...
-        what = ("cannot load a model" if Path(checkpoint.source).exists() else
-                "no such local directory, and loading it as a Hub model id failed")
-        raise TTLError(f"{key}={where}: {what} ({type(error).__name__}: "
-                       f"{str(error).strip().splitlines()[0][:200]})") from error
-    tok_source = tokenizer or checkpoint.source
-    try:
-        tok = AutoTokenizer.from_pretrained(
-            tok_source, revision=None if tokenizer else checkpoint.revision
-        )
+        model = AutoModelForCausalLM.from_pretrained(checkpoint.source, revision=checkpoint.revision,
+                                                     dtype=torch_dtype)
     except Exception as error:
-        raise TTLError(f"tokenizer={tok_source}: cannot load a tokenizer ({type(error).__name__}: "
-                       f"{str(error).strip().splitlines()[0][:200]})") from error
+        raise TTLError(f"{key}={where}: {what} ({_reason(error)})") from error
+    tok = _load(AutoTokenizer, "tokenizer", tokenizer or checkpoint.source, "cannot load a tokenizer",
+                revision=None if tokenizer else checkpoint.revision)
     return model.to(device).eval(), tok
 
 
@@ -158,8 +145,6 @@ def resolve_device(device: str) -> str:
     """`auto` -> cuda when available, else cpu; anything else unchanged."""
     if device != "auto":
         return device
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -177,15 +162,6 @@ def resolve_checkpoint(value: str) -> str:
     return value
 
 
-def _load(loader, what: str, value: str, **kwargs):
-    try:
-        return loader.from_pretrained(value, **kwargs)
-    except Exception as error:  # OSError offline, ValueError for a wrong architecture, ...
-        raise TTLError(
-            f"{what}={value}: cannot load it ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from error
-
-
 def tokenizer_for(checkpoint: str, tokenizer: str | None):
     """The tokenizer named by `tokenizer`, else the checkpoint's; it must have a pad token."""
     source, key = (tokenizer, "tokenizer") if tokenizer else (checkpoint, "checkpoint")
@@ -198,41 +174,23 @@ def tokenizer_for(checkpoint: str, tokenizer: str | None):
 def load_classifier(checkpoint: str, labels: list[str], pad_token_id: int, attn: str):
     """`LlamaForSequenceClassification` (any architecture's *ForSequenceClassification) with a new
     `num_labels`-way head; the head reads the last non-padding token, so pad_token_id must be set."""
-    model = _load(
-        AutoModelForSequenceClassification, "checkpoint", checkpoint,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)},
-        pad_token_id=pad_token_id,
-        use_cache=False,
-        dtype=torch.float32,
-        attn_implementation=attn,
-    )
-    # from_pretrained returns the model in eval mode; Lightning does not switch it back.
-    return model.train()
+    model = _load(AutoModelForSequenceClassification, "checkpoint", checkpoint, num_labels=len(labels),
+                  id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
+                  pad_token_id=pad_token_id, use_cache=False, dtype=torch.float32, attn_implementation=attn)
+    return model.train()  # from_pretrained gives eval mode; Lightning does not switch it back
 
 
 def load_causal_lm(checkpoint: str, attn: str):
-    """The pre-trained causal LM in fp32 (mixed precision is the Trainer's job), cache off.
-
-    With the cache on, transformers does not derive per-sequence attention from restarting
-    position ids, and packed conversations would attend to each other (see PITFALLS.md).
-    """
-    model = _load(AutoModelForCausalLM, "checkpoint", checkpoint,
-                  use_cache=False, dtype=torch.float32, attn_implementation=attn)
-    return model.train()
-
-
-def context_length(checkpoint: str) -> int | None:
-    """The checkpoint's `max_position_embeddings` (None when its config has no such field)."""
-    from transformers import AutoConfig
-
-    return getattr(_load(AutoConfig, "checkpoint", checkpoint), "max_position_embeddings", None)
+    """The pre-trained causal LM in fp32 (mixed precision is the Trainer's job), cache off: with
+    it on, transformers does not derive per-sequence attention from restarting position ids, and
+    packed conversations would attend to each other (see PITFALLS.md)."""
+    return _load(AutoModelForCausalLM, "checkpoint", checkpoint, use_cache=False, dtype=torch.float32,
+                 attn_implementation=attn).train()
 
 
 def effective_max_length(requested: int, checkpoint: str) -> int:
     """`data.max_length`, capped at the checkpoint's context (the quickstart model has 128)."""
-    context = context_length(checkpoint)
+    context = getattr(_load(AutoConfig, "checkpoint", checkpoint), "max_position_embeddings", None)
     if context is not None and requested > context:
         print(f"data.max_length={requested} exceeds the checkpoint's context of {context} tokens: "
               f"inputs are truncated to {context}")

@@ -1,24 +1,15 @@
 """Sampling text from a checkpoint: the model card's settings, one function that generates, and
-the command `python -m ttl.generate checkpoint=<dir or Hub id> prompt="..."`.
+the command `python -m ttl.generate checkpoint=<dir or Hub id> prompt="..."` (examples in
+docs/evaluation.md; config: conf/commands/generate.yaml).
 
 Everything that samples goes through here: the command, the W&B sample tables of
 `ttl.train.callbacks.samples`, the exports' generation_config.json, the model card's widget
-settings and the chat fine-tuning export.
-
-Examples:
-    python -m ttl.generate checkpoint=runs/quickstart/step-150 prompt="A capivara é" seed=42
-    python -m ttl.generate checkpoint=runs/quickstart/step-150 prompts_file=prompts.txt
-    python -m ttl.generate checkpoint=nicholasKluge/TeenyTinyLlama-160m prompt="Astronomia é" \\
-        max_new_tokens=50 do_sample=false
-
-Config: conf/commands/generate.yaml (sampling defaults: the TeenyTinyLlama model card's; any can
-be set on the command line). Text streams to the terminal as it is generated. With `seed=N` the
-output is reproducible: the generator is re-seeded before every prompt.
+settings and the chat fine-tuning export. Text streams to the terminal as it is generated; with
+`seed=N` the output is reproducible: the generator is re-seeded before every prompt.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,20 +22,16 @@ from ttl.checkpoints import Checkpoint, load_checkpoint, resolve_device
 from ttl.cli import command_config, hydra_command, require, store
 from ttl.errors import TTLError
 
+USAGE = 'python -m ttl.generate checkpoint=<dir or Hub id> prompt="..." [prompts_file=FILE] [seed=N]'
 # The TeenyTinyLlama model card's sampling settings.
-GENERATION_DEFAULTS = dict(
-    do_sample=True,
-    repetition_penalty=1.2,
-    temperature=0.2,
-    top_k=20,
-    top_p=0.2,
-    max_new_tokens=150,
-)
-# Keys that only mean something when sampling (dropped for greedy decoding).
-SAMPLING_KEYS = ("repetition_penalty", "temperature", "top_k", "top_p")
+GENERATION_DEFAULTS = dict(do_sample=True, repetition_penalty=1.2, temperature=0.2, top_k=20, top_p=0.2,
+                           max_new_tokens=150)
+# Keys that only mean something when sampling (dropped for greedy decoding, which the repetition
+# penalty applies to too).
+SAMPLING_KEYS = ("temperature", "top_k", "top_p")
 
 
-def read_prompts(prompt: str | None, prompts_file: str | None, usage: str = "") -> list[str]:
+def read_prompts(prompt: str | None, prompts_file: str | None) -> list[str]:
     """`prompt` (if given) followed by the non-blank lines of `prompts_file` (if given)."""
     prompts = [prompt] if prompt else []
     if prompts_file:
@@ -57,7 +44,7 @@ def read_prompts(prompt: str | None, prompts_file: str | None, usage: str = "") 
             raise TTLError(f"prompts_file={prompts_file}: not valid UTF-8 ({error.reason})") from error
         prompts += [line for line in lines if line.strip()]
     if not prompts:
-        raise TTLError(f"no prompt: give prompt=... or prompts_file=...{f' ({usage})' if usage else ''}")
+        raise TTLError(f"no prompt: give prompt=... or prompts_file=... ({USAGE})")
     return prompts
 
 
@@ -73,39 +60,29 @@ def generation_settings(**overrides) -> dict:
         if not 0 < settings["top_p"] <= 1:
             raise TTLError(f"top_p={settings['top_p']}: must be in (0, 1]")
     else:
-        settings = {k: v for k, v in settings.items() if k not in SAMPLING_KEYS[1:]}
+        settings = {k: v for k, v in settings.items() if k not in SAMPLING_KEYS}
     return settings
 
 
-def export_generation_config(config, pad_token_id: int | None = None):
-    """The `GenerationConfig` saved with an export: the model card's sampling settings."""
+def export_generation_config(config, pad_token_id: int | None = None, **settings):
+    """A `GenerationConfig` for a model's `config`: the model card's sampling settings with
+    `settings` (see `generation_settings`); the one saved with an export takes none."""
     from transformers import GenerationConfig
 
-    return GenerationConfig(
-        bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id,
-        pad_token_id=config.pad_token_id if pad_token_id is None else pad_token_id,
-        **GENERATION_DEFAULTS,
-    )
+    return GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+                            pad_token_id=config.pad_token_id if pad_token_id is None else pad_token_id,
+                            **generation_settings(**settings))
 
 
 def generate_text(model, tokenizer, prompt: str, seed: int | None = None, streamer=None,
                   **settings) -> str:
-    """Prompt plus continuation as text (special tokens removed); re-seeds first when `seed` is set.
+    """Prompt plus continuation as text (special tokens removed), re-seeded first when `seed` is
+    set; `settings` override the model card's sampling settings (see `generation_settings`)."""
+    from transformers import set_seed
 
-    `settings` override the model card's sampling settings (see `generation_settings`).
-    """
-    from transformers import GenerationConfig, set_seed
-
-    config = GenerationConfig(
-        bos_token_id=model.config.bos_token_id,
-        eos_token_id=model.config.eos_token_id,
-        pad_token_id=model.config.pad_token_id if model.config.pad_token_id is not None
-        else model.config.eos_token_id,
-        # Checkpoints are saved with use_cache=False (training); generation wants the KV cache.
-        use_cache=True,
-        **generation_settings(**settings),
-    )
+    # Checkpoints are saved with use_cache=False (training); generation wants the KV cache.
+    pad = model.config.eos_token_id if model.config.pad_token_id is None else model.config.pad_token_id
+    config = export_generation_config(model.config, pad, use_cache=True, **settings)
     # The tokenizer adds <s> itself, as documents start in training (`ttl` packing).
     inputs = tokenizer(prompt, return_tensors="pt", return_token_type_ids=False).to(model.device)
     if seed is not None:
@@ -115,34 +92,21 @@ def generate_text(model, tokenizer, prompt: str, seed: int | None = None, stream
     return tokenizer.decode(output[0], skip_special_tokens=True)
 
 
-@contextlib.contextmanager
-def eager(model: torch.nn.Module):
-    """Run a model compiled in place (nn.Module.compile) eagerly: generation has changing
-    shapes and would recompile at every length."""
-    compiled = getattr(model, "_compiled_call_impl", None)
+def generate_samples(model, tokenizer, prompts, seed: int = 42, **overrides) -> list[str]:
+    """One completion per prompt with the model card's sampling settings, in eval mode and
+    eagerly (a model compiled in place, nn.Module.compile, would recompile at every length),
+    leaving the model as it found it (training mode, compiled)."""
+    was_training, compiled = model.training, getattr(model, "_compiled_call_impl", None)
+    model.eval()
     model._compiled_call_impl = None
     try:
-        yield model
+        return [generate_text(model, tokenizer, prompt, seed=seed, **overrides) for prompt in prompts]
     finally:
+        model.train(was_training)
         model._compiled_call_impl = compiled
 
 
-def generate_samples(model, tokenizer, prompts, seed: int = 42, **overrides) -> list[str]:
-    """One completion per prompt with the model card's sampling settings, in eval mode and
-    eagerly, leaving the model as it found it (training mode, compiled)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with eager(model):
-            return [generate_text(model, tokenizer, prompt, seed=seed, **overrides) for prompt in prompts]
-    finally:
-        model.train(was_training)
-
-
 # -- the command ---------------------------------------------------------------------------
-
-USAGE = 'python -m ttl.generate checkpoint=<dir or Hub id> prompt="..." [prompts_file=FILE] [seed=N]'
-FREE_TEXT = ("prompt", "prompts_file")
 
 
 @dataclass
@@ -181,7 +145,7 @@ def generate(cfg: DictConfig | Mapping) -> list[str]:
 
     cfg = cfg if isinstance(cfg, DictConfig) else command_config(GenerateConfig, cfg)
     require(cfg, "checkpoint", USAGE)
-    prompts = read_prompts(cfg.prompt, cfg.prompts_file, USAGE)
+    prompts = read_prompts(cfg.prompt, cfg.prompts_file)
     settings = {k: cfg[k] for k in GENERATION_DEFAULTS}
     generation_settings(**settings)  # refuse bad values before loading the model
     model, tokenizer = load_checkpoint(Checkpoint(source=cfg.checkpoint, revision=cfg.revision),
@@ -198,7 +162,7 @@ def generate(cfg: DictConfig | Mapping) -> list[str]:
     return texts
 
 
-main = hydra_command("ttl.generate", "generate", generate, free_text=FREE_TEXT)
+main = hydra_command("ttl.generate", "generate", generate, free_text=("prompt", "prompts_file"))
 
 if __name__ == "__main__":
     sys.exit(main())

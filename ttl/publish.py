@@ -1,15 +1,10 @@
 """`python -m ttl.publish run_dir=runs/NAME repo_id=user/model`: publish a run the way
-TeenyTinyLlama's repositories are published.
+TeenyTinyLlama's repositories are published (docs/publishing.md; conf/commands/publish.yaml).
 
-Each `step-<N>/` export becomes the branch `step<N>` of the model repository, so that
-`from_pretrained(repo_id, revision="step<N>")` loads it; the final export and its card go to
-`main`. The command prints its plan first. It is resumable: every branch and `main` is written
-by one commit whose title names the export (`ttl: step-<N>`), and a ref whose latest commit
-carries that title is skipped, so a publish cut short (or re-run after training went on)
-pushes only what is missing. Commits are atomic on the Hub: a ref holds a whole export or none.
-
-Branches start from the repository's first commit (only `.gitattributes`), not from `main`,
-so each holds exactly its export. Config: conf/commands/publish.yaml.
+Each `step-<N>/` export becomes the branch `step<N>`, started from the repository's first commit
+(only `.gitattributes`) so that it holds exactly its export; the final export and its card go to
+`main`. Every ref is written by one commit titled `ttl: step-<N>`; a ref whose latest commit
+carries that title is skipped, so a publish cut short, or re-run later, pushes only what is missing.
 """
 
 from __future__ import annotations
@@ -64,19 +59,10 @@ class Push:
     files: list[Path]
     done: bool
 
-    @property
-    def size(self) -> int:
-        return sum(f.stat().st_size for f in self.files)
-
 
 def export_files(step_dir: Path) -> list[Path]:
     """The files of an export that go to the Hub (every plain file; temporaries excluded)."""
     return sorted(p for p in step_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def _head_title(api, repo_id: str, ref: str) -> str | None:
-    commits = api.list_repo_commits(repo_id, repo_type="model", revision=ref)
-    return commits[0].title if commits else None
 
 
 def remote_state(api, repo_id: str) -> dict[str, str | None] | None:
@@ -84,8 +70,9 @@ def remote_state(api, repo_id: str) -> dict[str, str | None] | None:
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
-        refs = api.list_repo_refs(repo_id, repo_type="model")
-        return {ref.name: _head_title(api, repo_id, ref.name) for ref in refs.branches}
+        history = {ref.name: api.list_repo_commits(repo_id, repo_type="model", revision=ref.name)
+                   for ref in api.list_repo_refs(repo_id, repo_type="model").branches}
+        return {name: commits[0].title if commits else None for name, commits in history.items()}
     except RepositoryNotFoundError:
         return None
     except Exception as error:  # offline mode, no network, a refused token: say which
@@ -96,20 +83,11 @@ def remote_state(api, repo_id: str) -> dict[str, str | None] | None:
 
 def plan_pushes(run_dir: Path, remote: dict[str, str | None] | None) -> list[Push]:
     """The refs to write, branches in step order then `main`, each marked done when its latest
-    commit is already the one this command would make."""
-    exports = step_dirs(run_dir)
-    if not exports:
-        raise TTLError(f"run_dir={run_dir}: no step-<N>/ exports to publish")
+    commit is already the one this command would make (`run_dir` has exports: `publish` checks)."""
     remote = remote or {}
-    pushes = []
-    for step_dir in exports:
-        step = step_of(step_dir)
-        ref = branch_name(step)
-        pushes.append(Push(ref, step_dir, export_files(step_dir), remote.get(ref) == commit_title(step)))
-    final = exports[-1]
-    main_done = remote.get("main") == commit_title(step_of(final))
-    pushes.append(Push("main", final, export_files(final), main_done))
-    return pushes
+    exports = step_dirs(run_dir)
+    refs = [(branch_name(step_of(d)), d) for d in exports] + [("main", exports[-1])]
+    return [Push(ref, d, export_files(d), remote.get(ref) == commit_title(step_of(d))) for ref, d in refs]
 
 
 def describe_plan(repo_id: str, pushes: list[Push], exists: bool, private: bool) -> str:
@@ -117,23 +95,13 @@ def describe_plan(repo_id: str, pushes: list[Push], exists: bool, private: bool)
     visibility = "private" if private else "public"
     lines = [f"repository {repo_id}: " + ("exists" if exists else f"will be created ({visibility})")]
     for push in pushes:
-        what = f"{push.step_dir.name}/ ({len(push.files)} files, {push.size / 1e6:,.1f} MB)"
+        size = sum(f.stat().st_size for f in push.files)
+        what = f"{push.step_dir.name}/ ({len(push.files)} files, {size / 1e6:,.1f} MB)"
         if push.ref == "main":
             what += " with the card"
         lines.append(f"  {push.ref:<14} <- {what}: {'already pushed, skip' if push.done else 'push'}")
-    todo = sum(not p.done for p in pushes)
-    lines.append(f"{todo} of {len(pushes)} refs to push")
+    lines.append(f"{sum(not p.done for p in pushes)} of {len(pushes)} refs to push")
     return "\n".join(lines)
-
-
-def _operations(push: Push, card: str | None):
-    from huggingface_hub import CommitOperationAdd
-
-    operations = [CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f))
-                  for f in push.files if not (card is not None and f.name == CARD)]
-    if card is not None:
-        operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode("utf-8")))
-    return operations
 
 
 def publish(run_dir: str | Path, repo_id: str, *, private: bool = False, dry_run: bool = False,
@@ -176,21 +144,25 @@ def publish(run_dir: str | Path, repo_id: str, *, private: bool = False, dry_run
 
 def _push(api, repo_id: str, run_dir: Path, push: Push, root: str, branches: list[str]) -> None:
     """One commit writing `push.step_dir` (with its card) to `push.ref`."""
+    from huggingface_hub import CommitOperationAdd
+
     if push.ref == "main":
         # The card names the repository and lists the branches, so its snippets work as shown.
         card = render_card(run_dir, push.step_dir, repo_id, revisions=branches)
     else:
         api.create_branch(repo_id, repo_type="model", branch=push.ref, revision=root, exist_ok=True)
         card = render_card(run_dir, push.step_dir, repo_id, revision=push.ref)
-    api.create_commit(repo_id, _operations(push, card), repo_type="model", revision=push.ref,
+    operations = [CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f))
+                  for f in push.files if f.name != CARD]
+    operations.append(CommitOperationAdd(path_in_repo=CARD, path_or_fileobj=card.encode("utf-8")))
+    api.create_commit(repo_id, operations, repo_type="model", revision=push.ref,
                       commit_message=commit_title(step_of(push.step_dir)),
                       commit_description=f"{push.step_dir.name}/ of the ttl run {run_dir.name}")
 
 
 def _publish(cfg: DictConfig) -> None:
-    usage = "python -m ttl.publish run_dir=runs/NAME repo_id=user/model"
-    require(cfg, "run_dir", usage)
-    require(cfg, "repo_id", usage)
+    for key in ("run_dir", "repo_id"):
+        require(cfg, key, "python -m ttl.publish run_dir=runs/NAME repo_id=user/model")
     publish(cfg.run_dir, cfg.repo_id, private=cfg.private, dry_run=cfg.dry_run, token=cfg.token)
 
 

@@ -1,13 +1,9 @@
-"""Train, load and measure BPE tokenizers in TeenyTinyLlama's style, and the command
-`python -m ttl.tokenizer data_path=PATH [vocab_size=32000] [output_dir=DIR]`, which trains one,
-saves it and reports its fertility (tokens per word) on the validation split
-(config: conf/commands/tokenizer.yaml).
+"""BPE tokenizers in TeenyTinyLlama's style, and the command `python -m ttl.tokenizer
+data_path=PATH [vocab_size=32000] [output_dir=DIR]` (docs/data.md; conf/commands/tokenizer.yaml).
 
-A BPE tokenizer trained with the `tokenizers` library: SentencePiece-style Metaspace
-pre-tokenization, byte fallback (ids 4-259 are the 256 bytes, so no text is ever <unk>),
-special tokens `<unk> <s> </s> <pad>` = ids 0-3, and `<s>` added at the start of every
-encoding, saved as a Hugging Face tokenizer directory that `AutoTokenizer.from_pretrained`
-loads. Trained on the training side of a source only (held-out documents excluded).
+Byte fallback (ids 4-259 are the 256 bytes, so no text is ever <unk>), SentencePiece-style
+Metaspace pre-tokenization, special tokens `<unk> <s> </s> <pad>` = ids 0-3, `<s>` added at the
+start of every encoding.
 """
 
 from __future__ import annotations
@@ -39,34 +35,24 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 32000, min_frequency: int 
         raise TTLError(f"vocab_size={vocab_size}: must exceed {reserved + 16} (specials + bytes)")
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    tokenizer.decoder = decoders.Sequence([
-        decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-        decoders.Strip(" ", 1, 0),
-    ])
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        # The bytes enter as trainer specials so they take ids 4-259 and count in vocab_size;
-        # they are turned back into ordinary vocabulary entries below.
-        special_tokens=SPECIAL_TOKENS + BYTE_TOKENS,
-        limit_alphabet=min(1000, vocab_size // 8),
-        show_progress=False,
-    )
+    tokenizer.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
+                                           decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    # The bytes enter as trainer specials so they take ids 4-259 and count in vocab_size; they
+    # are turned back into ordinary vocabulary entries below.
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                  special_tokens=SPECIAL_TOKENS + BYTE_TOKENS,
+                                  limit_alphabet=min(1000, vocab_size // 8), show_progress=False)
     tokenizer.train_from_iterator((t for t in texts if t), trainer=trainer)
     data = json.loads(tokenizer.to_str())
     # Byte tokens must not be "special": they would be stripped by skip_special_tokens and
     # matched literally in raw text.
     data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in SPECIAL_TOKENS]
     tokenizer = Tokenizer.from_str(json.dumps(data))
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        model_max_length=model_max_length,
-        clean_up_tokenization_spaces=False,
-    )
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                             special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>", pad_token="<pad>", model_max_length=model_max_length,
+                                   clean_up_tokenization_spaces=False)
 
 
 def load_tokenizer(path: str):
@@ -74,10 +60,9 @@ def load_tokenizer(path: str):
     try:
         return AutoTokenizer.from_pretrained(path)
     except Exception as error:
-        raise TTLError(
-            f"tokenizer.path={path}: cannot load a tokenizer there ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200]}); train one with `python -m ttl.tokenizer`"
-        ) from error
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        raise TTLError(f"tokenizer.path={path}: cannot load a tokenizer there ({reason}); "
+                       "train one with `python -m ttl.tokenizer`") from error
 
 
 def fertility(tokenizer, texts: Iterable[str]) -> tuple[float, int, int]:
@@ -93,8 +78,7 @@ def fertility(tokenizer, texts: Iterable[str]) -> tuple[float, int, int]:
 
 def documents(data_path: str, split: str, text_column: str, val_fraction: float) -> Iterator[str]:
     """The documents of `split` ("train": the training side; "validation": the held-out one)."""
-    source = resolve_source(data_path, split, text_column, "train", "validation", val_fraction)
-    return iter_documents(source)
+    return iter_documents(resolve_source(data_path, split, text_column, "train", "validation", val_fraction))
 
 
 def train_from_path(data_path: str, output_dir: str | Path, vocab_size: int = 32000,

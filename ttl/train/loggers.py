@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from ttl.cli import build
-from ttl.rundir import LOGS
+from ttl.rundir import LOGS, read_checkpoint_record, wandb_state
+from ttl.train.callbacks.wandb_step import settled_wandb_step
 
 
 def wandb_mode(requested: str) -> str:
@@ -29,14 +32,11 @@ def wandb_mode(requested: str) -> str:
 def wandb_logger(run_dir: str, name: str, hparams: dict[str, Any], project: str = "ttl",
                  entity: str | None = None, mode: str = "auto", group: str | None = None,
                  resume_step: int | None = None):
-    """A W&B logger with run id = run name, so a re-run resumes the same W&B run; its files go
-    to `run_dir/wandb/`. `mode`: online, offline, disabled, or auto (online only with
-    credentials). The x-axis of every metric is `progress/tokens`.
-
-    `resume_step`: W&B's own step counter saved in the checkpoint being resumed. Online, the
-    W&B run is rewound to it, so the steps logged after that checkpoint by a killed session
-    are replaced rather than duplicated. (Offline runs cannot be rewound locally.)
-    """
+    """A W&B logger with run id = run name (a re-run resumes the same W&B run), its files in
+    `run_dir/wandb/`, `progress/tokens` as every metric's x-axis. `mode`: online, offline,
+    disabled, or auto (online only with credentials). `resume_step`: W&B's step saved in the
+    checkpoint being resumed; online the run is rewound to it, so rows a killed session logged
+    after that checkpoint are replaced, not duplicated."""
     from lightning.pytorch.loggers import WandbLogger
 
     mode = wandb_mode(mode)
@@ -49,7 +49,10 @@ def wandb_logger(run_dir: str, name: str, hparams: dict[str, Any], project: str 
     logger.log_hyperparams(hparams)
     experiment = logger.experiment
     if mode == "offline" and resume_step:
-        continue_offline_steps(experiment, resume_step)
+        # Offline, W&B cannot tell a resumed run where it stopped: a new session would number
+        # its rows from 0 again, and `wandb sync` drops rows whose step goes back. An empty row
+        # at the checkpoint's step moves the counter there.
+        experiment.log({}, step=resume_step, commit=False)
     # Researchers compare runs by tokens seen, not by steps.
     experiment.define_metric("progress/tokens")
     for prefix in ("train", "val", "perf", "energy"):
@@ -70,46 +73,25 @@ def csv_logger(run_dir: str, hparams: dict[str, Any]):
 def build_loggers(logger_cfg: DictConfig, run_dir: str | Path, hparams: dict[str, Any],
                   resume_step: int | None = None) -> list:
     """Every logger of the `logger:` group (none, one, or several: `logger=[csv,wandb]`), handed
-    the run directory, the run's resolved config (`hparams`) and W&B's step to resume at, as far
-    as each logger's signature takes them (`ttl.cli.build`)."""
+    what its signature takes of the run directory, `hparams` and `resume_step` (`ttl.cli.build`)."""
     return [build(node, run_dir=str(run_dir), hparams=hparams, resume_step=resume_step)
             for node in (logger_cfg or {}).values()]
 
 
-def continue_offline_steps(run, step: int) -> None:
-    """Make a resumed offline W&B session number its rows from the checkpoint's step.
-
-    Online, W&B tells a resumed run where it stopped (and ttl rewinds it to the checkpoint);
-    offline it cannot, so a new session would number its rows from 0 again, and `wandb sync`
-    drops rows whose step goes back. An empty row at the checkpoint's step moves the counter
-    there: the rows that follow continue the run.
-    """
-    run.log({}, step=step, commit=False)
-
-
 def finish_wandb() -> None:
     """Close the W&B run if one is open (always, also after errors)."""
-    import sys
-
-    if "wandb" in sys.modules:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish()
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def wandb_step_in_checkpoint(ckpt_path: str | None, checkpoint_dir: Path | None = None) -> int | None:
     """The W&B step a run resumed from `ckpt_path` continues at (recorded by `WandbStep`)."""
     if ckpt_path is None:
         return None
-    import torch
-
-    from ttl.rundir import read_checkpoint_record, wandb_state
-    from ttl.train.callbacks.wandb_step import settled_wandb_step
-
     record = read_checkpoint_record(Path(ckpt_path))
     if record is not None:  # the checkpoint's record: no read of the checkpoint itself
-        return settled_wandb_step(record["wandb"], checkpoint_dir or Path(ckpt_path).parent) \
-            if record.get("wandb") else None
-    state = wandb_state(torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True))
+        state = record.get("wandb")
+    else:
+        state = wandb_state(torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True))
     return settled_wandb_step(state, checkpoint_dir or Path(ckpt_path).parent) if state else None

@@ -21,7 +21,8 @@ LOSS_IMPLEMENTATIONS = ("hf", "chunked")
 
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of `hidden @ weight.T` against `targets`, chunk by chunk of rows."""
+    """Mean cross-entropy of `hidden @ weight.T` (tokens x vocabulary) against `targets` (already
+    shifted; -100 ignored), plus `z_loss` x the mean squared logsumexp, chunk by chunk of rows."""
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -59,17 +60,6 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         return grad_hidden * scale, grad_weight * grad_output.to(grad_weight.dtype), None, None, None
 
 
-def chunked_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                                 chunk_size: int = 1024, z_loss: float = 0.0) -> torch.Tensor:
-    """Mean next-token cross-entropy over the targets that are not -100, plus `z_loss` x the
-    mean squared log-partition (logsumexp of the logits) over the same tokens.
-
-    `hidden` (tokens, hidden), `weight` the output head (vocabulary, hidden), `targets`
-    (tokens,): already shifted (targets[i] is the token after position i).
-    """
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_size, z_loss)
-
-
 def z_loss_term(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over predicted tokens of logsumexp(logits)^2 (PaLM's z-loss, before its coefficient):
     it keeps the softmax's normaliser near 1. `logits` and `labels` unshifted, as the model's."""
@@ -80,12 +70,12 @@ def z_loss_term(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def causal_lm_loss(model, batch: dict[str, torch.Tensor], chunk_size: int = 1024,
                    z_loss: float = 0.0) -> torch.Tensor:
-    """The mean next-token loss of a `LlamaForCausalLM` on `batch`, by `chunked_linear_cross_entropy`:
-    the same value Hugging Face's `model(**batch).loss` gives (plus `z_loss` x `z_loss_term`),
-    without the full logits."""
+    """The mean next-token loss of a `LlamaForCausalLM` on `batch`, chunk by chunk: the value
+    Hugging Face's `model(**batch).loss` gives (plus `z_loss` x `z_loss_term`), without the full
+    logits."""
     labels = batch.get("labels", batch["input_ids"])
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     hidden = model.model(**inputs).last_hidden_state
     targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
-    return chunked_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]), model.lm_head.weight,
-                                        targets.reshape(-1), chunk_size, z_loss)
+    return _ChunkedLinearCrossEntropy.apply(hidden.reshape(-1, hidden.shape[-1]), model.lm_head.weight,
+                                            targets.reshape(-1), chunk_size, z_loss)

@@ -1,10 +1,6 @@
-"""FSDP2 sharding of the Llama model, and gathering it back whole for exports and samples.
-
-`trainer=fsdp` trains through Lightning's `ModelParallelStrategy` with a data-parallel mesh
-only (tensor-parallel size 1): each decoder layer and then the root model are wrapped by
-`torch.distributed.fsdp.fully_shard`, so parameters, gradients and optimizer states are split
-over the ranks. Unlike Lightning's `strategy="fsdp"` (FSDP1), this path also runs on CPU with
-gloo, which is how the tests exercise it.
+"""FSDP2 sharding of the Llama model (`trainer=fsdp`, docs/recipes.md), and gathering it back
+whole for exports and samples. Unlike Lightning's `strategy="fsdp"` (FSDP1), it also runs on CPU
+with gloo, which is how the tests exercise it.
 """
 
 from __future__ import annotations
@@ -20,11 +16,8 @@ FSDP = "fsdp"
 
 
 def fsdp_strategy(world_size: int) -> Any:
-    """Lightning's `ModelParallelStrategy` set up for FSDP2 over `world_size` ranks.
-
-    Checkpoints are consolidated on rank 0 into one `.ckpt` file, like every other strategy's,
-    so resume, the damaged-checkpoint fallback and `resume=PATH.ckpt` work unchanged.
-    """
+    """Lightning's `ModelParallelStrategy` set up for FSDP2 over `world_size` ranks, consolidating
+    checkpoints into one `.ckpt` file on rank 0 like every other strategy (resume works unchanged)."""
     from lightning.pytorch.strategies import ModelParallelStrategy
 
     return ModelParallelStrategy(data_parallel_size=world_size, tensor_parallel_size=1,
@@ -40,13 +33,10 @@ def is_sharded(model: nn.Module) -> bool:
 
 def shard_model(model: LlamaForCausalLM, mesh, compile_layers: bool = False,
                 compile_mode: str | None = None) -> None:
-    """Shard `model` in place over `mesh`: one FSDP unit per decoder layer, then the root.
-
-    A unit per layer lets each layer's all-gather overlap the previous layer's compute and
-    frees its full parameters right after use. The root unit holds the embeddings, final
-    norm and output head. With `compile_layers`, each layer is compiled before it is wrapped
-    (the order PyTorch recommends for FSDP2), in place, so parameter names stay plain.
-    """
+    """Shard `model` in place over `mesh`: one FSDP unit per decoder layer (its all-gather
+    overlaps the previous layer's compute), then the root (embeddings, final norm, head). With
+    `compile_layers`, each layer is compiled in place before it is wrapped (the order PyTorch
+    recommends for FSDP2), so parameter names stay plain."""
     from torch.distributed.fsdp import fully_shard
 
     for layer in model.model.layers:
@@ -56,26 +46,13 @@ def shard_model(model: LlamaForCausalLM, mesh, compile_layers: bool = False,
     fully_shard(model, mesh=mesh)
 
 
-def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The whole model's weights on CPU, gathered from all ranks.
-
-    Collective: every rank must call it. Rank 0 receives the full tensors; the others an
-    empty dict.
-    """
+def unsharded_copy(model: LlamaForCausalLM) -> LlamaForCausalLM | None:
+    """A plain `LlamaForCausalLM` on CPU holding the full weights of a sharded model. Collective:
+    every rank calls it; the others get None. Built on the meta device, taking the gathered
+    tensors as they are, it costs one model's memory on rank 0 and nothing elsewhere."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_model_state_dict(model, options=options)
-
-
-def unsharded_copy(model: LlamaForCausalLM) -> LlamaForCausalLM | None:
-    """A plain `LlamaForCausalLM` on CPU holding the full weights of a sharded model.
-
-    Collective (see `full_state_dict`); returns None on ranks other than 0. The copy is built
-    on the meta device and takes the gathered tensors as they are, so it costs one model's
-    memory on rank 0 and nothing elsewhere.
-    """
-    state = full_state_dict(model)
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if not state:
         return None
     with torch.device("meta"):
@@ -101,12 +78,9 @@ def number_params_in_model_order(optimizer_state: dict, optimizer: torch.optim.O
                                  module: nn.Module) -> dict:
     """`optimizer.state_dict()` renumbered so that parameter i is `module.parameters()`'s i-th.
 
-    PyTorch numbers parameters in param-group order (ttl's decayed group, then the exempt
-    one); FSDP checkpoints number them in model order, and loading under FSDP assumes it.
-    Saving every checkpoint in model order lets a run move between DDP/one device and
-    FSDP on resume. Plain `Optimizer.load_state_dict` only pairs ids with groups, so both
-    numberings load the same outside FSDP.
-    """
+    PyTorch numbers parameters in param-group order; FSDP checkpoints number them in model
+    order, and loading under FSDP assumes it. Saving every checkpoint so lets a run move between
+    DDP and FSDP on resume (plain `Optimizer.load_state_dict` loads both numberings alike)."""
     position = {id(p): i for i, p in enumerate(module.parameters())}
     in_groups = [p for group in optimizer.param_groups for p in group["params"]]
     renumber = {i: position[id(p)] for i, p in enumerate(in_groups)}

@@ -1,9 +1,9 @@
 """Hydra multirun support: per-job run directories and a summary table of the sweep.
 
 `python -m ttl.train -m experiment=quickstart optimizer.lr=1e-3,3e-3` runs one job per value
-under `${paths.runs_dir}/<run_name>-sweep/<job>/`; W&B runs are grouped by the sweep's name.
-`SweepSummary` (a Hydra callback) collects each job's final figures and writes
-`summary.md` and `summary.csv` into the sweep directory at the end.
+under `${paths.runs_dir}/<run_name>-sweep/<job>/`, W&B runs grouped by the sweep's name;
+`SweepSummary` writes `summary.md` and `summary.csv` of the jobs' final figures into the sweep
+directory at the end.
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ def place_sweep_job(cfg: DictConfig) -> None:
     start the whole sweep again there; `ddp_spawn` starts the ranks from inside the job.
     """
     hydra = HydraConfig.get()
-    job = str(hydra.job.num)
     with open_dict(cfg):
         sweep_name = cfg.run_name
         cfg.run_dir = hydra.runtime.output_dir
-        cfg.run_name = f"{sweep_name}-{job}"
+        cfg.run_name = f"{sweep_name}-{hydra.job.num}"
         if "wandb" in (cfg.logger or {}):
             cfg.logger.wandb.group = cfg.logger.wandb.get("group") or sweep_name
         if cfg.trainer.get("strategy") == FSDP and world_size(cfg.trainer) > 1:
@@ -66,9 +65,7 @@ class SweepSummary(Callback):
     """Collect each job's overrides and final figures; write summary.md/csv at the end.
 
     Each job writes its row beside its run (`<job dir>/sweep_row.json`) where it ends, since
-    launchers such as submitit's run jobs in other processes or on other machines; the table
-    is read back from the sweep directory.
-    """
+    launchers such as submitit's run jobs in other processes or on other machines."""
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs: Any) -> None:
         """Write the job's overrides and the dict that `ttl.train` returned beside its run."""
@@ -81,15 +78,9 @@ class SweepSummary(Callback):
         status = getattr(job_return, "status", None)
         job_dir = Path(config.hydra.runtime.output_dir)
         job_dir.mkdir(parents=True, exist_ok=True)
-        write_json(job_dir / ROW_FILE, {
-            "job": job_num,
-            "overrides": " ".join(config.hydra.overrides.task),
-            "val_ppl": result.get("val_ppl"),
-            "step": result.get("step"),
-            "tokens": result.get("tokens"),
-            "run_dir": result.get("run_dir"),
-            "status": getattr(status, "name", str(status)),
-        })
+        figures = {key: result.get(key) for key in ("val_ppl", "step", "tokens", "run_dir")}
+        write_json(job_dir / ROW_FILE, {"job": job_num, "overrides": " ".join(config.hydra.overrides.task),
+                                        **figures, "status": getattr(status, "name", str(status))})
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Print the table of every job's row and write it next to the jobs."""

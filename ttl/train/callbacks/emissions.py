@@ -1,21 +1,14 @@
 """`EmissionsMonitor`: energy (kWh) and emissions (kg CO2eq) of a run with codecarbon.
 
-One offline tracker per machine (local rank 0; per-rank trackers would count a machine
-several times), writing codecarbon's own CSV into the run directory: `emissions.csv` on
-node 0, `emissions-node<k>.csv` on node k, so machines sharing the directory never write one
-file at once. The run's totals are summed over machines (a collective every rank takes at
-the same points: logging steps, exports, checkpoints) and travel in the Lightning checkpoint,
-so a resumed run keeps counting. Logged at logging steps: energy/kwh, energy/kg_co2eq,
-energy/joules_per_token.
-
-codecarbon measures from a background thread; its state is read under a lock that its own
-measurements take too, so a reading never sees half an update.
+One offline tracker per machine (local rank 0: per-rank trackers would count a machine several
+times), each writing its own CSV in the run directory (`ttl.rundir.emissions_file`). The run's
+totals are summed over machines (a collective every rank takes at the same points: logging
+steps, exports, checkpoints) and travel in the Lightning checkpoint across resumes.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import threading
 from pathlib import Path
@@ -26,12 +19,11 @@ import torch
 from ttl.lightning_api import is_logging_step
 from ttl.rundir import emissions_file
 
-log = logging.getLogger(__name__)
-
 
 @functools.cache
 def _locked_tracker_class():
-    """codecarbon's OfflineEmissionsTracker with its measurements serialised by a lock."""
+    """codecarbon's OfflineEmissionsTracker with its measurements serialised by a lock: it measures
+    from a background thread, and a reading must never see half an update."""
     from codecarbon import OfflineEmissionsTracker
 
     class LockedTracker(OfflineEmissionsTracker):
@@ -69,13 +61,11 @@ class EmissionsMonitor(pl.Callback):
                  enabled: bool = True, geographical_location: str | None = "Brazil",
                  hardware_used: str | None = None) -> None:
         super().__init__()
-        # The country sets the carbon intensity of the electricity; the free-text fields go to
-        # the model card's co2_eq_emissions block (null hardware: the device's name).
+        # The country sets the carbon intensity of the electricity. geographical_location and
+        # hardware_used (null: the device's name) are read from the run's config by the model
+        # card's co2_eq_emissions block.
         self.output_dir = Path(run_dir)
         self.country_iso_code = country_iso_code
-        # Recorded in the run's config for the model card's co2_eq_emissions block.
-        self.geographical_location = geographical_location
-        self.hardware_used = hardware_used
         self.measure_power_secs = measure_power_secs
         self.enabled = enabled
         self._tracker = None
@@ -89,9 +79,7 @@ class EmissionsMonitor(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Start the machine's tracker on local rank 0 (once per fit)."""
         self._trainer = trainer
-        if stage != "fit" or not self.enabled or self._tracker is not None:
-            return
-        if trainer.local_rank != 0:
+        if stage != "fit" or not self.enabled or self._tracker is not None or trainer.local_rank != 0:
             return
         os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -108,30 +96,23 @@ class EmissionsMonitor(pl.Callback):
         )
         self._tracker.start()
 
-    def _session_totals(self) -> tuple[float, float]:
-        """This machine's (kWh, kg) in this session (zeros on ranks without a tracker)."""
-        return (0.0, 0.0) if self._tracker is None else self._tracker.totals()
-
-    def _distributed(self, trainer: pl.Trainer | None) -> bool:
-        return (trainer is not None and trainer.world_size > 1 and torch.distributed.is_available()
-                and torch.distributed.is_initialized())
-
     def machine_totals(self, trainer: pl.Trainer | None = None) -> list[tuple[float, float]]:
         """(kWh, kg) of this session on each machine that tracks, in rank order. Collective
         under DDP/FSDP while the trackers run: every rank must call it."""
         if self._closed is not None:
             return list(self._closed)
-        mine = self._session_totals()
-        if not self._distributed(trainer):
-            return [mine] if self._tracker is not None else []
-        local = torch.tensor([*mine, float(self._tracker is not None)], dtype=torch.float64,
-                             device=trainer.strategy.root_device)
+        tracks = self._tracker is not None
+        mine = self._tracker.totals() if tracks else (0.0, 0.0)
+        if (trainer is None or trainer.world_size == 1 or not torch.distributed.is_available()
+                or not torch.distributed.is_initialized()):
+            return [mine] if tracks else []
+        local = torch.tensor([*mine, float(tracks)], dtype=torch.float64, device=trainer.strategy.root_device)
         rows = trainer.strategy.all_gather(local).reshape(-1, 3).cpu().tolist()
-        return [(kwh, kg) for kwh, kg, tracks in rows if tracks]
+        return [(kwh, kg) for kwh, kg, tracking in rows if tracking]
 
     def totals(self, trainer: pl.Trainer | None = None) -> tuple[float, float]:
-        """(kWh, kg CO2eq) of the whole run so far, summed over machines (collective while the
-        trackers run on several processes: every rank must call it)."""
+        """(kWh, kg CO2eq) of the whole run so far, summed over machines (collective, as
+        `machine_totals`)."""
         return self.run_totals(self.machine_totals(trainer))
 
     def run_totals(self, machines: list[tuple[float, float]]) -> tuple[float, float]:
@@ -155,33 +136,28 @@ class EmissionsMonitor(pl.Callback):
         if self._tracker is not None:
             self._tracker.flush()
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Training ended on every rank: record each machine's session, then stop the trackers
-        (each writes its last row). The final export, after this, reads the recorded totals."""
-        if not self.enabled:
-            return
-        machines = self.machine_totals(trainer)
+    def _close(self, machines: list[tuple[float, float]]) -> None:
+        """Stop this machine's tracker (it writes its last row) and keep the session's totals."""
         if self._tracker is not None:
             self._tracker.stop()
             self._tracker = None
         self._closed = machines
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Training ended on every rank: record each machine's session (the final export, after
+        this, reads it), then stop the trackers."""
+        if self.enabled:
+            self._close(self.machine_totals(trainer))
+
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Stop a tracker still running after a failure (no collective: other ranks may be gone);
         this machine's session is kept in memory, while saved checkpoints hold all machines'."""
-        if stage != "fit" or self._tracker is None:
-            return
-        session = self._session_totals()
-        self._tracker.stop()
-        self._tracker = None
-        self._closed = [session]
+        if stage == "fit" and self._tracker is not None:
+            self._close([self._tracker.totals()])
 
     def state_dict(self) -> dict:
-        """Run totals so far over every machine, saved in the Lightning checkpoint.
-
-        Lightning builds a checkpoint on every rank (`Trainer.save_checkpoint` must be called
-        by all of them), so the sum over machines is collective here.
-        """
+        """Run totals so far over every machine, saved in the Lightning checkpoint (collective:
+        Lightning builds a checkpoint on every rank)."""
         kwh, kg = self.totals(self._trainer)
         return {"energy_kwh": kwh, "emissions_kg": kg}
 

@@ -1,11 +1,8 @@
 """`HFCheckpoint`: export `step-<N>/` Hugging Face checkpoints at step intervals and at the end.
 
-Each export holds safetensors weights, config.json, generation_config.json (the model card's
-sampling settings), the tokenizer, and trainer_state.json (step, tokens, the validation
-perplexity of these very weights when a validation ran at this step (else null), energy and
-emissions summed over machines, wall time over all sessions, the run's config hash). It is
-written to a temporary directory and renamed into place, so a crash mid-write never leaves a
-half checkpoint under the final name (loaders look for `step-*` only).
+What an export holds is listed in docs/reliability.md. It is written to a temporary directory
+and renamed into place, so a crash mid-write never leaves a half checkpoint under the final
+name (loaders look for `step-*` only).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import time
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.utilities import rank_zero_only
+import torch
 
 from ttl.generate import export_generation_config
 from ttl.rundir import (
@@ -28,21 +25,34 @@ from ttl.rundir import (
     write_dir,
     write_json,
 )
+from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.callbacks.throughput import not_training
 from ttl.train.sharding import is_sharded, unsharded_copy
-
-
-def _hardware_name(pl_module) -> str:
-    import torch
-
-    if pl_module.device.type == "cuda":
-        return torch.cuda.get_device_name(pl_module.device)
-    return f"CPU ({os.cpu_count()} cores)"
 
 
 def _significant(value: float) -> float:
     """`value` to 10 significant digits (energies span kWh of a GPU run to nWh of a test)."""
     return float(f"{value:.10g}")
+
+
+def _val_ppl(trainer: pl.Trainer, pl_module) -> float | None:
+    """The validation perplexity of these weights: measured at this very step, else None
+    (an export never carries a perplexity measured on other weights)."""
+    val_ppl = dict(getattr(pl_module, "val_history", [])).get(trainer.global_step)
+    return None if val_ppl is None or not math.isfinite(val_ppl) else round(float(val_ppl), 4)
+
+
+def _energy(trainer: pl.Trainer) -> dict:
+    """Energy and emissions of the run so far, summed over machines, with this session's share
+    of each machine. Collective under DDP/FSDP: every rank calls it."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EmissionsMonitor) and callback.enabled:
+            callback.flush()  # a row in each machine's CSV at this checkpoint
+            machines = callback.machine_totals(trainer)
+            kwh, kg = callback.run_totals(machines)
+            return {"energy_kwh": _significant(kwh), "emissions_kg_co2eq": _significant(kg),
+                    "session_energy_kwh_by_machine": [_significant(m[0]) for m in machines]}
+    return {"energy_kwh": None, "emissions_kg_co2eq": None}
 
 
 class HFCheckpoint(pl.Callback):
@@ -54,16 +64,14 @@ class HFCheckpoint(pl.Callback):
         self.dirpath = Path(run_dir)
         self.every_n_steps = every_n_steps
         # ttl's training flow turns this off: it validates the final weights, then exports them.
-        # Training in spawned processes (ddp_spawn) exports at the end regardless: the
-        # launching process never holds the trained weights.
+        # Spawned ranks (ddp_spawn; `spawned` from ttl.train.pretrain) export at the end
+        # regardless: the launching process never holds the trained weights.
         self.export_on_train_end = export_on_train_end
-        # Handed by the training flow (ttl.train.pretrain.spawned): the one place that decides.
         self._spawned = spawned
-        self._start_time = time.monotonic()
-        # The tokenizer saved with each export (default: the DataModule's, taken in setup) and
-        # the hash of the run's saved config (read in setup).
+        # Saved with each export; default: the DataModule's, taken in setup.
         self.tokenizer = tokenizer
         self.config_hash: str | None = None
+        self._start_time = time.monotonic()
         self._last_exported = -1
         # Wall time of earlier sessions of this run, restored from the checkpoint.
         self._previous_wall_s = 0.0
@@ -103,80 +111,47 @@ class HFCheckpoint(pl.Callback):
             self._last_exported = step
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Record the perplexity of weights exported at this very step.
-
-        Lightning validates after the batch-end hooks, so an export at an evaluation step is
-        written before its perplexity exists; the small state file is updated in place.
-        """
-        if trainer.sanity_checking or trainer.global_step != self._last_exported:
+        """Record the perplexity of weights exported at this very step: Lightning validates
+        after the batch-end hooks, so the export was written first; its state file is updated."""
+        step = trainer.global_step
+        if not trainer.is_global_zero or trainer.sanity_checking or step != self._last_exported:
             return
-        self._update_val_ppl(trainer)
-
-    @rank_zero_only
-    def _update_val_ppl(self, trainer: pl.Trainer) -> None:
-        step_dir = self.dirpath / step_dir_name(trainer.global_step)
-        val_ppl = self.measured_val_ppl(trainer, trainer.lightning_module)
+        step_dir = self.dirpath / step_dir_name(step)
         state = read_trainer_state(step_dir)
-        if not state or val_ppl is None:
-            return
-        write_json(step_dir / TRAINER_STATE, {**state, "val_ppl": val_ppl})
+        val_ppl = _val_ppl(trainer, pl_module)
+        if state and val_ppl is not None:
+            write_json(step_dir / TRAINER_STATE, {**state, "val_ppl": val_ppl})
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Export the final weights (unless this step was just exported)."""
         if (self.export_on_train_end or self._spawned) and trainer.global_step != self._last_exported:
             self.export(trainer, pl_module)
 
-    def energy(self, trainer: pl.Trainer) -> dict:
-        """Energy and emissions of the run so far, summed over machines, with this session's
-        share of each machine. Collective under DDP/FSDP: every rank calls it (export does)."""
-        from ttl.train.callbacks.emissions import EmissionsMonitor
-
-        for callback in trainer.callbacks:
-            if isinstance(callback, EmissionsMonitor) and callback.enabled:
-                callback.flush()  # a row in each machine's CSV at this checkpoint
-                machines = callback.machine_totals(trainer)
-                kwh, kg = callback.run_totals(machines)
-                return {"energy_kwh": _significant(kwh), "emissions_kg_co2eq": _significant(kg),
-                        "session_energy_kwh_by_machine": [_significant(m[0]) for m in machines]}
-        return {"energy_kwh": None, "emissions_kg_co2eq": None}
-
-    @staticmethod
-    def measured_val_ppl(trainer: pl.Trainer, pl_module) -> float | None:
-        """The validation perplexity of these weights: measured at this very step, else None
-        (an export never carries a perplexity measured on other weights)."""
-        history = dict(getattr(pl_module, "val_history", []))
-        val_ppl = history.get(trainer.global_step)
-        return None if val_ppl is None or not math.isfinite(val_ppl) else round(float(val_ppl), 4)
-
-    def state(self, trainer: pl.Trainer, pl_module, energy: dict | None = None) -> dict:
-        """The figures written to trainer_state.json (`energy` from `self.energy`)."""
-        return {
-            "step": trainer.global_step,
-            "tokens": trainer.global_step * pl_module.tokens_per_step,
-            "tokens_per_step": pl_module.tokens_per_step,
-            "val_ppl": self.measured_val_ppl(trainer, pl_module),
-            **(energy if energy is not None else self.energy(trainer)),
-            "wall_time_s": round(self.wall_time_s(), 2),
-            "config_hash": self.config_hash,
-            "hardware": _hardware_name(pl_module),
-        }
-
     def export(self, trainer: pl.Trainer, pl_module) -> Path | None:
         """Write `step-<N>/` atomically on rank 0 and return its path (None on other ranks).
 
-        Every rank calls it: under FSDP (`trainer=fsdp`) the weights are sharded and
-        gathering them onto rank 0 takes all ranks.
+        Every rank calls it: under FSDP gathering the weights onto rank 0 takes all ranks.
         """
         if hasattr(pl_module, "check_finite"):
             pl_module.check_finite()
         model = pl_module.model
         if is_sharded(model):
             model = unsharded_copy(model)
-        energy = self.energy(trainer)  # collective: before the ranks part ways
+        energy = _energy(trainer)  # collective: before the ranks part ways
         if not trainer.is_global_zero:
             return None
         model.generation_config = export_generation_config(model.config)
-        state = self.state(trainer, pl_module, energy)
+        state = {
+            "step": trainer.global_step,
+            "tokens": trainer.global_step * pl_module.tokens_per_step,
+            "tokens_per_step": pl_module.tokens_per_step,
+            "val_ppl": _val_ppl(trainer, pl_module),
+            **energy,
+            "wall_time_s": round(self.wall_time_s(), 2),
+            "config_hash": self.config_hash,
+            "hardware": torch.cuda.get_device_name(pl_module.device) if pl_module.device.type == "cuda"
+            else f"CPU ({os.cpu_count()} cores)",
+        }
 
         def fill(tmp: Path) -> None:
             model.save_pretrained(tmp, safe_serialization=True)

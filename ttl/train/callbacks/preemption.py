@@ -1,9 +1,8 @@
 """`PreemptionCheckpoint`: save a resumable checkpoint when the job is told to stop.
 
 Lightning turns SIGTERM into a `SIGTERMException` after the current batch; this callback then
-writes `checkpoints/last.ckpt` (full state, data position included) so that re-running the
-same command resumes. SLURM's pre-kill signal with automatic requeue is Lightning's own
-SLURM environment (`hpc_ckpt_*.ckpt` in the run directory), which ttl's resume also finds.
+writes `checkpoints/last.ckpt` (full state), which re-running the same command resumes from.
+SLURM's pre-kill signal is Lightning's own SLURM environment (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """`StepProgressBar`: Lightning's TQDM bar, counting optimizer steps against max_steps.
 
-Lightning's bar counts micro-batches, while its total (for ttl's endless training stream) is
-`max_steps`, counted in optimizer steps: with gradient accumulation it read 20/20 half-way
-through a 20-step run, then 30/?, 40/?. This bar counts `trainer.global_step` (optimizer steps),
-so it ends at its total whatever the accumulation; a resumed run starts from the step it resumed at.
+Lightning's bar counts micro-batches against a total (for ttl's endless stream) of `max_steps`,
+in optimizer steps: under gradient accumulation it read 20/20 half-way through a 20-step run.
+This one counts `trainer.global_step`, from the step a resumed run starts at.
 """
 
 from __future__ import annotations

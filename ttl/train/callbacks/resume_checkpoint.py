@@ -1,10 +1,8 @@
 """`ResumeCheckpoint`: Lightning's ModelCheckpoint with the run directory's layout.
 
-Full-state `.ckpt` files (weights, optimizer, schedule, data position, callbacks' state) go to
-the run's `checkpoints/` as `step-<N>.ckpt` every `every_n_steps` optimizer steps, with
-`last.ckpt` beside them, a symbolic link to the newest (not a second copy: 1.95 GB per
-checkpoint of the 160m model); the `keep` newest step files stay. A re-run of the same command
-resumes from the newest one that loads (`ttl.rundir.latest_good_checkpoint`).
+Full-state `checkpoints/step-<N>.ckpt` files (the `keep` newest stay), with `last.ckpt` a
+symbolic link to the newest (not a second copy: 1.95 GB per checkpoint of the 160m model). A
+re-run of the same command resumes from the newest one that loads.
 """
 
 from __future__ import annotations

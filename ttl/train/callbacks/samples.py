@@ -1,8 +1,5 @@
-"""`SampleGenerations`: a W&B table of generations from fixed Portuguese prompts at checkpoints.
-
-Researchers read these tables to see what the model can write at each point of training. The
-sampling settings are the TeenyTinyLlama model card's (see GENERATION_DEFAULTS).
-"""
+"""`SampleGenerations`: a W&B table of generations from fixed Portuguese prompts at checkpoints,
+with the TeenyTinyLlama model card's sampling settings: what the model can write at each point."""
 
 from __future__ import annotations
 
@@ -59,15 +56,12 @@ class SampleGenerations(pl.Callback):
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
         if not loggers or self.tokenizer is None:
             return
-        model = pl_module.model
-        if is_sharded(model):
-            model = unsharded_copy(model)
-            model = model.to(pl_module.device) if model is not None else None
+        model = unsharded_copy(pl_module.model) if is_sharded(pl_module.model) else pl_module.model
         if not trainer.is_global_zero:
             return
         import wandb
 
-        texts = generate_samples(model, self.tokenizer, self.prompts,
+        texts = generate_samples(model.to(pl_module.device), self.tokenizer, self.prompts,
                                  max_new_tokens=self.max_new_tokens)
         for prompt, text in zip(self.prompts, texts, strict=True):
             self._rows.append([trainer.global_step, pl_module.tokens_seen, prompt, text])

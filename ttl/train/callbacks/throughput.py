@@ -1,24 +1,12 @@
 """`ThroughputMonitor`: tokens per second and model-FLOPs utilisation, without device syncs.
 
-Why ours and not Lightning's `ThroughputMonitor`: Lightning's calls `torch.cuda.synchronize()`
-after every training batch to time it, so the host waits for the GPU to drain each batch
-instead of queueing the next one; ours never synchronises the device.
-
-Tokens/s is measured on the host clock from one logging step's optimizer update to the next:
-the interval always spans whole optimizer steps (every micro-batch of them), however many
-micro-batches gradient accumulation puts in a step. Over dozens of steps the GPU work still in
-flight is a small fraction, so no synchronisation is needed.
-
-Only training time counts. A pause between two training batches (from this callback's
-batch-end hook to the next batch's start) in which a validation ran or a checkpoint was saved
-is left out whole, the loading of the next batch with it; so is an export: `HFCheckpoint`
-exports inside `not_training`, which any other callback may use for work of its own.
-
-`perf/tokens_per_sec` counts the tokens of every device; `perf/tokens_per_sec_per_device` and
-`perf/mfu` are per device. MFU = tokens/s per device x FLOPs per token / the device's peak
-bf16 FLOP/s, with FLOPs per token = 6N + 12 x layers x hidden x seq and N every parameter but
-the input embedding (torchtitan's count; `ttl.model.matmul_parameters`). The peak comes from
-`PEAK_BF16_FLOPS` for A100/H100/H200, or `peak_flops` given explicitly (the only way on a CPU).
+Lightning's `ThroughputMonitor` calls `torch.cuda.synchronize()` after every batch to time it,
+so the host waits for the GPU to drain each batch instead of queueing the next. This one reads
+the host clock from one logging step's optimizer update to the next (whole optimizer steps,
+whatever the accumulation; over dozens of steps the GPU work in flight is a small fraction).
+Only training time counts: a pause between batches in which a validation ran or a checkpoint
+was saved goes out whole, and so does work inside `not_training` (`HFCheckpoint`'s exports).
+How MFU is counted: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -32,21 +20,13 @@ import torch
 
 from ttl.model import flops_per_token, matmul_parameters
 
-# Dense bf16 peak FLOP/s from the vendors' datasheets (no sparsity).
-PEAK_BF16_FLOPS = {
-    "H200": 989.4e12,
-    "H100 PCIe": 756.0e12,
-    "H100": 989.4e12,
-    "A100": 312.0e12,
-}
+# Dense bf16 peak FLOP/s from the vendors' datasheets (no sparsity); "H100 PCIe" before "H100".
+PEAK_BF16_FLOPS = {"H200": 989.4e12, "H100 PCIe": 756.0e12, "H100": 989.4e12, "A100": 312.0e12}
 
 
 def peak_flops(device_name: str) -> float | None:
     """Peak bf16 FLOP/s of a device by (a substring of) its name, or None when unknown."""
-    for key, value in PEAK_BF16_FLOPS.items():
-        if key.lower() in device_name.lower():
-            return value
-    return None
+    return next((value for key, value in PEAK_BF16_FLOPS.items() if key.lower() in device_name.lower()), None)
 
 
 def mfu(tokens_per_second: float, flops_per_token: float, peak: float) -> float:
@@ -61,9 +41,8 @@ class ThroughputMonitor(pl.Callback):
         super().__init__()
         self.peak = peak_flops
         self.flops_per_token: int | None = None
-        # (host time, optimizer step) at the last logging step, and the last step seen.
+        # (host time, optimizer step) at the last logging step (or the start).
         self._last: tuple[float, int] | None = None
-        self._seen_step = -1
         # Seconds left out of the current interval; the pause between batches under way (its
         # start; None inside a batch) and whether it is left out; a span left out inside a batch.
         self._excluded = 0.0
@@ -82,7 +61,6 @@ class ThroughputMonitor(pl.Callback):
             self.peak = peak_flops(torch.cuda.get_device_name(pl_module.device))
         now = time.perf_counter()
         self._last = (now, trainer.global_step)
-        self._seen_step = trainer.global_step
         self._excluded, self._gap_start, self._gap_excluded, self._span_start = 0.0, now, False, None
 
     def leave_out(self) -> None:
@@ -92,6 +70,12 @@ class ThroughputMonitor(pl.Callback):
             self._gap_excluded = True
         elif self._span_start is None:
             self._span_start = time.perf_counter()
+
+    def end_span(self, now: float) -> None:
+        """Count out a span left out inside a batch, ending `now`."""
+        if self._span_start is not None:
+            self._excluded += now - self._span_start
+            self._span_start = None
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """A validation pass is not training time."""
@@ -112,19 +96,16 @@ class ThroughputMonitor(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         """After the optimizer update of a logging step, log the rate since the previous one."""
         now = time.perf_counter()
-        if self._span_start is not None:
-            self._excluded += now - self._span_start
-            self._span_start = None
+        self.end_span(now)
         self._gap_start, self._gap_excluded = now, False
+        if self._last is None:
+            return
         step = trainer.global_step
-        # With accumulation this hook runs for every micro-batch; only the one that completed
-        # an optimizer step moves global_step.
-        if self._last is None or step == self._seen_step:
-            return
-        self._seen_step = step
-        if step % trainer.log_every_n_steps:
-            return
         last_time, last_step = self._last
+        # With accumulation this hook runs for every micro-batch; the first one that sees a new
+        # logging step is the one that completed its optimizer update.
+        if step == last_step or step % trainer.log_every_n_steps:
+            return
         seconds = now - last_time - self._excluded
         self._last, self._excluded = (now, step), 0.0
         rate = (step - last_step) * pl_module.tokens_per_step / seconds
@@ -145,8 +126,5 @@ def not_training(trainer: pl.Trainer) -> Iterator[None]:
         yield
     finally:
         now = time.perf_counter()
-        for monitor in monitors:
-            # A span inside a batch ends with the block; a pause between batches goes out whole.
-            if monitor._span_start is not None:
-                monitor._excluded += now - monitor._span_start
-                monitor._span_start = None
+        for monitor in monitors:  # a pause between batches goes out whole, at the next batch
+            monitor.end_span(now)

@@ -1,12 +1,10 @@
 """`WandbStep`: record W&B's own step counter for each checkpoint, so a resume can rewind to it.
 
-A resumed run must continue W&B's history at the first row it logs again. Lightning writes
-step checkpoints from `on_train_batch_end`, before that batch's metrics row and any
-validation row that follows it are logged, and a resumed run logs neither again. So the
-counter at save time is too early: the right value is the counter once the batch is done.
-It is known one hook later, and kept in `wandb_steps.json` beside the checkpoints
-({optimizer step: W&B step}); the value in the checkpoint itself is the fallback for a
-process killed in between.
+Lightning writes step checkpoints from `on_train_batch_end`, before that batch's metrics row
+and any validation row after it are logged, and a resumed run logs neither again: the step to
+resume at is the counter once the batch is done. It is known one hook later and kept in
+`wandb_steps.json` beside the checkpoints ({optimizer step: W&B step}); the value in the
+checkpoint itself is the fallback for a process killed in between.
 """
 
 from __future__ import annotations
@@ -62,9 +60,7 @@ class WandbStep(pl.Callback):
         self._settle(trainer)
 
     def _settle(self, trainer: pl.Trainer) -> None:
-        if self._pending is None:  # the common case, every batch: nothing to do
-            return
-        run = _wandb_run(trainer)
+        run = _wandb_run(trainer) if self._pending is not None else None  # None nearly every batch
         if run is None or self.dirpath is None:
             return
         path = self.dirpath / WANDB_STEPS
@@ -80,9 +76,9 @@ def settled_wandb_step(checkpoint_state: dict, checkpoint_dir: Path) -> int | No
     saved = checkpoint_state.get("wandb_step")
     step = checkpoint_state.get("global_step")
     path = checkpoint_dir / WANDB_STEPS
-    if step is not None and path.is_file():
-        try:
-            return int(json.loads(path.read_text()).get(str(step), saved))
-        except (ValueError, TypeError):
-            return saved
-    return saved
+    if step is None or not path.is_file():
+        return saved
+    try:
+        return int(json.loads(path.read_text()).get(str(step), saved))
+    except (ValueError, TypeError):
+        return saved
