@@ -37,3 +37,19 @@ def test_the_adapter_answers_as_the_loop_runs(tmp_path):
     assert logging_steps == [3, 6]  # log_every_n_steps=3, counted in optimizer steps
     assert [processed for *_, processed in probe.seen] == list(range(12))
     assert batches_processed(trainer) == 12
+
+
+def test_lightnings_tip_and_pytree_warning_are_silenced(tmp_path):
+    import subprocess
+    import sys
+
+    # A fresh process, as a run sees them (pytest installs warning filters of its own).
+    script = ("import lightning.pytorch as pl, ttl.lightning_api\n"
+              "from lightning.pytorch.utilities._pytree import _tree_flatten\n"
+              f"pl.Trainer(accelerator='cpu', logger=pl.loggers.CSVLogger({str(tmp_path)!r}))\n"
+              "_tree_flatten({'a': [1, 2]})\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "litlogger" not in text and "LeafSpec" not in text
+    assert "GPU available" in text  # Lightning's other lines still pass

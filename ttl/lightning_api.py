@@ -5,7 +5,19 @@ read from the loop's own state; tests/test_lightning_api.py fails by name when a
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import lightning.pytorch as pl
+
+# Two lines Lightning 2.6 prints on every run that say nothing to a ttl user, silenced at their
+# source (on import: every ttl module that trains imports this one): the Trainer's tip to install
+# litlogger, and torch's FutureWarning about `LeafSpec`, raised from Lightning's own
+# utilities/_pytree.py, not from ttl.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage())
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                        category=FutureWarning)
 
 
 def ends_optimizer_step(trainer: pl.Trainer) -> bool:
