@@ -1,12 +1,8 @@
 """Prepared shards on first use: `data.format=auto` with raw text at `data.path`.
 
-The first run tokenizes, packs and writes the corpus into
-`data.prepared_dir/<name>-<key>/` (with `ttl.data.shardset`: resumable file by file, a
-manifest written last), and every later run, rank and node that finds the same key trains
-from it. The key is a fingerprint of the source (its files, or its Hub revision), its
-splits and held-out rule, the tokenizer, seq_len, packing and the shard layout: change any
-of them and a new set is prepared; the old one stays until you delete it. Several processes
-may ask at once: one prepares under a file lock, the others wait for it (docs/data.md).
+The first run prepares `data.prepared_dir/<name>-<key>/` (`ttl.data.shardset`) and later runs
+reuse it; the key fingerprints everything the rows depend on, so a change prepares a new set.
+One process prepares under a file lock while the others wait (docs/data.md).
 """
 
 from __future__ import annotations
@@ -32,22 +28,16 @@ def _slug(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)[:60]
 
 
-def prepared_dir(settings: DataSettings) -> Path:
-    """`data.prepared_dir`, or ~/.cache/ttl/shards (TTL_CACHE_DIR/shards when that is set)."""
-    if settings.prepared_dir:
-        return Path(settings.prepared_dir).expanduser()
-    return Path(os.environ.get("TTL_CACHE_DIR", Path.home() / ".cache" / "ttl")) / "shards"
-
-
 def prepared_shards(settings: DataSettings, tokenizer) -> Path:
     """The shard set for the raw text at `data.path`, prepared into the cache if missing."""
     train, validation = train_and_validation(settings.path, settings)
-    # What the set depends on (its shard layout is `ttl.data.prepare`'s default): equal keys,
-    # equal rows.
+    # What the rows depend on (the shard layout is `ttl.data.prepare`'s default).
     key = digest([source_fingerprint(train), source_fingerprint(validation), settings.text_column,
                   tokenizer_fingerprint(tokenizer), settings.seq_len, settings.packing or "ttl",
                   PrepareConfig.rows_per_group, PrepareConfig.groups_per_shard])
-    out = prepared_dir(settings) / f"{_slug(settings.path)}-{key}"
+    cache = Path(os.environ.get("TTL_CACHE_DIR", Path.home() / ".cache" / "ttl")) / "shards"
+    cache = Path(settings.prepared_dir).expanduser() if settings.prepared_dir else cache
+    out = cache / f"{_slug(settings.path)}-{key}"
     if (out / MANIFEST).is_file():
         return out
     lock = FileLock(out.with_name(out.name + ".lock"), wait=True,
@@ -64,8 +54,7 @@ def prepared_shards(settings: DataSettings, tokenizer) -> Path:
                             packing=settings.packing or "ttl", num_proc=settings.prepare_num_proc)
         cfg.validate()
         start = time.perf_counter()
-        manifest = build_shard_set(cfg, out, tokenizer, train, validation,
-                                   say=lambda line: print(line, flush=True))
+        manifest = build_shard_set(cfg, out, tokenizer, train, validation)
         tokens = sum(s.tokens for s in manifest.splits.values())
         print(f"prepared {tokens:,} tokens in {time.perf_counter() - start:.0f} s: {out}", flush=True)
     return out

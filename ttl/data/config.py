@@ -34,10 +34,7 @@ class SplitSettings:
 
 @dataclass
 class DataSettings(SplitSettings):
-    """The training data: where it is, how it is split, packed and ordered.
-
-    `instantiate(cfg.data, tokenizer=..., micro_batch_size=...)` builds the run's DataModule.
-    """
+    """The training data: where it is, how it is split, packed and ordered."""
 
     _target_: str = "ttl.data.datamodule.datamodule"
     # A Hub dataset id, a local copy of a Hub repository, a directory or a file (parquet,

@@ -1,13 +1,9 @@
-"""`TTLDataModule`: training and validation batches from prepared token shards.
+"""`TTLDataModule`: training and validation batches from prepared token shards (`data.path`'s,
+or with `data.format=auto` on raw text those `ttl.data.cache` prepares on first use).
 
-`datamodule` (what `instantiate(cfg.data, ...)` calls) opens the shard set at `data.path`, or
-with `data.format=auto` on raw text the set `ttl.data.cache` prepares on first use, and checks
-its manifest against the run and every shard's footer before anything trains.
-
-The training stream resumes exactly: `state_dict` (saved in every checkpoint) records the
-global position (epoch, row) after the micro-batches the trainer has processed, and a
-fingerprint of the shards and the order that a resume must match; a resume continues with
-exactly the next batch on any number of ranks, workers or micro-batch size.
+`state_dict` (in every checkpoint) records the stream's global position (epoch, row) after the
+micro-batches the trainer has processed, and the fingerprint a resume must match: a resume
+continues with exactly the next batch on any number of ranks, workers or micro-batch size.
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ from torch.utils.data import DataLoader
 from ttl.data.batches import unpack_batch
 from ttl.data.cache import prepared_shards
 from ttl.data.config import DataSettings
-from ttl.data.fingerprint import tokenizer_fingerprint
 from ttl.data.hub import resolve_shard_dir
 from ttl.data.manifest import MANIFEST, check_against, read_manifest
 from ttl.data.order import StreamPosition, advance
@@ -34,8 +29,6 @@ from ttl.data.shards import ShardReader
 from ttl.data.streams import ShardStream, ValidationBatches
 from ttl.errors import TTLError
 from ttl.lightning_api import batches_processed
-
-__all__ = ["BatchLoader", "DataSettings", "TTLDataModule", "datamodule"]
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +60,15 @@ class TTLDataModule(pl.LightningDataModule):
         self._start_batches = 0
         self._pending_state: dict | None = None
 
-    # -- Lightning hooks -------------------------------------------------------------------
-
     def setup(self, stage: str | None = None) -> None:
-        """Open the data once (train.py calls this early, Lightning again): fail early on bad
-        input. Checks the manifest against the run and every shard's footer."""
+        """Open the data once (train.py calls this early, Lightning again), checking the manifest
+        against the run and every shard's footer."""
         if self.train_dataset is not None:
             return
         s = self.settings
         root = prepared_shards(s, self.tokenizer) if self.prepare_first else resolve_shard_dir(s.path)
         manifest = read_manifest(root)
-        check_against(manifest, root, tokenizer_fingerprint(self.tokenizer),
-                      str(getattr(self.tokenizer, "name_or_path", "")), len(self.tokenizer),
-                      s.seq_len, s.packing)
+        check_against(manifest, root, self.tokenizer, s.seq_len, s.packing)
         readers = []
         for split in ("train", "validation"):
             if split not in manifest.splits:
@@ -134,8 +123,6 @@ class TTLDataModule(pl.LightningDataModule):
         else:
             self._apply_state(state_dict)
 
-    # -- what the run reads, and where it stands -------------------------------------------
-
     def describe(self) -> dict:
         """What the run trains and validates on (source, held-out rule, counts), for the run
         directory's data.json; after setup()."""
@@ -164,8 +151,6 @@ class TTLDataModule(pl.LightningDataModule):
                      self.micro_batch_size, world)
         return {"kind": "shards", "batches": processed, "fingerprint": self.fingerprint(),
                 "epoch": at.epoch, "row": at.row}
-
-    # -- bookkeeping -----------------------------------------------------------------------
 
     def _rank_and_world(self) -> tuple[int, int]:
         if self.trainer is not None:

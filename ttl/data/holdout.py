@@ -1,11 +1,9 @@
 """The held-out rule: which documents of a corpus without a validation split are set aside.
 
-A document is held out when a salted 64-bit BLAKE2b hash of its UTF-8 text, read as a
-fraction of 2**64, falls below `fraction`. The decision depends on the document's content
-only: not on file order, shard count, ranks or loader workers, so every reader
-(`ttl.data.prepare`, `ttl.evaluate`, `ttl.tokenizer`) draws the same line, and a duplicated
-document cannot sit on both sides of it. Held-out sets are nested: the documents
-held out at fraction f are also held out at any larger fraction.
+A document is held out when a salted 64-bit BLAKE2b hash of its UTF-8 text, / 2**64, falls below
+`fraction`: content only, so every reader (`ttl.data.prepare`, `ttl.evaluate`, `ttl.tokenizer`)
+draws the same line, a duplicate cannot sit on both sides, and the held-out sets are nested
+(held out at fraction f, held out at any larger one).
 """
 
 from __future__ import annotations
@@ -52,11 +50,8 @@ class HoldoutRule:
 
 def rule_for(val_fraction: float, val_documents: int | None, total_documents: int | None,
              where: str) -> HoldoutRule:
-    """The rule for `data.val_fraction`, or for `data.val_documents` out of the split's documents.
-
-    A count becomes the fraction count / total, so the held-out split holds about that many
-    documents (the exact count is recorded where it is known).
-    """
+    """The rule for `data.val_fraction`, or for `data.val_documents` out of `total_documents`
+    (as the fraction count / total: the held-out split holds about that many)."""
     if val_documents is None:
         return HoldoutRule(check_fraction(val_fraction))
     if isinstance(val_documents, bool) or not isinstance(val_documents, int) or val_documents < 1:

@@ -1,10 +1,6 @@
-"""Prepared shard sets on the Hugging Face Hub: download (for training) and upload (after prepare).
-
-A shard set on the Hub is a dataset repository in exactly the local layout. Training downloads
-it into the Hugging Face cache because the seeded shuffle and the O(1) resume read row groups
-at random. The shard upload is `HfApi.upload_folder`, which in huggingface_hub >= 1.20 (with
-`hf_xet`, a dependency) splits a large folder into several commits and resumes when re-run;
-`upload_large_folder` is deprecated there and gone from huggingface_hub 2.
+"""Prepared shard sets on the Hugging Face Hub (a dataset repository in the local layout):
+download for training (the seeded shuffle and O(1) resume read row groups at random, so not
+streamed), upload after prepare (`HfApi.upload_folder`: see docs/data.md).
 """
 
 from __future__ import annotations
@@ -16,7 +12,6 @@ from ttl.data.sources import first_line
 from ttl.errors import TTLError
 from ttl.rundir import looks_like_hub_id
 
-# What a shard set holds besides its manifest.
 SHARD_PATTERNS = ["train/*", "validation/*"]
 
 
@@ -42,11 +37,9 @@ def resolve_shard_dir(path: str) -> Path:
 
 
 def push_shards(directory: Path, repo_id: str, private: bool = True, api=None) -> str:
-    """Upload a prepared shard set to a Hub dataset repository; returns its URL.
+    """Upload a prepared shard set to a Hub dataset repository (`api`: an `HfApi`); returns its URL.
 
-    The shard upload also deletes the repository's old manifest and any shard not in this set;
-    `manifest.json` follows alone once every shard is there. `api`: an `HfApi` (default: new).
-    """
+    The shard upload deletes the old manifest and stale shards; `manifest.json` follows alone, last."""
     directory = Path(directory)
     resume = (f'python -c "from ttl.data.hub import push_shards; '
               f'push_shards({str(directory)!r}, {repo_id!r}, private={private})"')

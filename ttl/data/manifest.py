@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ttl.data.fingerprint import digest
+from ttl.data.fingerprint import digest, tokenizer_fingerprint
 from ttl.errors import TTLError
 from ttl.rundir import write_json
 
@@ -119,16 +119,15 @@ def read_manifest(directory: Path) -> Manifest:
         raise TTLError(f"{path}: not a valid ttl shard manifest ({error})") from error
 
 
-def check_against(manifest: Manifest, path: Path, tokenizer_fp: str, tokenizer_name: str,
-                  vocab_size: int, seq_len: int, packing: str | None) -> None:
+def check_against(manifest: Manifest, path: Path, tokenizer, seq_len: int, packing: str | None) -> None:
     """Refuse shards made for another tokenizer, sequence length or packing convention."""
-    where = path / MANIFEST
+    where, tokenizer_fp = path / MANIFEST, tokenizer_fingerprint(tokenizer)
     if manifest.tokenizer_fingerprint != tokenizer_fp:
         raise TTLError(
             f"{where}: shards were tokenized with {manifest.tokenizer_name} "
             f"(fingerprint {manifest.tokenizer_fingerprint}, {manifest.vocab_size:,} tokens) but "
-            f"tokenizer.path={tokenizer_name} has fingerprint {tokenizer_fp} ({vocab_size:,} tokens); "
-            "prepare the shards again with this tokenizer"
+            f"tokenizer.path={getattr(tokenizer, 'name_or_path', '')} has fingerprint {tokenizer_fp} "
+            f"({len(tokenizer):,} tokens); prepare the shards again with this tokenizer"
         )
     if manifest.seq_len != seq_len:
         raise TTLError(

@@ -1,22 +1,14 @@
 """The order in which training rows are seen: a pure function of the seed and the epoch.
 
-Prepared shards are read as row groups ("chunks"). For each epoch the chunks are permuted;
-consecutive chunks of that order form shuffle windows of `window` chunks, and the rows of a
-window are permuted. Concatenating the windows gives the epoch's global row order: every row
-exactly once, with the memory of one window.
+Each epoch permutes the shards' row groups ("chunks"), cuts that order into windows of `window`
+chunks and permutes the rows within each window: every row once, with the memory of one window.
+Global micro-batch j (rows [j*B, (j+1)*B) of that order) goes to rank j % world, so every rank
+takes floor(rows / (B * world)) per epoch (the few rows left over differ each epoch). A stream
+position (epoch, row) counts the rows all ranks consumed together, so a resume may change the
+ranks, workers or micro-batch size and still continue the same order.
 
-That global order is dealt to DDP ranks in micro-batches: global micro-batch j (rows
-[j*B, (j+1)*B) of the order) goes to rank j % world, so rank r's i-th micro-batch of an
-epoch is global micro-batch i*world + r. Each rank therefore sees the same number of
-micro-batches, floor(rows / (B * world)) per epoch; fewer than B * world rows at the end of
-each epoch's order are left out (a different random set each epoch).
-
-A stream position is (epoch, row): the number of rows of the epoch's global order already
-consumed by all ranks together. It does not depend on the number of ranks, workers or the
-micro-batch size, so a resume may change them and still continue the same global order.
-
-Random numbers come from PCG64 raw outputs (a stream NumPy keeps stable across versions),
-never from `Generator` methods, whose algorithms may change.
+Random numbers are PCG64 raw outputs (stable across NumPy versions), never `Generator` methods,
+whose algorithms may change.
 """
 
 from __future__ import annotations
@@ -57,10 +49,6 @@ class EpochOrder:
     def rows(self) -> int:
         """Rows in the epoch."""
         return int(self.window_starts[-1])
-
-    def window_of(self, positions: np.ndarray) -> np.ndarray:
-        """Index of the window holding each global position."""
-        return np.searchsorted(self.window_starts, positions, side="right") - 1
 
     def row_permutation(self, window: int) -> np.ndarray:
         """Order of the rows of `window` (its chunks concatenated in window order)."""

@@ -1,10 +1,9 @@
-"""Tokenize documents and pack them into fixed-length blocks of token ids.
+"""Tokenize documents and pack them into fixed-length blocks of token ids (for prepared shards
+and evaluation alike).
 
-Conventions: `ttl` (TeenyTinyLlama's) prefixes each document with <s> and adds no </s>;
-`eos` appends </s> to each document instead. Documents are concatenated and cut into
-blocks of `seq_len` tokens; the final partial block is dropped, and a document longer than a
-block continues in the next block(s). Prepared shards and evaluation both pack through
-`encode_documents` and `RowPacker`.
+Conventions: `ttl` (TeenyTinyLlama's) prefixes each document with <s> and adds no </s>; `eos`
+appends </s> instead. Documents are concatenated and cut into blocks of `seq_len` tokens, a long
+one continuing in the next block(s); the final partial block is dropped.
 """
 
 from __future__ import annotations
@@ -36,10 +35,7 @@ def encode_documents(tokenizer, texts: list[str], packing: str,
                      dtype: np.dtype = INT64) -> tuple[np.ndarray, np.ndarray]:
     """Tokenize non-empty `texts` in the packing convention: (flat token ids, per-document lengths).
 
-    The ids of `tokenizer(text, add_special_tokens=False)` plus the convention's special token,
-    through `ttl.data.wordcache` when the tokenizer allows it, else the Rust tokenizer's
-    `encode_batch_fast` (no offsets), else the tokenizer call.
-    """
+    Through `ttl.data.wordcache` when it can, else `encode_batch_fast` (no offsets), else the call."""
     encoder = encoder_for(tokenizer)
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if encoder is not None:
@@ -85,11 +81,8 @@ class PackedRows:
 
 
 class RowPacker:
-    """Numpy packer: takes documents in batches, returns every full row with its document starts.
-
-    A row that begins in the middle of a document has no start at offset 0; a document
-    longer than `seq_len` spans several rows.
-    """
+    """Takes documents in batches, returns every full row with its document starts (none at 0 in
+    a row that begins mid-document; a document longer than `seq_len` spans several rows)."""
 
     def __init__(self, seq_len: int, dtype: np.dtype = INT64) -> None:
         self.seq_len = seq_len
@@ -104,7 +97,6 @@ class RowPacker:
         """Append documents (flat ids + lengths, as `encode_documents` returns) and cut rows."""
         t = self.seq_len
         self.stats.documents += int(lengths.shape[0])
-        # Documents with more tokens than one row: kept, split across consecutive rows.
         self.stats.long_documents += int((lengths > t).sum())
         doc_offsets = np.cumsum(lengths) - lengths + self._tail.shape[0]
         stream = np.concatenate([self._tail, flat.astype(self.dtype, copy=False)])

@@ -1,12 +1,6 @@
-"""`python -m ttl.data.prepare data_path=... tokenizer=... output_dir=... [key=value ...]`
-(config: conf/commands/prepare.yaml; the work: ttl.data.shardset; docs/data.md tells more)
-
-Raw text + a tokenizer -> packed token shards for `data.format=shards`:
-
-    OUTPUT_DIR/train/shard-JJJJJ-NNNNN.parquet ...   rows of seq_len tokens + document starts
-    OUTPUT_DIR/validation/shard-JJJJJ-NNNNN.parquet ...
-    OUTPUT_DIR/manifest.json                         tokenizer and source fingerprints, counts,
-                                                     the held-out rule
+"""`python -m ttl.data.prepare data_path=... tokenizer=... output_dir=... [key=value ...]`:
+raw text + a tokenizer -> OUTPUT_DIR/{train,validation}/shard-*.parquet and manifest.json
+(the work: ttl.data.shardset; docs/data.md).
 """
 
 from __future__ import annotations

@@ -105,9 +105,7 @@ class ShardReader:
     """Reads the row groups of a split's shards, checking them against the manifest."""
 
     def __init__(self, root: Path, shards: list[ShardInfo], seq_len: int) -> None:
-        self.root = root
-        self.shards = shards
-        self.seq_len = seq_len
+        self.root, self.shards, self.seq_len = root, shards, seq_len
         self.chunks = [Chunk(i, g, n) for i, s in enumerate(shards) for g, n in enumerate(s.row_groups)]
         self._open: dict[int, pq.ParquetFile] = {}
 

@@ -1,15 +1,11 @@
-"""Build a prepared shard set from raw text, one source file at a time, resumably.
+"""Build a prepared shard set from raw text, one source file (a "job") at a time, resumably.
 
-Each source file (a "job") is read in order, its documents sent to the training or the
-validation side (by its split, or by the held-out rule), tokenized on a pool of processes in
-order, packed, and written as shards of its own: `train/shard-JJJJJ-NNNNN.parquet`. A job
-whose shards are closed is recorded in `progress.json`; an interrupted build starts again at
-the first job not recorded. The manifest is written only when every job is done, into
-`OUT.partial`, which is then renamed to OUT: a half-built set is never trained on.
-
-Packing starts afresh in each file (the tail of a file that does not fill a row is dropped:
-less than one row per file and side), so the set is identical whether it was built in one
-go or resumed, and for any number of processes.
+Each job's documents go to the training or validation side (by split or held-out rule), are
+tokenized on a pool of processes in order, packed, and written as shards of their own
+(`train/shard-JJJJJ-NNNNN.parquet`); a finished job is recorded in `progress.json`, where an
+interrupted build resumes. Packing starts afresh in each file (dropping under one row per file
+and side), so the set is identical in one go or resumed, for any number of processes. The set
+is built in `OUT.partial`, renamed to OUT once its manifest is written.
 """
 
 from __future__ import annotations
@@ -166,13 +162,9 @@ def _merge(records: list[dict], side: str) -> SplitInfo:
     return total
 
 
-def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: TextSource,
-                    say: Callable[[str], None] = print, progress: bool = True) -> Manifest:
-    """Prepare `train`/`validation` into the shard set `out` (resuming `out.partial`).
-
-    `cfg` holds seq_len, packing, text_column, num_proc, batch_size, rows_per_group,
-    groups_per_shard, max_documents (source documents read, null = all) and data_path.
-    """
+def build_shard_set(cfg: PrepareConfig, out: Path, tokenizer, train: TextSource,
+                    validation: TextSource) -> Manifest:
+    """Prepare `train`/`validation` into the shard set `out` (resuming `out.partial`)."""
     dtype = token_dtype(len(tokenizer))
     jobs = plan_jobs(train, validation)
     hub = train.corpus.hub
@@ -185,7 +177,7 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
     partial.mkdir(parents=True, exist_ok=True)
     done = _read_progress(partial, key, jobs, fingerprints)
     if done:
-        say(f"resuming {partial}: {len(done)} of {len(jobs)} files already prepared")
+        print(f"resuming {partial}: {len(done)} of {len(jobs)} files already prepared", flush=True)
     known = [train.corpus.documents.get(j.split) for j in jobs]
     total = sum({j.split: n for j, n in zip(jobs, known, strict=True)}.values()) if all(known) else None
     limit = cfg.max_documents
@@ -224,7 +216,7 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
 
     # A bar on a terminal only: in a batch job's log it is noise; the per-file lines remain.
     bar = tqdm(total=total, initial=read_before, unit="doc", unit_scale=True, desc="prepare",
-               file=sys.stderr, disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
+               file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True)
     results = _ordered_map(_encode, tasks(), cfg.num_proc or os.cpu_count() or 1)
     try:
         for index, side, encoded in results:
@@ -239,8 +231,8 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
             _write_progress(partial, key, done)
             writer = None
             rows = ", ".join(f"{s.rows:,} {side} rows" for side, s in sides.items() if s.rows)
-            say(f"prepared file {len(done)}/{len(jobs)}: {jobs[index].file} "
-                f"({counts[index]['read']:,} documents{', ' + rows if rows else ''})")
+            print(f"prepared file {len(done)}/{len(jobs)}: {jobs[index].file} "
+                  f"({counts[index]['read']:,} documents{', ' + rows if rows else ''})", flush=True)
     finally:
         results.close()
         bar.close()
@@ -279,22 +271,18 @@ def build_shard_set(cfg, out: Path, tokenizer, train: TextSource, validation: Te
     return manifest
 
 
-def prepare(cfg: PrepareConfig, tokenizer=None, say: Callable[[str], None] = print,
-            progress: bool = True) -> Manifest:
-    """Build the shard set `cfg` describes; returns its manifest.
-
-    Everything the user can get wrong (keys, paths, splits, the text column, a damaged parquet
-    file, the tokenizer) fails before anything is written.
-    """
+def prepare(cfg: PrepareConfig) -> Manifest:
+    """Build the shard set `cfg` describes; returns its manifest. Everything the user can get
+    wrong (keys, paths, splits, text column, damaged parquet, tokenizer) fails before any write."""
     from ttl.tokenizer import load_tokenizer
 
     cfg.validate()
     out = Path(cfg.output_dir).expanduser()
     if out.exists() and not cfg.overwrite:
         raise TTLError(f"output_dir={out} already exists; choose another or pass overwrite=true")
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.tokenizer)
+    tokenizer = load_tokenizer(cfg.tokenizer)
     train, validation = train_and_validation(str(cfg.data_path), cfg)
-    return build_shard_set(cfg, out, tokenizer, train, validation, say=say, progress=progress)
+    return build_shard_set(cfg, out, tokenizer, train, validation)
 
 
 def summary(manifest: Manifest, out: str, seconds: float) -> list[str]:

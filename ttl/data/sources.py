@@ -1,11 +1,8 @@
 """Documents of a text corpus, read through the `datasets` library one file ("unit") at a time.
 
-`data.path` is a Hub dataset id (`owner/name`), a local directory (a copy of a Hub dataset
-repository, or any directory of parquet / jsonl / txt files), or a single such file.
 `datasets.load_dataset_builder` decides which files make which split, exactly as
-`datasets.load_dataset(path)` would (a README's YAML `configs:`, or names such as `train-*`
-and `validation-*`): the Hub and a local copy take one code path. A source without a
-validation split gets one by the held-out rule of `ttl.data.holdout`.
+`datasets.load_dataset(path)` would, so the Hub and a local copy take one code path. A source
+without a validation split gets one by the held-out rule of `ttl.data.holdout`.
 """
 
 from __future__ import annotations
@@ -116,10 +113,8 @@ def open_corpus(path: str) -> Corpus:
 
 def read_unit(corpus: Corpus, split: str, unit: int, column: str,
               batch_size: int = 256) -> Iterator[list[str]]:
-    """The documents of one file of `split`, in file order, in lists of up to `batch_size`.
-
-    Values that are not strings (None) become "". Any failure names the file.
-    """
+    """The documents of one file of `split`, in file order, in lists of up to `batch_size`
+    (non-strings become ""); any failure names the file."""
     import datasets
 
     name = corpus.splits[split][unit]
@@ -219,6 +214,4 @@ def train_and_validation(path: str, s) -> tuple[TextSource, TextSource]:
                  for split in (s.train_split, s.val_split))
 
 
-def iter_documents(source: TextSource) -> Iterator[str]:
-    """Every document of `source`, in file order."""
-    return source.documents()
+iter_documents = TextSource.documents

@@ -1,15 +1,10 @@
-"""Iterable datasets that yield whole micro-batches from prepared shards (training) and a fixed
-list of rows (validation), sharded over DDP ranks and loader workers.
+"""Iterable datasets of whole micro-batches (one `pack_batch` tensor each) from prepared shards
+(training) and a fixed list of rows (validation), sharded over DDP ranks and loader workers.
 
-Each dataset yields ready batches, packed as one tensor each (`ttl.data.batches.pack_batch`),
-so which worker makes which micro-batch is decided here: a rank's k-th micro-batch (counted
-from the stream's start position) is made by loader worker k % num_workers. The DataLoader
-collects batches from its workers round robin, starting with worker 0, so a rank's batch
-sequence is the same for any number of workers, and a stream restarted at batch k continues
-exactly.
-
-Training streams are endless (epochs follow each other inside them), so DDP ranks never run
-out at different times; `trainer.max_steps` ends training, `epochs` bounds tests.
+A rank's k-th micro-batch (from the stream's start) is made by loader worker k % num_workers;
+the DataLoader collects from its workers round robin from worker 0, so the sequence is the same
+for any number of workers. Training streams are endless (epochs follow inside them), so ranks
+never run out at different times; `trainer.max_steps` ends training, `epochs` bounds tests.
 """
 
 from __future__ import annotations
@@ -36,8 +31,7 @@ class ShardStream(IterableDataset):
         self.micro = micro_batch_size
         self.seed, self.window, self.shuffle = seed, window, shuffle
         self.document_masking, self.packing = document_masking, packing
-        self.rank, self.world_size = rank, world_size
-        self.epochs = epochs
+        self.rank, self.world_size, self.epochs = rank, world_size, epochs
         self.start = StreamPosition()
         self.on_set_epoch = None
 
@@ -74,7 +68,7 @@ class ShardStream(IterableDataset):
 
     def _gather(self, order: EpochOrder, positions: np.ndarray,
                 cache: dict[int, PackedRows]) -> PackedRows:
-        windows = order.window_of(positions)
+        windows = np.searchsorted(order.window_starts, positions, side="right") - 1
         parts = []
         for w in np.unique(windows):
             if w not in cache:
@@ -94,11 +88,9 @@ class ShardStream(IterableDataset):
 class ValidationBatches(IterableDataset):
     """A fixed set of validation rows, in order, as micro-batches; rank r takes batches r, r+world, ...
 
-    Iterable (no `__len__`, which Lightning warns about on iterable datasets) so that Lightning
-    does not put a DistributedSampler on it: that sampler pads ranks with repeated rows, which
-    would count them twice. Ranks left one batch short get a batch without labels instead,
-    so every rank runs the same number of forward passes (FSDP's are collective) and each
-    validation token still counts once.
+    Iterable, so Lightning puts no DistributedSampler on it (that pads ranks with repeated rows,
+    counted twice): a rank left one batch short gets one without labels, so every rank runs the
+    same number of forward passes (FSDP's are collective) and each validation token counts once.
     """
 
     def __init__(self, rows: PackedRows, micro_batch_size: int, document_masking: bool,

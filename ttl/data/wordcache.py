@@ -1,14 +1,11 @@
 """A word-cached encoder: the same ids as the `tokenizers` library, about twice as fast.
 
-For a tokenizer without a normalizer, with SentencePiece-style Metaspace pre-tokenization
-(`split=True`) and a BPE model (no dropout) -- ttl's own tokenizers and TeenyTinyLlama's --
-a document's ids are the concatenation of the model's ids for each "▁word" piece. Words
-repeat (Zipf), so looking each piece up in a bounded LRU cache and asking the BPE model only
-for pieces not seen recently skips most of the library's per-document work (normalized
-strings, alignments, offsets, token strings). A document containing an added token's text
-(`<s>`, ...) goes through the library, which matches those tokens first.
-
-`encoder_for` returns None for any other tokenizer; callers then use the library.
+For a tokenizer without a normalizer, with Metaspace pre-tokenization (`split=True`) and a BPE
+model without dropout (ttl's and TeenyTinyLlama's), a document's ids are the concatenation of
+the model's ids for each "▁word" piece. Words repeat (Zipf), so an LRU cache of pieces skips
+most of the library's per-document work. A document holding an added token's text (`<s>`, ...)
+goes through the library, which matches those first; `encoder_for` returns None for any other
+tokenizer.
 """
 
 from __future__ import annotations
