@@ -1,8 +1,6 @@
 """`python -m ttl.card run_dir=runs/quickstart [step=N] [repo_id=user/model] [output=PATH]`:
-write the model card of step N (default: the latest `step-<N>/`) into that step directory, or
-`output`. `push_metadata_to=user/model [dry_run=true]` then refreshes the card published on that
-repository's `main` with the written card's `model-index` (`ttl.card.metadata.push_model_index`).
-Settings: ttl.card.config.CardConfig (conf/commands/card.yaml).
+write a step's model card; `push_metadata_to=user/model [dry_run=true]` then refreshes the
+published card's `model-index` (docs/publishing.md; settings: ttl.card.config.CardConfig).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Hugging Face model cards (README.md) for ttl runs, in the TeenyTinyLlama card's format.
-
-Every figure of a `step-<N>/` export's card comes from the run: its resolved config.yaml, each
-export's trainer_state.json and the step's harness results. The front matter is a
-`huggingface_hub.ModelCardData` (`ttl.card.metadata`); the body, all of the card's prose, is the
-Jinja2 template `template.md.j2` beside this module.
+"""Hugging Face model cards (README.md) for ttl runs, in the TeenyTinyLlama card's format: every
+figure comes from the run (config.yaml, the exports' trainer_state.json, the step's harness
+results); the front matter from `ttl.card.metadata`, the prose from `template.md.j2`.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ttl.card.metadata import card_data, check_card, front_matter, harness_results, perplexity_results
 from ttl.card.results import step_rows
-from ttl.card.tables import card_markdown, markdown_table
+from ttl.card.tables import card_markdown, evaluations_table
 from ttl.errors import TTLError
 from ttl.generate import GENERATION_DEFAULTS
 from ttl.model import build_model, count_parameters, llama_config
@@ -47,13 +44,6 @@ def _template() -> jinja2.Template:
     environment.filters.update(figure=lambda value, spec=".6g": "-" if value is None else format(value, spec),
                                thousands="{:,}".format)
     return environment.get_template(TEMPLATE.name)
-
-
-def evaluations_table(states: list[dict]) -> str:
-    """The card's Evaluations table (processed tokens, perplexity, kWh, kg CO2eq): one row per
-    export whose perplexity was measured on its own weights at its own step."""
-    return markdown_table((s["tokens"], s["val_ppl"], s.get("energy_kwh"), s.get("emissions_kg_co2eq"))
-                          for s in states if s.get("val_ppl") is not None)
 
 
 def dataset_name(cfg: DictConfig) -> str:

@@ -51,17 +51,15 @@ def rows_from_results(checkpoint: Checkpoint, results: dict,
     return rows
 
 
-def read_harness_json(path: str | Path) -> list[HarnessRow]:
-    """The rows of a `harness-<checkpoint>.json` written by `python -m ttl.evaluate harness`."""
-    saved = json.loads(Path(path).read_text())
+def step_rows(run_dir: str | Path, step: int) -> list[HarnessRow]:
+    """The harness rows of the run's export at `step` (its `harness-step-<N>.json`); [] when it
+    was not evaluated."""
+    path = harness_results_file(run_dir, step)
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
     about = saved.get("checkpoint") or {}
-    checkpoint = Checkpoint(source=about.get("source", Path(path).stem.removeprefix("harness-")),
+    checkpoint = Checkpoint(source=about.get("source", path.stem.removeprefix("harness-")),
                             revision=about.get("revision"), step=about.get("step"),
                             tokens=about.get("tokens"))
     return rows_from_results(checkpoint, saved)
-
-
-def step_rows(run_dir: str | Path, step: int) -> list[HarnessRow]:
-    """The harness rows of the run's export at `step`; [] when it was not evaluated."""
-    path = harness_results_file(run_dir, step)
-    return read_harness_json(path) if path.is_file() else []

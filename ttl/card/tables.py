@@ -1,15 +1,13 @@
-"""The model card's tables, shared by model cards and evaluation reports: TeenyTinyLlama's
-Evaluations table (`markdown_table`: processed tokens, perplexity, kWh, kg CO2eq) and its
-benchmark tables filled from `python -m ttl.evaluate harness` results (`card_markdown`: one line
-per checkpoint, scores in %, the card's columns, then Average; under each table, the shots and
-questions scored per column, which say whether a run is comparable with the card's). A table
-none of whose tasks ran is left out; an unknown value prints "-", and so does the Average then.
+"""The model card's tables, shared with the evaluation reports: TeenyTinyLlama's Evaluations
+table and its benchmark tables from `python -m ttl.evaluate harness` results (one line per
+checkpoint, scores in %; the shots and questions scored under each say whether a run is
+comparable with the card's). An unknown value prints "-", and so does the Average then.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +37,19 @@ def format_quantity(value: float | None) -> str:
     return f"{value:.{1 - math.floor(math.log10(abs(value)))}f}"
 
 
-def markdown_table(rows: Iterable[tuple[int | None, float | None, float | None, float | None]]) -> str:
-    """The table, one line per (tokens, perplexity, kWh, kg CO2eq) in the given order."""
+def evaluations_table(rows: Iterable) -> str:
+    """The Evaluations table, one line per row in the given order: `EvaluationRow`s or mappings
+    with their keys, or trainer_state.json dicts, which show `val_ppl` and only when it is known."""
     lines = ["| " + " | ".join(TABLE_HEADER) + " |",
              "|" + "|".join("-" * (len(h) + 2) for h in TABLE_HEADER) + "|"]
-    lines += ["| " + " | ".join([format_tokens(tokens), *map(format_quantity, quantities)]) + " |"
-              for tokens, *quantities in rows]
+    for row in rows:
+        row = row if isinstance(row, Mapping) else vars(row)
+        if "perplexity" not in row:  # a trainer state: its export's perplexity, when measured
+            if row.get("val_ppl") is None:
+                continue
+            row = {**row, "perplexity": row["val_ppl"]}
+        quantities = [format_quantity(row.get(k)) for k in ("perplexity", "energy_kwh", "emissions_kg_co2eq")]
+        lines.append("| " + " | ".join([format_tokens(row.get("tokens")), *quantities]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -95,27 +100,39 @@ CAPTIONS = {
 }
 
 
-def _label(checkpoint: str, revision: str | None) -> str:
-    # A local export prints as its directory name (step-150), also when read back elsewhere.
+def checkpoint_label(checkpoint: str, revision: str | None) -> str:
+    """A checkpoint as a table prints it: a local export by its directory name (step-150), also
+    when read back elsewhere; `@revision` after it."""
     local = Path(checkpoint).is_dir() or step_of(Path(checkpoint)) is not None
     name = Path(checkpoint).name if local else checkpoint
     return f"{name}@{revision}" if revision else name
+
+
+def checkpoint_table(rows: Sequence[HarnessRow], titles: Sequence[str],
+                     scores: Callable[[list[HarnessRow]], list[float | None]]) -> list[str]:
+    """Markdown lines: "Checkpoint", "Processed Tokens" and `titles`, then one line per checkpoint
+    of `rows`, its cells `scores(its rows)` with two decimals ("-" when None)."""
+    header = ["Checkpoint", "Processed Tokens", *titles]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for checkpoint, revision, _, tokens in dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens)
+                                                         for r in rows):
+        own = [r for r in rows if (r.checkpoint, r.revision) == (checkpoint, revision)]
+        cells = [checkpoint_label(checkpoint, revision), format_tokens(tokens),
+                 *["-" if s is None else f"{s:.2f}" for s in scores(own)]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def card_table(rows: Sequence[HarnessRow], columns: Sequence[CardColumn]) -> str | None:
     """One card table (markdown) over the checkpoints in `rows`; None when no column has a score."""
     if not any(c.reads(r) for r in rows for c in columns):
         return None
-    header = ["Checkpoint", "Processed Tokens", *[c.title for c in columns], "Average"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for key in dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens) for r in rows):
-        hits = [next((r for r in rows if (r.checkpoint, r.revision) == key[:2] and c.reads(r)), None)
-                for c in columns]
-        scores = [None if h is None else 100 * h.value for h in hits]
-        average = None if None in scores else sum(scores) / len(scores)
-        cells = [_label(key[0], key[1]), format_tokens(key[3]),
-                 *["-" if s is None else f"{s:.2f}" for s in [*scores, average]]]
-        lines.append("| " + " | ".join(cells) + " |")
+
+    def scores(own: list[HarnessRow]) -> list[float | None]:
+        found = [next((100 * r.value for r in own if c.reads(r)), None) for c in columns]
+        return [*found, None if None in found else sum(found) / len(found)]
+
+    lines = checkpoint_table(rows, [*[c.title for c in columns], "Average"], scores)
     # What the numbers rest on: a run with other shot counts or a `limit` is not the card's.
     runs = [next((r for r in rows if c.reads(r)), None) for c in columns]
     shots = " / ".join("-" if r is None or r.num_fewshot is None else str(r.num_fewshot) for r in runs)

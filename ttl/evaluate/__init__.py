@@ -1,11 +1,5 @@
-"""Evaluation of ttl checkpoints: perplexity per checkpoint (`python -m ttl.evaluate`,
-`ttl.evaluate.run`), lm-eval benchmarks (`python -m ttl.evaluate harness`, `ttl.evaluate.harness`),
-reports.
-
-For other tools (notebooks): `evaluations_table(rows)` renders the model card's markdown table;
-`rows_from_run(run_dir)` gives rows from the checkpoints' trainer_state.json alone;
-`run_table(run_dir)` prefers a measured `evaluation/evaluation.csv`.
-"""
+"""Evaluation of ttl checkpoints: perplexity (`python -m ttl.evaluate`, `run`), lm-eval
+benchmarks (`python -m ttl.evaluate harness`, `harness`) and their reports (`report`)."""
 
 from ttl.checkpoints import find_checkpoints
 from ttl.evaluate.report import (

@@ -1,7 +1,6 @@
 """`python -m ttl.evaluate harness ...`: EleutherAI's lm-evaluation-harness on ttl checkpoints
-(docs/evaluation.md: suites, tasks_dir, outputs). Writes harness.csv (one row per checkpoint, task
-and metric), harness.md (the headline metric per task), harness-<checkpoint>.json (lm-eval's
-results), and for the card's tasks card.md and plots/<task>.png to `output_dir`.
+(docs/evaluation.md: suites, tasks_dir, outputs: harness.csv, harness.md, harness-<checkpoint>.json,
+card.md, plots/<task>.png).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from ttl.card.results import HarnessRow, rows_from_results
-from ttl.card.tables import card_markdown, format_tokens
+from ttl.card.tables import card_markdown, checkpoint_table
 from ttl.checkpoints import find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require
 from ttl.errors import TTLError
@@ -77,7 +76,6 @@ def plot_task_scores(rows: Sequence[HarnessRow], out_dir: str | Path) -> list[Pa
     return written
 
 
-
 def _import_lm_eval():
     try:
         import lm_eval
@@ -108,9 +106,8 @@ def resolve_tasks(suite: str, tasks: list[str] | None, tasks_dir: str | None = N
 
 
 def check_tasks_dir(tasks_dir: str | None, tasks: Sequence[str]) -> str | None:
-    """The absolute tasks_dir, refusing a missing one when a task can only read it (LOCAL_TASKS:
-    ttl_enem, ttl_oab, the offline ttl_arc_pt, ...) or a copy without its split files, and a
-    tasks_dir that is not a directory."""
+    """The absolute tasks_dir; a TTLError when a task that can only read it (LOCAL_TASKS) lacks it
+    or its split files."""
     wanted = [t for t in expand(list(tasks)) if t in LOCAL_TASKS]
     if wanted and not tasks_dir:
         raise TTLError(f"tasks_dir is required for the local tasks {', '.join(wanted)}: {USAGE}")
@@ -128,9 +125,8 @@ def check_tasks_dir(tasks_dir: str | None, tasks: Sequence[str]) -> str | None:
 
 
 def data_sources(tasks: Sequence[str], tasks_dir: str | None, manager: TaskManager) -> dict[str, str]:
-    """Where each task reads its data: a local folder or `hub:<dataset id>` for ttl's tasks, and
-    `hub:<dataset id>` for the tasks of lm-eval's registry that `manager` indexes with a dataset
-    (its groups and tags name none)."""
+    """Where each task reads its data: a local folder or `hub:<dataset id>` (lm-eval's groups and
+    tags have none)."""
     sources = {}
     for task in expand(list(tasks)):
         if task in TASK_DATA:
@@ -186,20 +182,8 @@ def harness_table(rows: Sequence[HarnessRow]) -> str:
     """Markdown: one line per checkpoint, one column per task (its headline metric, in %)."""
     tasks = list(dict.fromkeys(r.task for r in rows))
     chosen = {t: headline_metric(t, {r.metric for r in rows if r.task == t}) for t in tasks}
-    scores: dict[tuple, float] = {}
-    for r in rows:
-        if r.metric == chosen[r.task]:
-            scores.setdefault((r.checkpoint, r.revision, r.task), r.value)
-    header = ["Checkpoint", "Processed Tokens", *[f"{t} ({chosen[t]})" for t in tasks]]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for checkpoint, revision, _, tokens in dict.fromkeys((r.checkpoint, r.revision, r.step, r.tokens)
-                                                         for r in rows):
-        name = Path(checkpoint).name if Path(checkpoint).is_dir() else checkpoint
-        cells = [f"{name}@{revision}" if revision else name, format_tokens(tokens)]
-        for task in tasks:
-            score = scores.get((checkpoint, revision, task))
-            cells.append("-" if score is None else f"{100 * score:.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = checkpoint_table(rows, [f"{t} ({chosen[t]})" for t in tasks], lambda own: [
+        next((100 * r.value for r in own if (r.task, r.metric) == (t, chosen[t])), None) for t in tasks])
     return "\n".join(lines) + "\n"
 
 
@@ -210,22 +194,6 @@ def default_output_dir(checkpoints: str) -> Path:
     if path.is_dir() and load_config(path) is not None:
         return evaluation_dir(path.parent if (path / "config.json").is_file() else path)
     return Path(EVALUATION)
-
-
-def _write_outputs(rows: list[HarnessRow], output: Path, log: Callable[[str], None]) -> None:
-    written = [write_csv(rows, output / "harness.csv", HarnessRow), output / "harness.md"]
-    table = harness_table(rows)
-    written[1].write_text(table)
-    log(table)
-    card = card_markdown(rows)
-    if card is not None:
-        (output / "card.md").write_text(card)
-        log(card)
-        written.append(output / "card.md")
-        if plot_task_scores([r for r in rows if r.task in TASK_DATA or r.task in CARD_METRIC],
-                            output / "plots"):
-            written.append(output / "plots" / "<task>.png")
-    log(f"wrote {', '.join(str(p) for p in written)}")
 
 
 def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -> list[HarnessRow]:
@@ -271,5 +239,17 @@ def run_harness(cfg: DictConfig | Mapping, log: Callable[[str], None] = print) -
                             if r.metric == headline[r.task])
         log(f"{checkpoint.name}: {summary}")
         del lm, model
-    _write_outputs(rows, output, log)
+    written = [write_csv(rows, output / "harness.csv", HarnessRow), output / "harness.md"]
+    table = harness_table(rows)
+    written[1].write_text(table)
+    log(table)
+    card = card_markdown(rows)
+    if card is not None:
+        (output / "card.md").write_text(card)
+        log(card)
+        written.append(output / "card.md")
+        if plot_task_scores([r for r in rows if r.task in TASK_DATA or r.task in CARD_METRIC],
+                            output / "plots"):
+            written.append(output / "plots" / "<task>.png")
+    log(f"wrote {', '.join(str(p) for p in written)}")
     return rows

@@ -1,13 +1,8 @@
 """Token-weighted perplexity of a causal LM over a text stream (summed token losses over the
-number of predicted tokens, not a mean of per-batch means).
-
-- `packed`: the training's own validation metric. Documents are tokenized in the packing
-  convention, concatenated and cut into blocks of `seq_len` (the final partial block dropped);
-  each block is scored from a fresh context, every token but its first predicted.
-- `sliding`: Hugging Face's sliding-window perplexity over the same token stream
-  (https://huggingface.co/docs/transformers/perplexity): windows of `seq_len` tokens every
-  `stride` tokens, each token predicted once, with at least `seq_len - stride` tokens of context
-  after the first window.
+number of predicted tokens, not a mean of per-batch means). `packed`: the training's validation
+metric, blocks of `seq_len` as training packs them, each scored from a fresh context. `sliding`:
+Hugging Face's sliding-window perplexity (https://huggingface.co/docs/transformers/perplexity),
+windows of `seq_len` every `stride` tokens, each token predicted once.
 """
 
 from __future__ import annotations
@@ -109,12 +104,6 @@ def summed_nll(model, input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[fl
     return float(loss), int((shift_labels != IGNORE).sum())
 
 
-def batches(rows: list[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
-    """The rows stacked into tensors of at most `batch_size` rows, in order."""
-    for start in range(0, len(rows), batch_size):
-        yield torch.stack(rows[start:start + batch_size])
-
-
 def perplexity_packed(model, blocks: torch.Tensor, batch_size: int = 8) -> Perplexity:
     """Perplexity over packed blocks (each block scored on its own, as in training validation)."""
     device = next(model.parameters()).device
@@ -140,7 +129,8 @@ def perplexity_sliding(model, ids: list[int] | torch.Tensor, seq_len: int, strid
         by_length.setdefault(end - begin, []).append(torch.stack((ids[begin:end], labels)))
     nll, count = 0.0, 0
     for pairs in by_length.values():
-        for batch in batches(pairs, batch_size):
+        for start in range(0, len(pairs), batch_size):
+            batch = torch.stack(pairs[start:start + batch_size])
             batch_nll, batch_count = summed_nll(model, batch[:, 0].to(device), batch[:, 1].to(device))
             nll, count = nll + batch_nll, count + batch_count
     return Perplexity(nll, count)

@@ -1,14 +1,14 @@
-"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table (`ttl.card.tables`),
-and the plot."""
+"""Evaluation results: rows, `evaluation.csv`, the model card's markdown table
+(`ttl.card.tables.evaluations_table`), and the plot."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ttl.card.tables import markdown_table
+from ttl.card.tables import evaluations_table
 from ttl.errors import TTLError
 from ttl.rundir import EVALUATION_CSV, evaluation_dir
 
@@ -77,14 +77,6 @@ def read_csv(path: str | Path) -> list[EvaluationRow]:
             EvaluationRow(**{k: _parse_cell(k, v) for k, v in record.items() if k in CSV_COLUMNS})
             for record in reader
         ]
-
-
-def evaluations_table(rows: Iterable[EvaluationRow | Mapping]) -> str:
-    """The model card's markdown table, one line per row in the given order (`EvaluationRow`s or
-    mappings with the same keys; missing or None values print as "-")."""
-    keys = ("tokens", "perplexity", "energy_kwh", "emissions_kg_co2eq")
-    return markdown_table(tuple(r.get(k) if isinstance(r, Mapping) else getattr(r, k) for k in keys)
-                          for r in rows)
 
 
 def rows_from_run(run_dir: str | Path) -> list[EvaluationRow]:

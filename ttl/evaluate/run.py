@@ -1,8 +1,6 @@
-"""`python -m ttl.evaluate checkpoints=... [data.path=...] [output_dir=...]`: perplexity per
-checkpoint (docs/evaluation.md). A run directory's own data (its config.yaml: data.path, packing,
-seq_len, held-out split) is the default evaluation text. Writes evaluation.csv, evaluation.md
-(the model card's table) and perplexity.png to `output_dir` (default: `<run dir>/evaluation`,
-or `./evaluation`).
+"""`python -m ttl.evaluate checkpoints=... [data.path=...]`: perplexity per checkpoint
+(docs/evaluation.md), by default on the run's own held-out data (its config.yaml). Writes
+evaluation.csv, evaluation.md and perplexity.png to `output_dir`.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from ttl.checkpoints import Checkpoint, find_checkpoints, load_checkpoint, resolve_device
 from ttl.cli import command_config, require
 from ttl.data.fingerprint import tokenizer_fingerprint
+from ttl.data.manifest import MANIFEST
 from ttl.data.packing import check_packing
 from ttl.data.sources import TextSource, iter_documents, open_corpus, resolve_source
 from ttl.errors import TTLError
@@ -48,8 +47,8 @@ def evaluation_source(path: str, split: str, text_column: str, val_fraction: flo
     when it has none: the documents the training run held out, `resolve_source`), or `all`:
     every document of every split."""
     local = Path(path).expanduser()
-    if (local / "manifest.json").is_file():
-        raise TTLError(f"data.path={path} holds prepared token shards (manifest.json); evaluation "
+    if (local / MANIFEST).is_file():
+        raise TTLError(f"data.path={path} holds prepared token shards ({MANIFEST}); evaluation "
                        "reads raw text: pass data.path=<the text files or Hub dataset>")
     if split != "all":
         return resolve_source(path, split, text_column, "train", "validation", val_fraction,

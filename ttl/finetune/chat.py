@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from jinja2 import TemplateError
@@ -26,16 +25,6 @@ def prepare_chat_tokenizer(tokenizer, added_tokens: list[str], template: str) ->
     added = tokenizer.add_special_tokens({"additional_special_tokens": list(added_tokens)})
     tokenizer.chat_template = template
     return added
-
-
-def check_messages(messages: Any, where: str, field: str) -> list[dict[str, str]]:
-    """A conversation as a list of {"role": str, "content": str} dicts, or an error naming the row."""
-    if not isinstance(messages, list) or not messages:
-        raise TTLError(f"{where}: data.messages_field={field!r} must be a non-empty list of turns")
-    for turn in messages:
-        if not (isinstance(turn, dict) and all(isinstance(turn.get(k), str) for k in ("role", "content"))):
-            raise TTLError(f"{where}: each turn needs string 'role' and 'content' (got {turn!r:.80})")
-    return messages
 
 
 def encode_conversation(tokenizer, messages: list[dict[str, str]], max_length: int) -> dict[str, list[int]]:
@@ -66,7 +55,13 @@ def encode_conversations(split: Split, tokenizer, field: str,
         if field not in row:
             raise TTLError(f"{where}: no field data.messages_field={field!r} "
                            f"(the row has {', '.join(sorted(row))})")
-        messages = check_messages(row[field], where, field)
+        messages = row[field]
+        if not isinstance(messages, list) or not messages:
+            raise TTLError(f"{where}: data.messages_field={field!r} must be a non-empty list of turns")
+        for turn in messages:
+            if not (isinstance(turn, dict)
+                    and all(isinstance(turn.get(k), str) for k in ("role", "content"))):
+                raise TTLError(f"{where}: each turn needs string 'role' and 'content' (got {turn!r:.80})")
         try:
             example = encode_conversation(tokenizer, messages, max_length)
         except TemplateError as error:

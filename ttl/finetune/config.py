@@ -189,10 +189,7 @@ def validate(cfg: DictConfig) -> FinetuneConfig:
 
 
 def batch_split(cfg: DictConfig) -> tuple[int, int]:
-    """(micro-batch per device, gradient accumulation) for `recipe.batch_size` examples per step.
-
-    `hardware.micro_batch_size` null puts the whole batch on each device in one pass.
-    """
+    """(micro-batch per device, gradient accumulation) for `recipe.batch_size` examples per step."""
     size, world = cfg.recipe.batch_size, world_size(cfg.trainer)
     micro = cfg.hardware.micro_batch_size
     if micro is None:

@@ -27,11 +27,8 @@ def metric_collection(num_labels: int, prefix: str) -> MetricCollection:
 
 
 def scores(predictions: list[int], targets: list[int], num_labels: int) -> dict[str, float]:
-    """Accuracy and macro-F1 of `predictions` against `targets`.
-
-    Macro-F1 averages the per-class F1 over the classes present in the targets or the
-    predictions (a class never seen in either does not count); a class never predicted has F1 0.
-    """
+    """Accuracy and macro-F1 (over the classes present in targets or predictions; a class never
+    predicted has F1 0) of `predictions` against `targets`."""
     preds, target = torch.tensor(predictions), torch.tensor(targets)
     return {"accuracy": float(multiclass_accuracy(preds, target, num_labels, average="micro")),
             "macro_f1": float(multiclass_f1_score(preds, target, num_labels, average="macro"))}

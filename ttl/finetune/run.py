@@ -1,10 +1,7 @@
-"""The fine-tuning run, one skeleton for every kind of task: checkpoint and tokenizer, data,
-module, fit with selection on validation, scoring, results, export, report.
-
-A kind of task (`Classification`, `InstructionTuning`) says only what differs: how examples
-become tokens, which module trains, how the kept weights are scored, what the report says. The
-epoch kept is chosen by Lightning's `ModelCheckpoint` on `selection.monitor` (validation only);
-its weights are restored into the module before scoring and exporting.
+"""The fine-tuning run, one skeleton for every kind of task (`Classification`,
+`InstructionTuning` say only what differs). The epoch kept is chosen by Lightning's
+`ModelCheckpoint` on `selection.monitor` (validation only); its weights are restored into the
+module before scoring and exporting.
 """
 
 from __future__ import annotations
@@ -48,29 +45,9 @@ METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
 
 
-def save_run_results(model, tokenizer, run_dir: Path, results: dict) -> None:
-    """The export `run_dir/model/` (with metrics.json; whole or not at all) and `run_dir/metrics.json`."""
-
-    def fill(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / METRICS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False))
-
-    write_dir(run_dir / MODEL_DIR, fill)
-    write_json(run_dir / METRICS_FILE, results)
-
-
 def attn_implementation(cfg: DictConfig) -> str:
     """The attention kernel for this hardware config (sdpa, or flash-attention 2 when asked and installed)."""
     return resolve_attn_implementation(cfg.hardware.attn_implementation, cfg.trainer.accelerator)
-
-
-def set_hardware_flags(cfg: DictConfig) -> None:
-    """Seed everything and switch TF32 on where the hardware config asks for it."""
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.hardware.tf32 and torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
 
 def optimizer_and_scheduler(cfg: DictConfig) -> tuple:
@@ -147,7 +124,10 @@ def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) ->
     splits = load_splits(cfg.data, cfg.seed, need_test=kind.needs_test)
     max_length = effective_max_length(cfg.data.max_length, checkpoint)
     data = kind.encode(cfg, splits, tokenizer, max_length)
-    set_hardware_flags(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.hardware.tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     module = kind.module(cfg, checkpoint, tokenizer)
     # The examples fit in memory (thousands of rows); Lightning adds a distributed sampler under DDP.
     loaders = {role: DataLoader(examples, batch_size=micro, shuffle=role == "train", collate_fn=data.collator,
@@ -180,7 +160,14 @@ def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) ->
             "run_dir": str(run_dir),
             "model_dir": str(run_dir / MODEL_DIR),
         }
-        save_run_results(module.model, tokenizer, run_dir, results)
+
+        def fill(tmp: Path) -> None:  # the export, with metrics.json: whole or not at all
+            module.model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            (tmp / METRICS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+        write_dir(run_dir / MODEL_DIR, fill)
+        write_json(run_dir / METRICS_FILE, results)
         if not cfg.selection.keep_checkpoint:  # the export holds the same weights
             Path(best).unlink(missing_ok=True)
             if not any(Path(best).parent.iterdir()):

@@ -22,11 +22,6 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def normalize_spaces(text: str) -> str:
-    """Newlines and tabs as spaces, runs of spaces as one, ends stripped."""
-    return re.sub("[ \n\r\t]+", " ", text).strip()
-
-
 def levenshtein(a: str, b: str) -> int:
     """Edit distance (insertions, deletions, substitutions of one character)."""
     if len(a) < len(b):
@@ -72,7 +67,7 @@ def find_choice(text: str, letters: str = "ABCDE", fallback: str = INVALID) -> s
     """The answer letter in generated text, after the fork's filter chain for the exams
     (normalize_spaces, remove_accents, find_choices): the text itself when it is a letter, else
     the first match of the first pattern that matches, else `fallback`."""
-    text = strip_accents(normalize_spaces(text)).strip()
+    text = strip_accents(re.sub("[ \n\r\t]+", " ", text)).strip()
     if text in letters and len(text) == 1:
         return text
     group = f"[{letters}]"

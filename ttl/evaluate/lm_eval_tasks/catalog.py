@@ -1,11 +1,7 @@
-"""Which lm-eval tasks ttl ships, where each one reads its data, and the suites and card tables
-they make up.
-
-A task reads `<tasks_dir>/<folder>/<split>.jsonl` when that folder exists, else its Hub dataset.
-Tasks with no Hub dataset need the folder: `ttl_enem`, `ttl_oab`, and the offline copies
-`ttl_arc_pt`, `ttl_hellaswag_pt`, `ttl_truthfulqa_pt` of benchmarks that read the Hub as upstream
-lm-eval's own tasks (upstream.py). The suites list the card columns' tasks (`CardColumn.task`);
-the harness swaps in the offline task where tasks_dir holds its copy.
+"""Which lm-eval tasks ttl ships, where each reads its data (`<tasks_dir>/<folder>/<split>.jsonl`
+when that folder exists, else its Hub dataset; docs/evaluation.md), and the suites they make up:
+the card columns' tasks, for which the harness swaps in the offline twin where tasks_dir holds
+its copy (upstream.py).
 """
 
 from __future__ import annotations

@@ -6,10 +6,7 @@ arc_pt,hellaswag_pt,mmlu_pt,truthfulqa_pt --task_alias open_llm`, see TeenyTinyL
 Evaluation/lm-evaluation-harness-pt.ipynb). Prompts, shot counts and metrics follow its
 lm_eval/tasks/multilingual_{arc,hellaswag,mmlu,truthfulqa}.py, on Okapi's translation as
 re-published on the Hub by alexandrainst (`instruction`, `option_a`..`option_e`, `answer`, ...).
-
-ARC, HellaSwag and TruthfulQA read only local copies: from the Hub the harness runs upstream
-lm-eval's own tasks (upstream.py). MMLU reads its Hub dataset or a local copy: upstream's
-m_mmlu_pt asks it another way (letters as choices, the first shots of train) than the card did.
+MMLU also reads the Hub: upstream's m_mmlu_pt asks it another way (letters as choices) than the card.
 """
 
 from __future__ import annotations
@@ -36,8 +33,7 @@ QA_PROMPT = (
     "Q: Where were the 1992 Olympics held?\n"
     "A: The 1992 Olympics were held in Barcelona, Spain."
 )
-# The tasks' custom_dataset: their TaskData.splits (ARC, MMLU: train, the few-shot pool, and
-# test; HellaSwag, TruthfulQA: val, which Okapi evaluates on).
+# The tasks' custom_dataset: their TaskData.splits (HellaSwag, TruthfulQA: val, which Okapi scores).
 load_arc = partial(load_task, "ttl_arc_pt")
 load_hellaswag = partial(load_task, "ttl_hellaswag_pt")
 load_mmlu = partial(load_task, "ttl_mmlu_pt")
@@ -60,7 +56,6 @@ def letter_target(doc: dict) -> int:
     return LETTERS.index(str(doc["answer"]).strip())
 
 
-# HellaSwag: the context and each ending.
 def _clean(text: str) -> str:
     # multilingual_hellaswag.py's preprocess: WikiHow's [title]/[step] artefacts.
     text = text.strip().replace(" [title]", ". ")
