@@ -1,10 +1,6 @@
 """Which checkpoints to evaluate, generate from or fine-tune, what their trainer_state.json says,
-and how to load them.
-
-`checkpoints=` (evaluation) names a run directory (its `step-<N>/` exports, by step), one export
-directory (anything holding a `config.json`) or a Hub model id, optionally at several `revisions`
-(TeenyTinyLlama published its intermediate checkpoints as revisions named like `step100000`).
-`checkpoint=` (fine-tuning, generation) names one export or Hub id.
+and how to load them: `checkpoints=` (evaluation: a run directory, one export or a Hub id at
+`revisions`, docs/evaluation.md) and `checkpoint=` (fine-tuning, generation: one export or Hub id).
 """
 
 from __future__ import annotations
@@ -17,8 +13,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from ttl.errors import TTLError
-from ttl.rundir import STEP_DIR, is_export_dir, looks_like_hub_id, read_trainer_state, step_dirs
+from ttl.errors import TTLError, reason
+from ttl.rundir import is_export_dir, looks_like_hub_id, read_trainer_state, step_dirs, step_of
 
 # Hub revisions of intermediate checkpoints: "step100000", "step-100000", "step_100000".
 REVISION_STEP = re.compile(r"step[-_]?(\d+)")
@@ -65,8 +61,8 @@ def checkpoint_from_dir(directory: str | Path) -> Checkpoint:
     directory = Path(directory)
     state = read_trainer_state(directory)
     step = _integer(state.get("step"))
-    if step is None and (match := STEP_DIR.match(directory.name)):
-        step = int(match.group(1))
+    if step is None:
+        step = step_of(directory)
     tokens, per_step = _integer(state.get("tokens")), _integer(state.get("tokens_per_step"))
     if tokens is None and step is not None and per_step:
         tokens = step * per_step
@@ -108,17 +104,12 @@ def find_checkpoints(spec: str, revisions: list[str] | tuple[str, ...] = (),
     return out
 
 
-def _reason(error: Exception) -> str:
-    """`Type: first line` of an exception, for a one-line message."""
-    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
-
-
 def _load(loader, what: str, value: str, failure: str = "cannot load it", **kwargs):
     """`loader.from_pretrained(value)`, its failure a TTLError naming the key `what`."""
     try:
         return loader.from_pretrained(value, **kwargs)
     except Exception as error:  # OSError offline / missing files, ValueError bad config, ...
-        raise TTLError(f"{what}={value}: {failure} ({_reason(error)})") from error
+        raise TTLError(f"{what}={value}: {failure} ({reason(error)})") from error
 
 
 def load_checkpoint(checkpoint: Checkpoint, device: str = "cpu", dtype: str = "float32",
@@ -135,7 +126,7 @@ def load_checkpoint(checkpoint: Checkpoint, device: str = "cpu", dtype: str = "f
         model = AutoModelForCausalLM.from_pretrained(checkpoint.source, revision=checkpoint.revision,
                                                      dtype=torch_dtype)
     except Exception as error:
-        raise TTLError(f"{key}={where}: {what} ({_reason(error)})") from error
+        raise TTLError(f"{key}={where}: {what} ({reason(error)})") from error
     tok = _load(AutoTokenizer, "tokenizer", tokenizer or checkpoint.source, "cannot load a tokenizer",
                 revision=None if tokenizer else checkpoint.revision)
     return model.to(device).eval(), tok

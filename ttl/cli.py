@@ -1,11 +1,8 @@
 """What every `python -m ttl.*` command shares: a Hydra app over a typed config, and one style of
 errors.
 
-Each setting is declared once: in a dataclass, or in the signature of what a config names with
-`_target_` (turned into a dataclass by `schema`); both are registered in Hydra's ConfigStore
-(`store`), so Hydra checks every key and type when it composes (exit code 1). What types cannot
-say is each settings class's `validate()`: a TTLError, printed as `<command>: error: ...`, exit
-code 2 (docs/architecture.md).
+Each setting is declared once, in a dataclass or in the signature of what a config names with
+`_target_` (`schema`), and registered in Hydra's ConfigStore (`store`): docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ docs/evaluation.md; config: conf/commands/generate.yaml).
 
 Everything that samples goes through here: the command, the W&B sample tables of
 `ttl.train.callbacks.samples`, the exports' generation_config.json, the model card's widget
-settings and the chat fine-tuning export. Text streams to the terminal as it is generated; with
-`seed=N` the output is reproducible: the generator is re-seeded before every prompt.
+settings and the chat fine-tuning export.
 """
 
 from __future__ import annotations

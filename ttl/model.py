@@ -23,10 +23,8 @@ def resolve_attn_implementation(requested: str, accelerator: str) -> str:
     """Map `auto` to flash_attention_2 when flash-attn is installed on a GPU run, else sdpa."""
     if requested != "auto":
         if requested == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-            raise TTLError(
-                "hardware.attn_implementation=flash_attention_2 needs the flash-attn package "
-                "(pip install -e '.[gpu]'); use sdpa or auto instead"
-            )
+            raise TTLError("hardware.attn_implementation=flash_attention_2 needs the flash-attn package "
+                           "(pip install -e '.[gpu]'); use sdpa or auto instead")
         return requested
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     if on_gpu and importlib.util.find_spec("flash_attn") is not None:
@@ -35,21 +33,13 @@ def resolve_attn_implementation(requested: str, accelerator: str) -> str:
 
 
 def llama_config(model_cfg: Mapping[str, Any], attn_implementation: str = "sdpa") -> LlamaConfig:
-    """A `LlamaConfig` from a model/ config, with TeenyTinyLlama's special ids.
-
-    `use_cache=False`: with the cache on, transformers ignores reset position ids and lets
-    packed documents attend to each other (see PITFALLS); training never needs the cache.
-    """
+    """A `LlamaConfig` from a model/ config, with TeenyTinyLlama's special ids. `use_cache=False`:
+    with it on, transformers ignores reset position ids and lets packed documents attend to each
+    other (see PITFALLS); training never needs the cache."""
     fields = {k: v for k, v in model_cfg.items() if k not in _NON_ARCHITECTURE_KEYS}
-    config = LlamaConfig(
-        **fields,
-        bos_token_id=SPECIAL_IDS["bos"],
-        eos_token_id=SPECIAL_IDS["eos"],
-        pad_token_id=SPECIAL_IDS["pad"],
-        attention_bias=False,
-        mlp_bias=False,
-        use_cache=False,
-    )
+    config = LlamaConfig(**fields, bos_token_id=SPECIAL_IDS["bos"], eos_token_id=SPECIAL_IDS["eos"],
+                         pad_token_id=SPECIAL_IDS["pad"], attention_bias=False, mlp_bias=False,
+                         use_cache=False)
     config._attn_implementation = attn_implementation
     return config
 

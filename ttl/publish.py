@@ -1,10 +1,9 @@
 """`python -m ttl.publish run_dir=runs/NAME repo_id=user/model`: publish a run the way
 TeenyTinyLlama's repositories are published (docs/publishing.md; conf/commands/publish.yaml).
 
-Each `step-<N>/` export becomes the branch `step<N>`, started from the repository's first commit
-(only `.gitattributes`) so that it holds exactly its export; the final export and its card go to
-`main`. Every ref is written by one commit titled `ttl: step-<N>`; a ref whose latest commit
-carries that title is skipped, so a publish cut short, or re-run later, pushes only what is missing.
+Each branch starts from the repository's first commit (only `.gitattributes`) so that it holds
+exactly its export; every ref is written by one commit titled `ttl: step-<N>`, which is how a
+re-run knows what is already pushed.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from omegaconf import MISSING, DictConfig
 
 from ttl.card.render import render_card
 from ttl.cli import hydra_command, require, store
-from ttl.errors import TTLError
+from ttl.errors import TTLError, reason
 from ttl.rundir import step_dirs, step_of
 
 CARD = "README.md"
@@ -40,11 +39,6 @@ class PublishConfig:
 store(PublishConfig, "publish_schema")
 
 
-def branch_name(step: int) -> str:
-    """The Hub branch of the export at `step`: `step<N>`, as TeenyTinyLlama's repositories."""
-    return f"step{step}"
-
-
 def commit_title(step: int) -> str:
     """The title of the commit that writes the export of `step` (how a resume recognises it)."""
     return f"ttl: step-{step}"
@@ -60,11 +54,6 @@ class Push:
     done: bool
 
 
-def export_files(step_dir: Path) -> list[Path]:
-    """The files of an export that go to the Hub (every plain file; temporaries excluded)."""
-    return sorted(p for p in step_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
 def remote_state(api, repo_id: str) -> dict[str, str | None] | None:
     """{branch: title of its latest commit} of `repo_id`, or None when it does not exist."""
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -76,9 +65,7 @@ def remote_state(api, repo_id: str) -> dict[str, str | None] | None:
     except RepositoryNotFoundError:
         return None
     except Exception as error:  # offline mode, no network, a refused token: say which
-        reason = (str(error).splitlines() or [""])[0]
-        raise TTLError(f"cannot reach the Hugging Face Hub to read {repo_id} "
-                       f"({type(error).__name__}: {reason})") from error
+        raise TTLError(f"cannot reach the Hugging Face Hub to read {repo_id} ({reason(error)})") from error
 
 
 def plan_pushes(run_dir: Path, remote: dict[str, str | None] | None) -> list[Push]:
@@ -86,8 +73,10 @@ def plan_pushes(run_dir: Path, remote: dict[str, str | None] | None) -> list[Pus
     commit is already the one this command would make (`run_dir` has exports: `publish` checks)."""
     remote = remote or {}
     exports = step_dirs(run_dir)
-    refs = [(branch_name(step_of(d)), d) for d in exports] + [("main", exports[-1])]
-    return [Push(ref, d, export_files(d), remote.get(ref) == commit_title(step_of(d))) for ref, d in refs]
+    # Branches named `step<N>`, as TeenyTinyLlama's; every plain file goes, temporaries excluded.
+    refs = [(f"step{step_of(d)}", d) for d in exports] + [("main", exports[-1])]
+    return [Push(ref, d, sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith(".")),
+                 remote.get(ref) == commit_title(step_of(d))) for ref, d in refs]
 
 
 def describe_plan(repo_id: str, pushes: list[Push], exists: bool, private: bool) -> str:

@@ -20,7 +20,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ttl.cli import first_missing, hydra_command, store
 from ttl.data.sources import iter_documents, resolve_source
-from ttl.errors import TTLError
+from ttl.errors import TTLError, reason
 from ttl.rundir import write_dir
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
@@ -60,8 +60,7 @@ def load_tokenizer(path: str):
     try:
         return AutoTokenizer.from_pretrained(path)
     except Exception as error:
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-        raise TTLError(f"tokenizer.path={path}: cannot load a tokenizer there ({reason}); "
+        raise TTLError(f"tokenizer.path={path}: cannot load a tokenizer there ({reason(error)}); "
                        "train one with `python -m ttl.tokenizer`") from error
 
 

@@ -1,9 +1,8 @@
 """`RecordedCheckpointIO`: Lightning's checkpoint writer, plus a small record of each checkpoint.
 
-Lightning renames a checkpoint into place whole; the record written right after
-(`ttl.rundir.write_checkpoint_record`: size, step, W&B step) is what a resume reads instead of
-the checkpoint itself (several GB for the 460m model). A file whose size no longer matches is
-skipped.
+The record written right after Lightning renames a checkpoint into place
+(`ttl.rundir.write_checkpoint_record`) is what a resume reads instead of the checkpoint itself
+(several GB for the 460m model).
 """
 
 from __future__ import annotations

@@ -19,14 +19,13 @@ from ttl.errors import TTLError, check_positive
 from ttl.train import loggers, optim
 from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
-from ttl.train.callbacks.preemption import PreemptionCheckpoint
 from ttl.train.callbacks.progress_bar import StepProgressBar
-from ttl.train.callbacks.resume_checkpoint import ResumeCheckpoint
+from ttl.train.callbacks.resume import PreemptionCheckpoint, ResumeCheckpoint
 from ttl.train.callbacks.samples import SampleGenerations
 from ttl.train.callbacks.throughput import ThroughputMonitor
 from ttl.train.callbacks.wandb_step import WandbStep
 from ttl.train.module import CausalLMModule
-from ttl.train.parametrization import width_multiplier
+from ttl.train.parametrization import check_untied, width_multiplier
 
 
 @dataclass
@@ -87,9 +86,8 @@ class ModelConfig:
             raise TTLError(f"model.hidden_size={self.hidden_size} is not divisible by "
                            f"model.num_attention_heads={self.num_attention_heads}")
         width_multiplier(self.parametrization, self.hidden_size, self.base_width)
-        if self.parametrization == "mup" and self.tie_word_embeddings:
-            raise TTLError("model.parametrization=mup with model.tie_word_embeddings=true: µP scales the "
-                           "output head and not the input embedding, so they cannot be one tensor")
+        if self.parametrization == "mup":
+            check_untied(self)
         self.recipe.validate()
 
 

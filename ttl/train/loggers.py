@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,8 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from ttl.cli import build
-from ttl.rundir import LOGS, read_checkpoint_record, wandb_state
-from ttl.train.callbacks.wandb_step import settled_wandb_step
+from ttl.rundir import LOGS, WANDB_STEPS, read_checkpoint_record, wandb_state
 
 
 def wandb_mode(requested: str) -> str:
@@ -33,10 +33,9 @@ def wandb_logger(run_dir: str, name: str, hparams: dict[str, Any], project: str 
                  entity: str | None = None, mode: str = "auto", group: str | None = None,
                  resume_step: int | None = None):
     """A W&B logger with run id = run name (a re-run resumes the same W&B run), its files in
-    `run_dir/wandb/`, `progress/tokens` as every metric's x-axis. `mode`: online, offline,
-    disabled, or auto (online only with credentials). `resume_step`: W&B's step saved in the
-    checkpoint being resumed; online the run is rewound to it, so rows a killed session logged
-    after that checkpoint are replaced, not duplicated."""
+    `run_dir/wandb/`, `progress/tokens` as every metric's x-axis, `mode` as `wandb_mode`.
+    `resume_step`: W&B's step of the checkpoint being resumed; online the run is rewound to it,
+    so rows a killed session logged after that checkpoint are replaced, not duplicated."""
     from lightning.pytorch.loggers import WandbLogger
 
     mode = wandb_mode(mode)
@@ -86,7 +85,8 @@ def finish_wandb() -> None:
 
 
 def wandb_step_in_checkpoint(ckpt_path: str | None, checkpoint_dir: Path | None = None) -> int | None:
-    """The W&B step a run resumed from `ckpt_path` continues at (recorded by `WandbStep`)."""
+    """The W&B step a run resumed from `ckpt_path` continues at (recorded by `WandbStep`): the
+    settled one in `wandb_steps.json` when there is one, else the one saved in the checkpoint."""
     if ckpt_path is None:
         return None
     record = read_checkpoint_record(Path(ckpt_path))
@@ -94,4 +94,13 @@ def wandb_step_in_checkpoint(ckpt_path: str | None, checkpoint_dir: Path | None 
         state = record.get("wandb")
     else:
         state = wandb_state(torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True))
-    return settled_wandb_step(state, checkpoint_dir or Path(ckpt_path).parent) if state else None
+    if not state:
+        return None
+    saved, step = state.get("wandb_step"), state.get("global_step")
+    path = (checkpoint_dir or Path(ckpt_path).parent) / WANDB_STEPS
+    if step is None or not path.is_file():
+        return saved
+    try:
+        return int(json.loads(path.read_text()).get(str(step), saved))
+    except (ValueError, TypeError):
+        return saved

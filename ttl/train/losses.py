@@ -2,14 +2,10 @@
 
 Hugging Face's loss builds the (tokens x vocabulary) logits of a micro-batch and upcasts them
 to fp32: 4 x 2,048 x 32,000 x 4 bytes = 1 GiB per micro-batch of the 160m recipe, written and
-read several times per step. `chunked` computes the loss and its gradients chunk by chunk of
-tokens in the forward pass (the gradient of softmax cross-entropy is known in closed form),
-keeps only the gradients, and scales them by the incoming gradient in the backward pass: the
-fp32 logits of one chunk are all that ever exist. Written in PyTorch so that torch.compile
-traces and fuses it (an autograd.Function with a fixed, unrolled loop).
-
-`hf` (the default) is Hugging Face's own loss; the two agree to floating-point tolerance
-(tested in fp32 on CPU: losses and gradients).
+read several times per step. `chunked` computes the loss and its gradients (softmax
+cross-entropy's is known in closed form) chunk by chunk of tokens in the forward pass and scales
+them in the backward pass: the fp32 logits of one chunk are all that ever exist. Plain PyTorch,
+so that torch.compile fuses it. It agrees with `hf`, the default, to floating-point tolerance.
 """
 
 from __future__ import annotations

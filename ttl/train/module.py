@@ -46,11 +46,9 @@ class CausalLMModule(pl.LightningModule):
         super().__init__()
         if nonfinite_loss not in ("stop", "skip"):
             raise TTLError(f"module.nonfinite_loss={nonfinite_loss!r}: choose stop or skip")
-        # hf: Hugging Face's loss over the full logits; chunked: ttl.train.losses (no full fp32 logits).
         self.loss_impl = loss_impl
         if isinstance(z_loss, bool) or not isinstance(z_loss, int | float) or z_loss < 0:
             raise TTLError(f"module.z_loss={z_loss!r}: expected a number >= 0 (PaLM used 1e-4)")
-        # The coefficient of PaLM's z-loss (0: off, the published recipe).
         self.z_loss = float(z_loss)
         self._chunked_loss = causal_lm_loss
         self.nonfinite_loss = nonfinite_loss
@@ -58,8 +56,7 @@ class CausalLMModule(pl.LightningModule):
         self._pending_check: tuple | None = None
         self.skipped_batches = 0
         self.model: LlamaForCausalLM = build_model(config)
-        # µP (model.parametrization=mup): hidden_size / base_width, which rescales the
-        # initialisation here and the optimizer's groups (ttl.train.parametrization); None: standard.
+        # µP's hidden_size / base_width (ttl.train.parametrization); None: standard.
         self.width_multiplier = width_multiplier
         if width_multiplier is not None:
             apply_mup_init(self.model, width_multiplier)
@@ -227,10 +224,9 @@ class CausalLMModule(pl.LightningModule):
             event.synchronize()
         self._pending_check = None
         if not bool(flag):
-            raise TTLError(
-                f"non-finite loss (NaN or Inf) at step {step}: training stopped; the checkpoints "
-                "written before it are intact (module.nonfinite_loss=skip skips such batches instead)"
-            )
+            raise TTLError(f"non-finite loss (NaN or Inf) at step {step}: training stopped; the checkpoints "
+                           "written before it are intact (module.nonfinite_loss=skip skips such batches "
+                           "instead)")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Never write a checkpoint after a non-finite loss; number optimizer state in model order

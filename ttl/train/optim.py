@@ -63,7 +63,7 @@ def mup_adamw_groups(model: nn.Module, lr: float, weight_decay: float, multiplie
                      decay_all_params: bool = False, decay_embeddings: bool = True) -> list[dict]:
     """One AdamW group per role with µP's lr and weight decay at width multiplier m; the norms
     (and the embedding with `decay_embeddings=False`) are exempt from decay as in `decay_groups`."""
-    check_untied(model)
+    check_untied(model.config)
     settings = adamw_role_settings(multiplier, lr, weight_decay)
     groups = []
     for role, params in parameter_roles(model).items():
@@ -132,17 +132,15 @@ def build_muon(
     never decayed); a rate left at None is `lr`.
 
     `match_rms_adamw` scales Muon's update to AdamW's typical RMS (Moonlight), so one lr and
-    decay suit both kinds of group; torch's `original` needs a ~50x larger Muon rate. Under µP
-    (`width_multiplier`) the head follows AdamW's µP rule and the hidden matrices `original`,
-    one group per shape (ttl.train.parametrization).
-    """
+    decay suit both kinds of group; torch's `original` needs a ~50x larger Muon rate. µP
+    (`width_multiplier`): ttl.train.parametrization."""
     roles = parameter_roles(model)
     embedding_lr, head_lr, norm_lr = (lr if rate is None else rate
                                       for rate in (embedding_lr, head_lr, norm_lr))
     head_decay = weight_decay
     hidden_groups = [{"params": roles["hidden"], "lr": lr, "weight_decay": weight_decay, "group": "hidden"}]
     if width_multiplier is not None:
-        check_untied(model)
+        check_untied(model.config)
         head_lr, head_decay = head_lr / width_multiplier, weight_decay * width_multiplier
         adjust_lr_fn = "original"
         by_shape: dict[tuple[int, ...], list[nn.Parameter]] = {}

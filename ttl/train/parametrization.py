@@ -1,16 +1,11 @@
 """The maximal-update parametrization (µP, Yang et al. 2022, "Tensor Programs V"): each parameter's
 role, its initialisation and its optimizer settings as functions of the width multiplier
-m = hidden_size / base_width. The rules' table is in docs/recipes.md; at the base width (the
-160m's, 768) every rule is the identity. The reasons behind the choices:
+m = hidden_size / base_width. The rules' table, the folded head multiplier and the attention
+scale: docs/recipes.md; at the base width (the 160m's, 768) every rule is the identity. Why:
 
-- **The output logits' multiplier 1/m is folded into the head** (init σ/m, Adam lr lr/m): the
-  same logits as a head with init σ, lr and a 1/m multiplier, since Adam's update does not
-  depend on the gradient's scale (up to ε). An export is thus a plain `LlamaForCausalLM`.
 - **Weight decay is scaled by m where the lr is divided by m**: torch's AdamW decays by lr · wd
   per step, so keeping lr · wd fixed keeps the decay's time scale the same at every width
   (Wortsman et al. 2023; Wang & Aitchison 2024), and a tuned wd transfers as the lr does.
-- **Attention scale:** ttl's head size stays 64 at every width (more heads, not wider ones), so
-  µP's 1/d and the standard 1/sqrt(d) differ only by a constant: 1/sqrt(64) is kept.
 - **Muon** orthogonalises the hidden matrices' update; µP asks for a spectral norm of order
   sqrt(fan_out / fan_in), independent of the width (Yang, Simon & Bernstein 2023). torch's
   `original` adjustment, lr · sqrt(max(1, A / B)), is that; `match_rms_adamw`,
@@ -70,9 +65,9 @@ def parameter_roles(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return roles
 
 
-def check_untied(model: nn.Module) -> None:
+def check_untied(config) -> None:
     """µP gives the embedding and the head different rules: a tied pair cannot follow both."""
-    if getattr(model.config, "tie_word_embeddings", False):
+    if getattr(config, "tie_word_embeddings", False):
         raise TTLError("model.parametrization=mup needs untied embeddings (model.tie_word_embeddings=false): "
                        "µP scales the output head, not the input embedding")
 
@@ -82,7 +77,7 @@ def apply_mup_init(model: nn.Module, multiplier: float) -> None:
     """Rescale a freshly initialised model to µP's initialisation at width multiplier m: hidden
     matrices' std / sqrt(m), the head's std / m; the embedding and norms are unchanged. At m = 1
     nothing changes (the published initialisation, bit for bit)."""
-    check_untied(model)
+    check_untied(model.config)
     if multiplier == 1:
         return
     roles = parameter_roles(model)
@@ -100,10 +95,8 @@ def adamw_role_settings(multiplier: float, lr: float, weight_decay: float) -> di
 
 
 def muon_shape_factor(shape: Iterable[int], multiplier: float) -> float:
-    """The factor on the Muon learning rate of a hidden matrix of `shape` (rows A, columns B)
-    under µP, used with torch's `original` adjustment (lr · sqrt(max(1, A / B))): 0.2 ·
-    sqrt(max(A, B) / m) / sqrt(max(1, A / B)). At m = 1 the step is `match_rms_adamw`'s,
-    lr · 0.2 · sqrt(max(A, B)); at any m it is the base shape's, whatever the width."""
+    """The factor on the µP Muon learning rate of a hidden matrix of `shape` (rows A, columns B)
+    with torch's `original` adjustment: at any m, each step is the base shape's `match_rms_adamw` step."""
     rows, columns = list(shape)[:2]
     return 0.2 * math.sqrt(max(rows, columns) / multiplier) / math.sqrt(max(1.0, rows / columns))
 

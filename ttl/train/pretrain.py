@@ -33,7 +33,7 @@ from ttl.rundir import (
 )
 from ttl.tokenizer import load_tokenizer, train_from_path
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
-from ttl.train.callbacks.preemption import PreemptionCheckpoint
+from ttl.train.callbacks.resume import PreemptionCheckpoint
 from ttl.train.checkpoint_io import RecordedCheckpointIO
 from ttl.train.config import TrainConfig
 from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint

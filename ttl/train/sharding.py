@@ -77,7 +77,6 @@ def unsharded_copy(model: LlamaForCausalLM) -> LlamaForCausalLM | None:
 def number_params_in_model_order(optimizer_state: dict, optimizer: torch.optim.Optimizer,
                                  module: nn.Module) -> dict:
     """`optimizer.state_dict()` renumbered so that parameter i is `module.parameters()`'s i-th.
-
     PyTorch numbers parameters in param-group order; FSDP checkpoints number them in model
     order, and loading under FSDP assumes it. Saving every checkpoint so lets a run move between
     DDP and FSDP on resume (plain `Optimizer.load_state_dict` loads both numberings alike)."""

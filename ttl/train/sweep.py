@@ -1,10 +1,5 @@
-"""Hydra multirun support: per-job run directories and a summary table of the sweep.
-
-`python -m ttl.train -m experiment=quickstart optimizer.lr=1e-3,3e-3` runs one job per value
-under `${paths.runs_dir}/<run_name>-sweep/<job>/`, W&B runs grouped by the sweep's name;
-`SweepSummary` writes `summary.md` and `summary.csv` of the jobs' final figures into the sweep
-directory at the end.
-"""
+"""Hydra multirun support: per-job run directories and a summary table of the sweep
+(`summary.md`, `summary.csv`; docs/recipes.md)."""
 
 from __future__ import annotations
 
@@ -31,11 +26,9 @@ def in_multirun() -> bool:
 
 
 def place_sweep_job(cfg: DictConfig) -> None:
-    """Point run_dir at this job's own directory and name its W&B run after the job.
-
-    Lightning's DDP launcher re-executes the command line in child processes, which would
-    start the whole sweep again there; `ddp_spawn` starts the ranks from inside the job.
-    """
+    """Point run_dir at this job's own directory and name its W&B run after the job. Lightning's
+    DDP launcher re-executes the command line in child processes, which would start the whole
+    sweep again there; `ddp_spawn` starts the ranks from inside the job."""
     hydra = HydraConfig.get()
     with open_dict(cfg):
         sweep_name = cfg.run_name
@@ -62,10 +55,9 @@ ROW_FILE = "sweep_row.json"
 
 
 class SweepSummary(Callback):
-    """Collect each job's overrides and final figures; write summary.md/csv at the end.
-
-    Each job writes its row beside its run (`<job dir>/sweep_row.json`) where it ends, since
-    launchers such as submitit's run jobs in other processes or on other machines."""
+    """Collect each job's overrides and final figures; write summary.md/csv at the end. Each job
+    writes its row beside its run (`<job dir>/sweep_row.json`): launchers such as submitit's run
+    jobs in other processes or on other machines."""
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs: Any) -> None:
         """Write the job's overrides and the dict that `ttl.train` returned beside its run."""

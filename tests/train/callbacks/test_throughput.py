@@ -15,7 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.model import build_model, count_parameters, llama_config
 from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
-from ttl.train.callbacks.resume_checkpoint import ResumeCheckpoint
+from ttl.train.callbacks.resume import ResumeCheckpoint
 from ttl.train.callbacks.throughput import ThroughputMonitor
 
 from ...conftest import ROOT, run_cli

@@ -1,9 +1,8 @@
 """`EmissionsMonitor`: energy (kWh) and emissions (kg CO2eq) of a run with codecarbon.
 
 One offline tracker per machine (local rank 0: per-rank trackers would count a machine several
-times), each writing its own CSV in the run directory (`ttl.rundir.emissions_file`). The run's
-totals are summed over machines (a collective every rank takes at the same points: logging
-steps, exports, checkpoints) and travel in the Lightning checkpoint across resumes.
+times). The run's totals are summed over machines by a collective every rank takes at the same
+points (logging steps, exports, checkpoints).
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""`HFCheckpoint`: export `step-<N>/` Hugging Face checkpoints at step intervals and at the end.
-
-What an export holds is listed in docs/reliability.md. It is written to a temporary directory
-and renamed into place, so a crash mid-write never leaves a half checkpoint under the final
-name (loaders look for `step-*` only).
-"""
+"""`HFCheckpoint`: export `step-<N>/` Hugging Face checkpoints at step intervals and at the end,
+each written whole (`ttl.rundir.write_dir`); what one holds: docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -128,10 +124,8 @@ class HFCheckpoint(pl.Callback):
             self.export(trainer, pl_module)
 
     def export(self, trainer: pl.Trainer, pl_module) -> Path | None:
-        """Write `step-<N>/` atomically on rank 0 and return its path (None on other ranks).
-
-        Every rank calls it: under FSDP gathering the weights onto rank 0 takes all ranks.
-        """
+        """Write `step-<N>/` atomically on rank 0 and return its path (None on other ranks). Every
+        rank calls it: under FSDP gathering the weights onto rank 0 takes all ranks."""
         if hasattr(pl_module, "check_finite"):
             pl_module.check_finite()
         model = pl_module.model

@@ -47,11 +47,8 @@ class SampleGenerations(pl.Callback):
             self.log_samples(trainer, pl_module)
 
     def log_samples(self, trainer: pl.Trainer, pl_module) -> None:
-        """Generate and log the cumulative table (W&B tables are immutable: log all rows).
-
-        Every rank calls it: under FSDP the weights are first gathered whole onto rank 0,
-        which alone generates and logs.
-        """
+        """Generate and log the cumulative table (W&B tables are immutable: log all rows). Every
+        rank calls it: under FSDP the weights are gathered onto rank 0, which alone generates."""
         self._last_step = trainer.global_step
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
         if not loggers or self.tokenizer is None:

@@ -4,9 +4,7 @@ Lightning's `ThroughputMonitor` calls `torch.cuda.synchronize()` after every bat
 so the host waits for the GPU to drain each batch instead of queueing the next. This one reads
 the host clock from one logging step's optimizer update to the next (whole optimizer steps,
 whatever the accumulation; over dozens of steps the GPU work in flight is a small fraction).
-Only training time counts: a pause between batches in which a validation ran or a checkpoint
-was saved goes out whole, and so does work inside `not_training` (`HFCheckpoint`'s exports).
-How MFU is counted: docs/reliability.md.
+What is left out of the interval, and how MFU is counted: docs/reliability.md.
 """
 
 from __future__ import annotations

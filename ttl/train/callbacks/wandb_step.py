@@ -10,7 +10,6 @@ checkpoint itself is the fallback for a process killed in between.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
@@ -70,15 +69,3 @@ class WandbStep(pl.Callback):
         write_json(path, steps)
         self._pending = None
 
-
-def settled_wandb_step(checkpoint_state: dict, checkpoint_dir: Path) -> int | None:
-    """The W&B step to resume at for a checkpoint: the settled one when recorded, else the saved one."""
-    saved = checkpoint_state.get("wandb_step")
-    step = checkpoint_state.get("global_step")
-    path = checkpoint_dir / WANDB_STEPS
-    if step is None or not path.is_file():
-        return saved
-    try:
-        return int(json.loads(path.read_text()).get(str(step), saved))
-    except (ValueError, TypeError):
-        return saved
