@@ -18,7 +18,7 @@ from huggingface_hub.repocard_data import CardData, model_index_to_eval_results
 
 from ttl.card.results import HarnessRow
 from ttl.card.tables import CARD_TABLES
-from ttl.errors import TTLError
+from ttl.errors import TTLError, reason
 from ttl.generate import GENERATION_DEFAULTS
 
 WIDGET_PROMPTS = (
@@ -196,10 +196,6 @@ def describe_refresh(before: ModelCard | None, after: ModelCard) -> str:
     return f"model-index: {added} results added, {changed} changed, {same} unchanged"
 
 
-def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
-
-
 def read_published_card(repo_id: str, token: str | None = None) -> tuple[str, str]:
     """(commit, README.md text) of `main` of the Hub model repository `repo_id`. A TTLError when
     the Hub cannot be reached or the repository has no card (a refresh updates a card that
@@ -216,7 +212,7 @@ def read_published_card(repo_id: str, token: str | None = None) -> tuple[str, st
         raise TTLError(f"push_metadata_to={repo_id}: the repository has no README.md; publish the run "
                        "first (python -m ttl.publish)") from error
     except (errors.LocalEntryNotFoundError, OSError, ValueError) as error:  # offline, no network, refused
-        raise TTLError(f"cannot reach the Hugging Face Hub to read {repo_id} ({_reason(error)})") from error
+        raise TTLError(f"cannot reach the Hugging Face Hub to read {repo_id} ({reason(error)})") from error
     with open(path, encoding="utf-8-sig", newline="") as handle:
         return commit, handle.read()
 
@@ -244,6 +240,6 @@ def push_model_index(repo_id: str, data: ModelCardData, *, token: str | None = N
     except ValueError as error:  # the Hub's validation refused the card
         raise TTLError(f"the Hub refused the card of {repo_id}: {error}") from error
     except (OSError, RuntimeError) as error:
-        raise TTLError(f"pushing the model-index to {repo_id} failed ({_reason(error)})") from error
+        raise TTLError(f"pushing the model-index to {repo_id} failed ({reason(error)})") from error
     return f"{summary}; {url}"
 
