@@ -13,7 +13,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ttl.cli import require, schema, store
 from ttl.errors import TTLError, check_positive
-from ttl.train.config import HardwareConfig, PathsConfig, TrainerConfig
+from ttl.train.config import PathsConfig, RunConfig
 from ttl.train.plan import world_size
 from ttl.train.sharding import FSDP
 
@@ -127,29 +127,22 @@ def _get_scheduler_schema() -> type:
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(RunConfig):
     """The root of `python -m ttl.finetune task=<name> checkpoint=<dir or Hub id>`."""
 
+    run_name: str = "finetune-${task.name}"
     # A step-<N>/ export of `python -m ttl.train` (or any Llama directory or Hub id with a tokenizer).
     checkpoint: str = MISSING
     # The tokenizer to use; null = the checkpoint's own.
     tokenizer: str | None = None
-    run_name: str = "finetune-${task.name}"
-    run_dir: str = "${paths.runs_dir}/${run_name}"
-    seed: int = 42
     paths: FinetunePaths = field(default_factory=FinetunePaths)
     task: TaskSettings = field(default_factory=TaskSettings)
     data: FinetuneData = field(default_factory=FinetuneData)
     chat: ChatSettings = field(default_factory=ChatSettings)
     recipe: RecipeSettings = field(default_factory=RecipeSettings)
     selection: SelectionSettings = field(default_factory=SelectionSettings)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    hardware: HardwareConfig = field(default_factory=HardwareConfig)
     # transformers' schedules (the Trainer's own); the step count is known only once the data is.
     scheduler: Any = field(default_factory=_get_scheduler_schema)
-    optimizer: Any = MISSING
-    logger: dict[str, Any] = field(default_factory=dict)
-    callbacks: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """What types cannot say; a TTLError names the key at fault."""

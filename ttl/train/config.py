@@ -172,14 +172,29 @@ class PathsConfig:
 
 
 @dataclass
-class TrainConfig:
-    """The root of `python -m ttl.train`: the run, and one node per config group."""
+class RunConfig:
+    """What every training command's root shares (`python -m ttl.train`, `python -m ttl.finetune`):
+    the run directory, the seed, the Lightning Trainer, the hardware, the optimizer, the loggers
+    and the callbacks."""
 
     # The run directory is ${paths.runs_dir}/${run_name}; re-running the same command finds
-    # the same directory and resumes it (resume=auto).
-    run_name: str = "ttl-${model.name}"
+    # the same directory and resumes it.
+    run_name: str = MISSING
     run_dir: str = "${paths.runs_dir}/${run_name}"
     seed: int = 42
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    # Groups whose options name a `_target_` (declared by its signature).
+    optimizer: Any = MISSING
+    logger: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """The root of `python -m ttl.train`: the run, and one node per config group."""
+
+    run_name: str = "ttl-${model.name}"
     # Print the plan (parameters, batch arithmetic, tokens, FLOPs) and exit without training.
     dry_run: bool = False
     # auto: resume from the run's newest readable checkpoint; never: refuse a directory that
@@ -191,14 +206,8 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     data: DataSettings = field(default_factory=DataSettings)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    hardware: HardwareConfig = field(default_factory=HardwareConfig)
-    # Groups whose options name a `_target_` (declared by its signature, below).
     module: Any = MISSING
-    optimizer: Any = MISSING
     scheduler: Any = None
-    logger: dict[str, Any] = field(default_factory=dict)
-    callbacks: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Each group's checks, then those across groups."""
