@@ -54,7 +54,7 @@ from ttl.data.holdout import document_hash
 from ttl.data.sources import resolve_source
 from ttl.errors import TTLError
 from ttl.evaluate.logs import curve, read_metrics
-from ttl.evaluate.perplexity import IGNORE, Perplexity, batches, sliding_windows, summed_nll
+from ttl.evaluate.perplexity import IGNORE, Perplexity, sliding_windows, summed_nll
 from ttl.rundir import read_trainer_state, step_dirs
 
 SCORES = "heldout.json"
@@ -110,8 +110,9 @@ def score_documents(model, tokenizer, texts: Iterable[str], seq_len: int, stride
     for pairs in by_length.values():
         if len(pairs[0][0]) < 2:  # a document of `<s>` alone predicts nothing
             continue
-        for inputs, labels in zip(batches([p[0] for p in pairs], batch_size),
-                                  batches([p[1] for p in pairs], batch_size), strict=True):
+        for start in range(0, len(pairs), batch_size):
+            inputs, labels = (torch.stack(column) for column in zip(*pairs[start:start + batch_size],
+                                                                    strict=True))
             batch_nll, batch_count = summed_nll(model, inputs.to(device), labels.to(device))
             nll, count = nll + batch_nll, count + batch_count
     return DocumentScore(nll, count, n_bytes, n_docs)
