@@ -22,7 +22,10 @@ import json
 import math
 from pathlib import Path
 
-ARMS = ("published", "mup")
+# The standard parametrization, µP, and µP with a zero-initialised head (recipe_switch=zero_head).
+ARMS = ("published", "mup", "mup+zero_head")
+TITLES = {"published": "standard parametrization", "mup": "µP (base width 768)",
+          "mup+zero_head": "µP, head initialised at zero"}
 
 
 def proxy_settings(settings: dict[str, dict]) -> dict[str, dict[int, dict]]:
@@ -45,7 +48,8 @@ def transfer_rows(by_width: dict[int, dict]) -> dict[str, dict]:
             continue
         rows = {w: {"curve": by_width[w][arm]["lr_curve"], "best_lr": by_width[w][arm]["best_lr"],
                     "edge": by_width[w][arm]["edge"], "fitted_lr": by_width[w][arm].get("fitted_lr"),
-                    "seeds": by_width[w][arm].get("seeds"), "report_loss": by_width[w][arm]["report_loss"]}
+                    "seeds": by_width[w][arm].get("seeds"), "report_loss": by_width[w][arm]["report_loss"],
+                    "selection_loss": by_width[w][arm]["selection_loss"]}
                 for w in widths}
         narrow, wide = rows[widths[0]], rows[widths[-1]]
         summary = {"widths": widths, "rows": rows,
@@ -85,6 +89,23 @@ def table(transfer: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def seed_table(transfer: dict[str, dict]) -> str:
+    """Markdown: each arm and width with more than one seed at its best lr, the selection and
+    report losses per seed (mean, spread)."""
+    lines = ["| arm | width | best lr | seeds | selection loss per seed | mean (max - min) | "
+             "report loss mean (max - min) |", "|---|---|---|---|---|---|---|"]
+    for arm, t in transfer.items():
+        for width, row in t["rows"].items():
+            if len(row["seeds"] or []) < 2:
+                continue
+            sel, rep = row["selection_loss"], row["report_loss"]
+            lines.append(f"| {arm} | {width} | {row['best_lr']:.2e} | {', '.join(map(str, row['seeds']))} | "
+                         + ", ".join(f"{v:.4f}" for v in sel["values"])
+                         + f" | {sel['mean']:.4f} ({sel['max'] - sel['min']:.4f}) | "
+                         f"{rep['mean']:.4f} ({rep['max'] - rep['min']:.4f}) |")
+    return "\n".join(lines)
+
+
 def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
     """Selection-half loss against the peak lr, one panel per arm, one line per width."""
     import matplotlib
@@ -93,9 +114,13 @@ def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(transfer), figsize=(5.2 * len(transfer), 4.0), squeeze=False, sharey=True)
+    # One colour per width across the panels.
+    widths = sorted({w for t in transfer.values() for w in t["widths"]})
+    colour_of = dict(zip(widths, plt.cm.viridis([i / max(1, len(widths) - 1) for i in range(len(widths))]),
+                         strict=True))
     for ax, (arm, t) in zip(axes[0], transfer.items(), strict=True):
-        colours = plt.cm.viridis([i / max(1, len(t["widths"]) - 1) for i in range(len(t["widths"]))])
-        for colour, width in zip(colours, t["widths"], strict=True):
+        for width in t["widths"]:
+            colour = colour_of[width]
             row = t["rows"][width]
             ax.plot([p["lr"] for p in row["curve"]], [p["selection_loss"] for p in row["curve"]], marker="o",
                     color=colour, label=f"width {width}")
@@ -103,7 +128,7 @@ def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
             ax.plot([best["lr"]], [best["selection_loss"]], marker="*", ms=14, color=colour)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("peak learning rate (model.recipe.lr)")
-        ax.set_title("standard parametrization" if arm == "published" else "µP (base width 768)")
+        ax.set_title(TITLES[arm])
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("held-out loss, selection half (nats/token)")
     fig.suptitle(title, fontsize=10)
@@ -120,7 +145,7 @@ def main() -> None:
     settings = json.loads(args.results.read_text())["settings"]
     for tail, by_width in proxy_settings(settings).items():
         transfer = transfer_rows(by_width)
-        print(f"## proxies @{tail}\n\n{table(transfer)}\n")
+        print(f"## proxies @{tail}\n\n{table(transfer)}\n\n{seed_table(transfer)}\n")
         if args.plot:
             plot(transfer, args.plot, f"proxies @{tail}: seed 1")
             print(f"wrote {args.plot}")
