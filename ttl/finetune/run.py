@@ -28,7 +28,6 @@ from ttl.checkpoints import (
     resolve_checkpoint,
     tokenizer_for,
 )
-from ttl.cli import build
 from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
 from ttl.finetune.config import batch_split, validate
@@ -37,6 +36,7 @@ from ttl.finetune.modules import ClassifierModule, FinetuneModule, SFTModule, ma
 from ttl.generate import export_generation_config
 from ttl.model import resolve_attn_implementation
 from ttl.rundir import checkpoint_dir, is_primary_process, owned_run_dir, save_config, write_dir, write_json
+from ttl.train.callbacks import build_callbacks
 from ttl.train.callbacks.emissions import EmissionsMonitor
 from ttl.train.loggers import build_loggers, finish_wandb
 from ttl.train.sweep import in_multirun, place_sweep_job
@@ -56,18 +56,19 @@ def optimizer_and_scheduler(cfg: DictConfig) -> tuple:
 
 
 def fit(cfg: DictConfig, module: FinetuneModule, loaders: dict[str, DataLoader], accumulation: int,
-        run_dir: Path) -> tuple[pl.Trainer, str]:
-    """Train per `cfg`; returns the trainer and the weights-only .ckpt of the best validation
-    (`selection.*`). The caller closes the W&B run (`finish_wandb`) after its last logging."""
+        run_dir: Path) -> tuple[pl.Trainer, str, EmissionsMonitor | None]:
+    """Train per `cfg`; returns the trainer, the weights-only .ckpt of the best validation
+    (`selection.*`) and the emissions monitor (None without one). The caller closes the W&B run
+    (`finish_wandb`) after its last logging."""
     # The step in the file name identifies the validation entry in module.history.
     selector = ModelCheckpoint(dirpath=checkpoint_dir(run_dir), filename="best-epoch{epoch}-step{step}",
                                auto_insert_metric_name=False, monitor=cfg.selection.monitor,
                                mode=cfg.selection.mode, save_top_k=1, save_weights_only=True,
                                enable_version_counter=False)
-    callbacks = [build(c, run_dir=str(run_dir)) for c in (cfg.callbacks or {}).values() if c is not None]
+    callbacks = build_callbacks(cfg.callbacks, run_dir=str(run_dir))
     trainer = pl.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True) | {"accumulate_grad_batches": accumulation},
-        callbacks=[selector, *callbacks],
+        callbacks=[selector, *callbacks.values()],
         logger=build_loggers(cfg.logger, run_dir, OmegaConf.to_container(cfg, resolve=True)) or False,
         default_root_dir=str(run_dir),
     )
@@ -75,12 +76,11 @@ def fit(cfg: DictConfig, module: FinetuneModule, loaders: dict[str, DataLoader],
     if not selector.best_model_path:
         raise TTLError(f"selection.monitor={cfg.selection.monitor}: no validation produced it, so no "
                        "epoch could be selected (is trainer.limit_val_batches 0?)")
-    return trainer, selector.best_model_path
+    return trainer, selector.best_model_path, callbacks.get("emissions")
 
 
-def energy(trainer: pl.Trainer) -> dict:
+def energy(monitor: EmissionsMonitor | None) -> dict:
     """kWh and kg CO2eq of the fit (None when the emissions callback is off or absent)."""
-    monitor = next((c for c in trainer.callbacks if isinstance(c, EmissionsMonitor)), None)
     if monitor is None or not monitor.enabled:
         return {"kwh": None, "kg_co2eq": None}
     kwh, kg = monitor.totals()
@@ -139,7 +139,7 @@ def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) ->
             save_config(cfg, run_dir, replace=True)
         start = time.monotonic()
         try:
-            trainer, best = fit(cfg, module, loaders, accumulation, run_dir)
+            trainer, best, monitor = fit(cfg, module, loaders, accumulation, run_dir)
             scores = kind.score(trainer, best, module, loaders, data)
         finally:
             finish_wandb()
@@ -156,7 +156,7 @@ def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) ->
             "validation": module.history,
             **scores,
             kind.seconds_key: round(time.monotonic() - start, 1),
-            "energy": energy(trainer),
+            "energy": energy(monitor),
             "run_dir": str(run_dir),
             "model_dir": str(run_dir / MODEL_DIR),
         }

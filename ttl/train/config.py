@@ -238,7 +238,7 @@ def register() -> None:
          {"adamw": optim.build_adamw, "muon": optim.build_muon}),
         ("scheduler", True, ("optimizer", "total_steps"), {"cosine": optim.warmup_cosine,
          "constant": optim.warmup_constant, "wsd": optim.warmup_stable_decay}),
-        ("callbacks", False, ("tokenizer", "run_dir", "spawned"),
+        ("callbacks", False, ("tokenizer", "run_dir", "spawned", "emissions"),
          {"hf_checkpoint": HFCheckpoint, "resume_checkpoint": ResumeCheckpoint,
           "preemption": PreemptionCheckpoint, "emissions": EmissionsMonitor, "throughput": ThroughputMonitor,
           "wandb_step": WandbStep, "samples": SampleGenerations, "progress_bar": StepProgressBar}),

@@ -32,8 +32,7 @@ from ttl.rundir import (
     write_json,
 )
 from ttl.tokenizer import load_tokenizer, train_from_path
-from ttl.train.callbacks.hf_checkpoint import HFCheckpoint
-from ttl.train.callbacks.resume import PreemptionCheckpoint
+from ttl.train.callbacks import build_callbacks
 from ttl.train.checkpoint_io import RecordedCheckpointIO
 from ttl.train.config import TrainConfig
 from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
@@ -98,14 +97,6 @@ def data_line(record: dict) -> str:
     return where + f"; {record['validation']['rows_used']:,} validation rows used"
 
 
-def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
-    """Every callback of the `callbacks:` group, handed the run directory (and whether ranks are
-    spawned) where its signature takes them; a callback dropped with `~callbacks.NAME` (or set
-    to null) is left out."""
-    return [build(node, run_dir=str(run_dir), spawned=spawned(cfg))
-            for node in cfg.callbacks.values() if node is not None]
-
-
 def run(cfg: DictConfig) -> dict:
     """Train per `cfg`; returns the final metrics (val_ppl, step, tokens, run_dir)."""
     if in_multirun():
@@ -155,8 +146,9 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
     datamodule.setup("fit")
     record = datamodule.describe()
     print(data_line(record))
-    callbacks = build_callbacks(cfg, run_dir)
-    exporters = [c for c in callbacks if isinstance(c, HFCheckpoint)]
+    # By their config names: the exporter and the preemption checkpoint, if the run has them.
+    callbacks = build_callbacks(cfg.callbacks, run_dir=str(run_dir), spawned=spawned(cfg))
+    exporters = [callbacks["hf_checkpoint"]] if "hf_checkpoint" in callbacks else []
     if is_primary_process():
         save_config(composed, run_dir)
         # data.json: the data, the held-out rule and its counts, as this session saw them.
@@ -164,7 +156,7 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
     try:
         trainer = pl.Trainer(
             **lightning_trainer_kwargs(cfg, plan),
-            callbacks=callbacks,
+            callbacks=list(callbacks.values()),
             logger=build_loggers(cfg.logger, run_dir, OmegaConf.to_container(composed, resolve=True),
                                  resume_step=wandb_step_in_checkpoint(ckpt_path, checkpoint_dir(run_dir)))
             or False,
@@ -174,7 +166,7 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         except SIGTERMException as error:
-            saved = next((c.saved_path for c in callbacks if isinstance(c, PreemptionCheckpoint)), None)
+            saved = callbacks["preemption"].saved_path if "preemption" in callbacks else None
             raise Preempted(trainer.global_step, saved) from error
         if spawned(cfg):
             if exporters:

@@ -38,25 +38,26 @@ def _val_ppl(trainer: pl.Trainer, pl_module) -> float | None:
     return None if val_ppl is None or not math.isfinite(val_ppl) else round(float(val_ppl), 4)
 
 
-def _energy(trainer: pl.Trainer) -> dict:
+def _energy(trainer: pl.Trainer, emissions: EmissionsMonitor | None) -> dict:
     """Energy and emissions of the run so far, summed over machines, with this session's share
     of each machine. Collective under DDP/FSDP: every rank calls it."""
-    for callback in trainer.callbacks:
-        if isinstance(callback, EmissionsMonitor) and callback.enabled:
-            callback.flush()  # a row in each machine's CSV at this checkpoint
-            machines = callback.machine_totals(trainer)
-            kwh, kg = callback.run_totals(machines)
-            return {"energy_kwh": _significant(kwh), "emissions_kg_co2eq": _significant(kg),
-                    "session_energy_kwh_by_machine": [_significant(m[0]) for m in machines]}
-    return {"energy_kwh": None, "emissions_kg_co2eq": None}
+    if emissions is None or not emissions.enabled:
+        return {"energy_kwh": None, "emissions_kg_co2eq": None}
+    emissions.flush()  # a row in each machine's CSV at this checkpoint
+    machines = emissions.machine_totals(trainer)
+    kwh, kg = emissions.run_totals(machines)
+    return {"energy_kwh": _significant(kwh), "emissions_kg_co2eq": _significant(kg),
+            "session_energy_kwh_by_machine": [_significant(m[0]) for m in machines]}
 
 
 class HFCheckpoint(pl.Callback):
     """Save `run_dir/step-<N>/` every `every_n_steps` optimizer steps and when training ends."""
 
     def __init__(self, run_dir: str, every_n_steps: int, export_on_train_end: bool = True,
-                 tokenizer=None, spawned: bool = False) -> None:
+                 tokenizer=None, spawned: bool = False, emissions: EmissionsMonitor | None = None) -> None:
         super().__init__()
+        # The run's emissions monitor (handed by the builder; None: energy not tracked).
+        self.emissions = emissions
         self.dirpath = Path(run_dir)
         self.every_n_steps = every_n_steps
         # ttl's training flow turns this off: it validates the final weights, then exports them.
@@ -131,7 +132,7 @@ class HFCheckpoint(pl.Callback):
         model = pl_module.model
         if is_sharded(model):
             model = unsharded_copy(model)
-        energy = _energy(trainer)  # collective: before the ranks part ways
+        energy = _energy(trainer, self.emissions)  # collective: before the ranks part ways
         if not trainer.is_global_zero:
             return None
         model.generation_config = export_generation_config(model.config)
