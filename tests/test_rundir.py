@@ -103,7 +103,7 @@ def test_second_lock_on_a_run_directory_is_refused(tmp_path):
 
 
 def test_a_waiting_lock_waits_for_its_holder_and_names_it(tmp_path, capsys):
-    # The data cache's lock is the run directory's FileLock with wait=True.
+    # The data cache's lock is the run directory's FileLock that waits (waiting=...).
     path = tmp_path / "set.lock"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from ttl.rundir import FileLock; "
@@ -112,7 +112,7 @@ def test_a_waiting_lock_waits_for_its_holder_and_names_it(tmp_path, capsys):
     try:
         assert holder.stdout.readline().strip() == "held"
         start = time.monotonic()
-        with FileLock(path, wait=True, waiting="waiting for pid {pid}"):
+        with FileLock(path, waiting="waiting for pid {pid}"):
             waited = time.monotonic() - start
             assert path.read_text() == str(os.getpid())  # the new holder's pid
     finally:

@@ -10,10 +10,8 @@ import warnings
 
 import lightning.pytorch as pl
 
-# Two lines Lightning 2.6 prints on every run that say nothing to a ttl user, silenced at their
-# source (on import: every ttl module that trains imports this one): the Trainer's tip to install
-# litlogger, and torch's FutureWarning about `LeafSpec`, raised from Lightning's own
-# utilities/_pytree.py, not from ttl.
+# Silenced at their source on import (ttl's trainers import this module): Lightning's tip to install
+# litlogger and torch's `LeafSpec` FutureWarning raised from Lightning's own _pytree.py.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage())
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",

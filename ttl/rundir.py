@@ -216,28 +216,26 @@ def is_primary_process() -> bool:
 
 class FileLock:
     """ttl's one lock, for the run directory and the data cache: a `filelock.FileLock` (an `flock`,
-    gone with its process even after SIGKILL) holding the holder's pid, so that a refusal (`busy`,
-    with `wait=False`) or a wait (`waiting`, with `wait=True`) can name it."""
+    gone with its process even after SIGKILL) holding the holder's pid, so that a refusal (`busy`)
+    or, when `waiting` is given, a wait for the holder can name it."""
 
-    def __init__(self, path: Path, wait: bool = False, busy: str = "{path} is locked by pid {pid}",
-                 waiting: str | None = None,
+    def __init__(self, path: Path, busy: str = "{path} is locked by pid {pid}", waiting: str | None = None,
                  unwritable: str = "directory {dir} is not writable ({why})") -> None:
         self.path = Path(path)
-        self.wait, self.busy, self.waiting, self.unwritable = wait, busy, waiting, unwritable
+        self.busy, self.waiting, self.unwritable = busy, waiting, unwritable
         self._lock = filelock.FileLock(self.path)
 
     def acquire(self) -> FileLock:
-        """Take the lock (waiting for it when `wait`), or raise TTLError naming its holder."""
+        """Take the lock (waiting for it with `waiting`), or raise TTLError naming its holder."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._lock.acquire(timeout=0)
             except filelock.Timeout as error:
                 owner = self.path.read_text().strip() or "unknown"
-                if not self.wait:
+                if self.waiting is None:
                     raise TTLError(self.busy.format(path=self.path, pid=owner)) from error
-                if self.waiting:
-                    print(self.waiting.format(path=self.path, pid=owner), flush=True)
+                print(self.waiting.format(path=self.path, pid=owner), flush=True)
                 self._lock.acquire()
             self.path.write_text(str(os.getpid()))
         except OSError as error:  # the directory or the lock file cannot be made or written
@@ -260,7 +258,7 @@ class RunLock(FileLock):
     run there, which would interleave checkpoints and logs with the first, is refused."""
 
     def __init__(self, run_dir: Path) -> None:
-        super().__init__(Path(run_dir) / ".lock", wait=False,
+        super().__init__(Path(run_dir) / ".lock",
                          busy=f"run directory {run_dir} is in use by another process (pid {{pid}}); "
                               "wait for it to finish, or choose another run_name",
                          unwritable="run directory {dir} is not writable ({why}); "

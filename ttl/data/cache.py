@@ -40,7 +40,7 @@ def prepared_shards(settings: DataSettings, tokenizer) -> Path:
     out = cache / f"{_slug(settings.path)}-{key}"
     if (out / MANIFEST).is_file():
         return out
-    lock = FileLock(out.with_name(out.name + ".lock"), wait=True,
+    lock = FileLock(out.with_name(out.name + ".lock"),
                     waiting=f"waiting for another process (pid {{pid}}) preparing {out} ...",
                     unwritable="data cache {dir} is not writable ({why}); set data.prepared_dir "
                                "(or TTL_CACHE_DIR) to a writable place")

@@ -23,9 +23,6 @@ from ttl.train.sharding import FSDP, fsdp_strategy
 if TYPE_CHECKING:
     from ttl.train.config import TrainConfig, TrainerConfig
 
-# The config groups whose nodes name a `_target_` to build.
-COMPONENT_GROUPS = ("module", "optimizer", "scheduler", "logger", "callbacks")
-
 
 def validate(cfg: DictConfig) -> TrainConfig:
     """Every key set (none left `???`), then the settings' `validate()` checks: the typed
@@ -37,9 +34,9 @@ def validate(cfg: DictConfig) -> TrainConfig:
     if not isinstance(settings, TrainConfig):
         raise TypeError(f"expected a config composed from train_schema, got {type(settings).__name__}")
     settings.validate()
-    # Components (a `_target_` and its arguments, typed by the schema of its signature) stay
-    # config nodes: `instantiate` and `ttl.cli.build` make them.
-    for group in COMPONENT_GROUPS:
+    # Components (a `_target_` and its arguments, typed by its signature's schema) stay config
+    # nodes, for `instantiate` and `ttl.cli.build`.
+    for group in ("module", "optimizer", "scheduler", "logger", "callbacks"):
         setattr(settings, group, cfg[group])
     return settings
 

@@ -146,9 +146,8 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
     datamodule.setup("fit")
     record = datamodule.describe()
     print(data_line(record))
-    # By their config names: the exporter and the preemption checkpoint, if the run has them.
     callbacks = build_callbacks(cfg.callbacks, run_dir=str(run_dir), spawned=spawned(cfg))
-    exporters = [callbacks["hf_checkpoint"]] if "hf_checkpoint" in callbacks else []
+    exporter = callbacks.get("hf_checkpoint")  # by its config name; None when dropped
     if is_primary_process():
         save_config(composed, run_dir)
         # data.json: the data, the held-out rule and its counts, as this session saw them.
@@ -169,17 +168,17 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
             saved = callbacks["preemption"].saved_path if "preemption" in callbacks else None
             raise Preempted(trainer.global_step, saved) from error
         if spawned(cfg):
-            if exporters:
+            if exporter:
                 print(f"model card: {write_card(run_dir)}")
             return report(run_dir, last_export(run_dir))
         # The final weights get a validation of their own (unless the last interval was it),
         # then their Hugging Face export, which records that perplexity.
         if not module.val_history or module.val_history[-1][0] != trainer.global_step:
             trainer.validate(module, datamodule=datamodule, verbose=False)
-        for exporter in exporters:
+        if exporter:
             exporter.export(trainer, module)
-        if exporters and trainer.is_global_zero:
-            print(f"model card: {write_card(run_dir)}")
+            if trainer.is_global_zero:
+                print(f"model card: {write_card(run_dir)}")
     finally:
         finish_wandb()
     history = module.val_history

@@ -56,8 +56,7 @@ class HFCheckpoint(pl.Callback):
     def __init__(self, run_dir: str, every_n_steps: int, export_on_train_end: bool = True,
                  tokenizer=None, spawned: bool = False, emissions: EmissionsMonitor | None = None) -> None:
         super().__init__()
-        # The run's emissions monitor (handed by the builder; None: energy not tracked).
-        self.emissions = emissions
+        self.emissions = emissions  # None: energy not tracked
         self.dirpath = Path(run_dir)
         self.every_n_steps = every_n_steps
         # ttl's training flow turns this off: it validates the final weights, then exports them.
