@@ -31,7 +31,7 @@ def _hydra_main(cfg: DictConfig) -> dict | float | None:
         print(stop)
         sys.exit(143)
     # Optuna's sweeper needs the one figure it optimises; other sweeps get the dict.
-    return result.get(cfg.optimized_metric) if cfg.get("optimized_metric") else result
+    return result.get(cfg.optimized_metric) if cfg.optimized_metric else result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

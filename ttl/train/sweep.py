@@ -35,12 +35,12 @@ def place_sweep_job(cfg: DictConfig) -> None:
         cfg.run_dir = hydra.runtime.output_dir
         cfg.run_name = f"{sweep_name}-{hydra.job.num}"
         if "wandb" in (cfg.logger or {}):
-            cfg.logger.wandb.group = cfg.logger.wandb.get("group") or sweep_name
-        if cfg.trainer.get("strategy") == FSDP and world_size(cfg.trainer) > 1:
+            cfg.logger.wandb.group = cfg.logger.wandb.group or sweep_name
+        if cfg.trainer.strategy == FSDP and world_size(cfg.trainer) > 1:
             raise TTLError("trainer.strategy=fsdp cannot run inside a sweep (-m): its launcher "
                            "re-executes the command line, sweep included, in every rank; launch "
                            "each sweep point with torchrun or srun instead (no -m)")
-        if cfg.trainer.get("strategy") == "ddp" and not ranks_started_by_slurm():
+        if cfg.trainer.strategy == "ddp" and not ranks_started_by_slurm():
             print("multirun: trainer.strategy=ddp -> ddp_spawn (ddp would re-launch the sweep)")
             cfg.trainer.strategy = "ddp_spawn"
 
