@@ -69,6 +69,7 @@ def test_arms_are_named_by_their_switches(study):
     assert study.arm_of(shared) == "published"
     assert study.arm_of([*shared, "recipe_switch=beta2"]) == "beta2"
     assert study.arm_of([*shared, "recipe_switch=[muon,wsd]"]) == "muon+wsd"
+    assert study.arm_of([*shared, "recipe_switch=mup"], output_multiplier=0.25) == "mup+out0.25"
 
 
 def grid(arm, losses, lrs=(1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2), speed=1000.0):

@@ -127,13 +127,15 @@ def heldout_halves(data: str, val_fraction: float) -> dict[str, list[str]]:
     return halves
 
 
-def arm_of(overrides: list[str]) -> str:
-    """An arm's name from a job's overrides: its recipe switch(es), `+` between several."""
+def arm_of(overrides: list[str], output_multiplier: float = 1.0) -> str:
+    """An arm's name from a job's overrides: its recipe switch(es), `+` between several, and µP's
+    output multiplier α when it is not 1 (`mup+out0.25`: a hyperparameter of its own)."""
+    alpha = "" if output_multiplier == 1 else f"+out{output_multiplier:g}"
     for item in overrides:
         key, _, value = item.partition("=")
         if key == "recipe_switch":
-            return value.strip("[]").replace(",", "+")
-    return BASELINE
+            return value.strip("[]").replace(",", "+") + alpha
+    return BASELINE + alpha
 
 
 def setting_of(cfg) -> str:
@@ -155,7 +157,9 @@ def jobs(sweeps: list[Path]) -> list[dict]:
                 print(f"skip {row_path.parent}: status {row.get('status')}")
                 continue
             cfg = OmegaConf.load(row_path.parent / "config.yaml")
-            found.append({"dir": row_path.parent, "arm": arm_of(row["overrides"].split()),
+            # older runs' configs have no output multiplier
+            arm = arm_of(row["overrides"].split(), cfg.model.get("output_multiplier", 1.0))
+            found.append({"dir": row_path.parent, "arm": arm,
                           "setting": setting_of(cfg),
                           "lr": float(cfg.model.recipe.lr), "seed": int(cfg.seed),
                           "tokens_per_step": int(cfg.model.recipe.tokens_per_step),

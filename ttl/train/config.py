@@ -75,6 +75,8 @@ class ModelConfig:
     # hidden_size / base_width (ttl.train.parametrization); at the 160m's width µP changes nothing.
     parametrization: str = "standard"
     base_width: int = 768
+    # µP's output multiplier α: the head's init and lr are α / m times the published, at every width.
+    output_multiplier: float = 1.0
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
     def validate(self) -> None:
@@ -88,6 +90,9 @@ class ModelConfig:
         width_multiplier(self.parametrization, self.hidden_size, self.base_width)
         if self.parametrization == "mup":
             check_untied(self)
+        if self.output_multiplier <= 0 or (self.output_multiplier != 1 and self.parametrization != "mup"):
+            raise TTLError(f"model.output_multiplier={self.output_multiplier}: a positive number, "
+                           "and under µP only (recipe_switch=mup)")
         self.recipe.validate()
 
 
@@ -233,8 +238,8 @@ def register() -> None:
     # a node): the model, the run directory, the run's step count, the loggers' hyperparameters...
     for group, partial, exclude, options in (
         ("module", True, ("config", "optimizer_factory", "scheduler_factory", "tokens_per_step",
-                          "width_multiplier"), {"causal_lm": CausalLMModule}),
-        ("optimizer", True, ("model", "width_multiplier"),
+                          "width_multiplier", "output_multiplier"), {"causal_lm": CausalLMModule}),
+        ("optimizer", True, ("model", "width_multiplier", "output_multiplier"),
          {"adamw": optim.build_adamw, "muon": optim.build_muon}),
         ("scheduler", True, ("optimizer", "total_steps"), {"cosine": optim.warmup_cosine,
          "constant": optim.warmup_constant, "wsd": optim.warmup_stable_decay}),

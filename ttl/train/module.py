@@ -42,6 +42,7 @@ class CausalLMModule(pl.LightningModule):
         zero_init_output: bool = False,
         zero_init_head: bool = False,
         width_multiplier: float | None = None,
+        output_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in ("stop", "skip"):
@@ -56,10 +57,12 @@ class CausalLMModule(pl.LightningModule):
         self._pending_check: tuple | None = None
         self.skipped_batches = 0
         self.model: LlamaForCausalLM = build_model(config)
-        # µP's hidden_size / base_width (ttl.train.parametrization); None: standard.
-        self.width_multiplier = width_multiplier
-        if width_multiplier is not None:
-            apply_mup_init(self.model, width_multiplier)
+        # µP's hidden_size / base_width and output multiplier (ttl.train.parametrization), handed
+        # on to the optimizer; {}: standard.
+        self.mup = {} if width_multiplier is None else {"width_multiplier": width_multiplier,
+                                                        "output_multiplier": output_multiplier}
+        if self.mup:
+            apply_mup_init(self.model, width_multiplier, output_multiplier)
         if zero_init_output:
             # Each block starts as the identity (modded-nanogpt): zero what writes into the residual.
             for layer in self.model.model.layers:
@@ -286,8 +289,7 @@ class CausalLMModule(pl.LightningModule):
 
     def configure_optimizers(self):
         """The optimizer from its Hydra partial and a per-step scheduler."""
-        mup = {} if self.width_multiplier is None else {"width_multiplier": self.width_multiplier}
-        optimizer = self.optimizer_factory(self.model, **mup)
+        optimizer = self.optimizer_factory(self.model, **self.mup)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

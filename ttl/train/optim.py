@@ -46,6 +46,7 @@ def build_adamw(
     fused: bool | None = None,
     decay_embeddings: bool = True,
     width_multiplier: float | None = None,
+    output_multiplier: float = 1.0,
 ) -> torch.optim.AdamW:
     """AdamW over `model` with norm/bias exemption; `fused=None` fuses on CUDA parameters.
     With `width_multiplier` (µP), one group per role with µP's lr and decay at that width."""
@@ -53,18 +54,19 @@ def build_adamw(
         groups = decay_groups(model, weight_decay, decay_all_params, decay_embeddings)
     else:
         groups = mup_adamw_groups(model, lr, weight_decay, width_multiplier, decay_all_params,
-                                  decay_embeddings)
+                                  decay_embeddings, output_multiplier)
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 
 def mup_adamw_groups(model: nn.Module, lr: float, weight_decay: float, multiplier: float,
-                     decay_all_params: bool = False, decay_embeddings: bool = True) -> list[dict]:
+                     decay_all_params: bool = False, decay_embeddings: bool = True,
+                     output_multiplier: float = 1.0) -> list[dict]:
     """One AdamW group per role with µP's lr and weight decay at width multiplier m; the norms
     (and the embedding with `decay_embeddings=False`) are exempt from decay as in `decay_groups`."""
     check_untied(model.config)
-    settings = adamw_role_settings(multiplier, lr, weight_decay)
+    settings = adamw_role_settings(multiplier, lr, weight_decay, output_multiplier)
     groups = []
     for role, params in parameter_roles(model).items():
         role_lr, role_decay = settings[role]
@@ -126,6 +128,7 @@ def build_muon(
     decay_embeddings: bool = True,
     fused: bool | None = None,
     width_multiplier: float | None = None,
+    output_multiplier: float = 1.0,
 ) -> MuonWithAdamW:
     """Muon (`torch.optim.Muon`) for the hidden matrices (`lr`), AdamW for the input embedding
     (`embedding_lr`; a tied head takes it too), the head (`head_lr`) and the norms (`norm_lr`,
@@ -141,7 +144,8 @@ def build_muon(
     hidden_groups = [{"params": roles["hidden"], "lr": lr, "weight_decay": weight_decay, "group": "hidden"}]
     if width_multiplier is not None:
         check_untied(model.config)
-        head_lr, head_decay = head_lr / width_multiplier, weight_decay * width_multiplier
+        head_lr, head_decay = adamw_role_settings(width_multiplier, head_lr, weight_decay,
+                                                  output_multiplier)["head"]
         adjust_lr_fn = "original"
         by_shape: dict[tuple[int, ...], list[nn.Parameter]] = {}
         for parameter in roles["hidden"]:

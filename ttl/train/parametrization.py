@@ -1,7 +1,9 @@
 """The maximal-update parametrization (µP, Yang et al. 2022, "Tensor Programs V"): each parameter's
 role, its initialisation and its optimizer settings as functions of the width multiplier
 m = hidden_size / base_width. The rules' table, the folded head multiplier and the attention
-scale: docs/recipes.md; at the base width (the 160m's, 768) every rule is the identity. Why:
+scale: docs/recipes.md; at the base width (the 160m's, 768) every rule is the identity. The output
+multiplier α (TP5's α_output, `model.output_multiplier`) is tuned on a proxy and kept at every
+width, the 160m included: the head's init and lr are α / m times the published. Why:
 
 - **Weight decay is scaled by m where the lr is divided by m**: torch's AdamW decays by lr · wd
   per step, so keeping lr · wd fixed keeps the decay's time scale the same at every width
@@ -40,6 +42,12 @@ def width_multiplier(parametrization: str, hidden_size: int, base_width: int) ->
     return hidden_size / base_width
 
 
+def mup_settings(model) -> dict[str, float]:
+    """The µP arguments that a model config hands the module and the optimizer; {} when standard."""
+    m = width_multiplier(model.parametrization, model.hidden_size, model.base_width)
+    return {} if m is None else {"width_multiplier": m, "output_multiplier": model.output_multiplier}
+
+
 def parameter_roles(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """The trainable parameters by role: the input embedding, the hidden matrices (every 2-D
     weight inside the decoder blocks), the output head (absent when tied to the embedding: it
@@ -73,25 +81,27 @@ def check_untied(config) -> None:
 
 
 @torch.no_grad()
-def apply_mup_init(model: nn.Module, multiplier: float) -> None:
+def apply_mup_init(model: nn.Module, multiplier: float, output_multiplier: float = 1.0) -> None:
     """Rescale a freshly initialised model to µP's initialisation at width multiplier m: hidden
-    matrices' std / sqrt(m), the head's std / m; the embedding and norms are unchanged. At m = 1
-    nothing changes (the published initialisation, bit for bit)."""
+    matrices' std / sqrt(m), the head's std x α / m; the embedding and norms are unchanged. At
+    m = α = 1 nothing changes (the published initialisation, bit for bit)."""
     check_untied(model.config)
-    if multiplier == 1:
+    if multiplier == output_multiplier == 1:
         return
     roles = parameter_roles(model)
     for parameter in roles["hidden"]:
         parameter.mul_(1 / math.sqrt(multiplier))
     for parameter in roles["head"]:
-        parameter.mul_(1 / multiplier)
+        parameter.mul_(output_multiplier / multiplier)
 
 
-def adamw_role_settings(multiplier: float, lr: float, weight_decay: float) -> dict[str, tuple[float, float]]:
-    """(lr, weight decay) of each role under µP at width multiplier m, before the exemptions
-    (norms and, optionally, the embedding are not decayed)."""
+def adamw_role_settings(multiplier: float, lr: float, weight_decay: float,
+                        output_multiplier: float = 1.0) -> dict[str, tuple[float, float]]:
+    """(lr, weight decay) of each role under µP at width multiplier m and output multiplier α,
+    before the exemptions (norms and, optionally, the embedding are not decayed)."""
+    head = multiplier / output_multiplier
     return {"embedding": (lr, weight_decay), "hidden": (lr / multiplier, weight_decay * multiplier),
-            "head": (lr / multiplier, weight_decay * multiplier), "norm": (lr, weight_decay)}
+            "head": (lr / head, weight_decay * head), "norm": (lr, weight_decay)}
 
 
 def muon_shape_factor(shape: Iterable[int], multiplier: float) -> float:
