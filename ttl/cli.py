@@ -99,6 +99,19 @@ def require(cfg: DictConfig, key: str, usage: str) -> None:
         raise TTLError(f"{key} is required: {usage}")
 
 
+def typed_settings(cfg: DictConfig, root: type, components: Sequence[str]) -> Any:
+    """The composed config as its typed `root` dataclass, checked by its `validate()`: what the
+    builders read. The `components` groups (a `_target_` and its arguments, typed by its
+    signature's schema) stay config nodes, for `instantiate` and `build`."""
+    settings = OmegaConf.to_object(cfg)
+    if not isinstance(settings, root):
+        raise TypeError(f"expected a config composed from {root.__name__}, got {type(settings).__name__}")
+    settings.validate()
+    for group in components:
+        setattr(settings, group, cfg[group])
+    return settings
+
+
 def first_missing(cfg: DictConfig, usage: str = "") -> None:
     """Refuse a config with a mandatory key (`???`) left unset, naming the first one."""
     missing = sorted(OmegaConf.missing_keys(cfg))

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
-from ttl.cli import require, schema, store
+from ttl.cli import require, schema, store, typed_settings
 from ttl.errors import TTLError, check_positive
 from ttl.train.config import PathsConfig, RunConfig
 from ttl.train.plan import world_size
@@ -174,14 +174,12 @@ store(FinetuneConfig, "finetune_schema")
 
 
 def validate(cfg: DictConfig) -> FinetuneConfig:
-    """Every key set, then `FinetuneConfig.validate()`: the typed settings."""
+    """Every key set, then `FinetuneConfig.validate()`: the typed settings the run reads."""
     require(cfg, "checkpoint", "python -m ttl.finetune task=<name> checkpoint=runs/<run>/step-<N>")
-    settings = OmegaConf.to_object(cfg)
-    settings.validate()
-    return settings
+    return typed_settings(cfg, FinetuneConfig, ("optimizer", "scheduler", "logger", "callbacks"))
 
 
-def batch_split(cfg: DictConfig) -> tuple[int, int]:
+def batch_split(cfg: FinetuneConfig) -> tuple[int, int]:
     """(micro-batch per device, gradient accumulation) for `recipe.batch_size` examples per step."""
     size, world = cfg.recipe.batch_size, world_size(cfg.trainer)
     micro = cfg.hardware.micro_batch_size

@@ -12,11 +12,12 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from ttl.errors import TTLError
+
+if TYPE_CHECKING:
+    from ttl.finetune.config import FinetuneData
 
 ROLES = ("train", "validation", "test")
 
@@ -83,9 +84,9 @@ def subset(split: Split, limit: int | None, seed: int) -> Split:
     return split.take(chosen)
 
 
-def load_splits(data_cfg: DictConfig, seed: int, need_test: bool) -> dict[str, Split | None]:
+def load_splits(data_cfg: FinetuneData, seed: int, need_test: bool) -> dict[str, Split | None]:
     """Train, validation and test rows per `data_cfg` (test None when the source has none)."""
-    names = OmegaConf.to_container(data_cfg.hub_splits, resolve=True)
+    names = dict(data_cfg.hub_splits)
     unknown = set(names) - set(ROLES)
     if unknown:
         raise TTLError(f"data.hub_splits: unknown role(s) {sorted(unknown)}; use {', '.join(ROLES)}")
@@ -103,7 +104,7 @@ def load_splits(data_cfg: DictConfig, seed: int, need_test: bool) -> dict[str, S
             if splits["train"] is None:
                 raise TTLError(f"data.path={data_cfg.path}: no train.jsonl in this directory")
     elif data_cfg.hub_id is not None:
-        columns = OmegaConf.to_container(data_cfg.hub_columns, resolve=True) or {}
+        columns = dict(data_cfg.hub_columns)
         splits = {role: read_hub(data_cfg.hub_id, data_cfg.hub_config, names[role], columns)
                   if names.get(role) else None for role in ROLES}
     else:

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -30,7 +30,7 @@ from ttl.checkpoints import (
 )
 from ttl.errors import TTLError
 from ttl.finetune.chat import chat_collator, encode_conversations, prepare_chat_tokenizer
-from ttl.finetune.config import batch_split, validate
+from ttl.finetune.config import FinetuneConfig, batch_split, validate
 from ttl.finetune.data import encode_split, load_splits
 from ttl.finetune.modules import ClassifierModule, FinetuneModule, SFTModule, majority_baseline
 from ttl.generate import export_generation_config
@@ -45,18 +45,18 @@ METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
 
 
-def attn_implementation(cfg: DictConfig) -> str:
+def attn_implementation(cfg: FinetuneConfig) -> str:
     """The attention kernel for this hardware config (sdpa, or flash-attention 2 when asked and installed)."""
     return resolve_attn_implementation(cfg.hardware.attn_implementation, cfg.trainer.accelerator)
 
 
-def optimizer_and_scheduler(cfg: DictConfig) -> tuple:
+def optimizer_and_scheduler(cfg: FinetuneConfig) -> tuple:
     """The optimizer and scheduler partials of the config."""
     return instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.scheduler else None
 
 
-def fit(cfg: DictConfig, module: FinetuneModule, loaders: dict[str, DataLoader], accumulation: int,
-        run_dir: Path) -> tuple[pl.Trainer, str, EmissionsMonitor | None]:
+def fit(cfg: FinetuneConfig, module: FinetuneModule, loaders: dict[str, DataLoader], accumulation: int,
+        run_dir: Path, hparams: dict) -> tuple[pl.Trainer, str, EmissionsMonitor | None]:
     """Train per `cfg`; returns the trainer, the weights-only .ckpt of the best validation
     (`selection.*`) and the emissions monitor (None without one). The caller closes the W&B run
     (`finish_wandb`) after its last logging."""
@@ -67,9 +67,9 @@ def fit(cfg: DictConfig, module: FinetuneModule, loaders: dict[str, DataLoader],
                                enable_version_counter=False)
     callbacks = build_callbacks(cfg.callbacks, run_dir=str(run_dir))
     trainer = pl.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True) | {"accumulate_grad_batches": accumulation},
+        **asdict(cfg.trainer) | {"accumulate_grad_batches": accumulation},
         callbacks=[selector, *callbacks.values()],
-        logger=build_loggers(cfg.logger, run_dir, OmegaConf.to_container(cfg, resolve=True)) or False,
+        logger=build_loggers(cfg.logger, run_dir, hparams) or False,
         default_root_dir=str(run_dir),
     )
     trainer.fit(module, loaders["train"], loaders["validation"])
@@ -115,10 +115,12 @@ class EncodedTask:
     facts: dict
 
 
-def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) -> dict:
+def run_finetuning(cfg: FinetuneConfig, kind: Classification | InstructionTuning,
+                   composed: DictConfig) -> dict:
     """Fine-tune `cfg.checkpoint` on `cfg.task` as `kind` says; print and return the results
-    (also in the run's metrics.json and beside the exported model)."""
-    checkpoint = resolve_checkpoint(str(cfg.checkpoint))
+    (also in the run's metrics.json and beside the exported model). `composed` (the config as
+    Hydra composed it) is kept only for the run's config.yaml and the loggers."""
+    checkpoint = resolve_checkpoint(cfg.checkpoint)
     tokenizer = tokenizer_for(checkpoint, cfg.tokenizer)
     micro, accumulation = batch_split(cfg)
     splits = load_splits(cfg.data, cfg.seed, need_test=kind.needs_test)
@@ -136,10 +138,11 @@ def run_finetuning(cfg: DictConfig, kind: Classification | InstructionTuning) ->
     # replaces the earlier run's config, metrics and export (fine-tuning does not resume).
     with owned_run_dir(cfg.run_dir) as run_dir:
         if is_primary_process():
-            save_config(cfg, run_dir, replace=True)
+            save_config(composed, run_dir, replace=True)
         start = time.monotonic()
         try:
-            trainer, best, monitor = fit(cfg, module, loaders, accumulation, run_dir)
+            hparams = OmegaConf.to_container(composed, resolve=True)
+            trainer, best, monitor = fit(cfg, module, loaders, accumulation, run_dir, hparams)
             scores = kind.score(trainer, best, module, loaders, data)
         finally:
             finish_wandb()
@@ -182,9 +185,9 @@ class Classification:
     needs_test = True
     seconds_key = "fit_and_test_seconds"
 
-    def encode(self, cfg: DictConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
+    def encode(self, cfg: FinetuneConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
         """Token ids and label id of every example of every split (printing their counts)."""
-        labels = [str(label) for label in cfg.task.labels]
+        labels = cfg.task.labels
         data = cfg.data
         encoded = {role: encode_split(split, tokenizer, data.template, data.label_field, labels, max_length)
                    for role, split in splits.items()}
@@ -194,9 +197,9 @@ class Classification:
               f"inputs up to {max_length} tokens")
         return EncodedTask(encoded, DataCollatorWithPadding(tokenizer), {"labels": labels, "examples": sizes})
 
-    def module(self, cfg: DictConfig, checkpoint: str, tokenizer) -> ClassifierModule:
+    def module(self, cfg: FinetuneConfig, checkpoint: str, tokenizer) -> ClassifierModule:
         """The checkpoint with a new classification head."""
-        labels = [str(label) for label in cfg.task.labels]
+        labels = cfg.task.labels
         model = load_classifier(checkpoint, labels, tokenizer.pad_token_id, attn_implementation(cfg))
         return ClassifierModule(model, *optimizer_and_scheduler(cfg), num_labels=len(labels),
                                 compile_model=cfg.hardware.compile)
@@ -227,9 +230,9 @@ class InstructionTuning:
     needs_test = False
     seconds_key = "fit_seconds"
 
-    def encode(self, cfg: DictConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
+    def encode(self, cfg: FinetuneConfig, splits: dict, tokenizer, max_length: int) -> EncodedTask:
         """The chat tokenizer, and the train and validation conversations (printing what they hold)."""
-        added = prepare_chat_tokenizer(tokenizer, list(cfg.chat.added_tokens), cfg.chat.template)
+        added = prepare_chat_tokenizer(tokenizer, cfg.chat.added_tokens, cfg.chat.template)
         encoded, stats = {}, {}
         for role in ("train", "validation"):
             encoded[role], stats[role] = encode_conversations(splits[role], tokenizer,
@@ -249,7 +252,7 @@ class InstructionTuning:
                  "packing": bool(cfg.data.packing)}
         return EncodedTask(encoded, chat_collator(tokenizer, cfg.data.packing), facts)
 
-    def module(self, cfg: DictConfig, checkpoint: str, tokenizer) -> SFTModule:
+    def module(self, cfg: FinetuneConfig, checkpoint: str, tokenizer) -> SFTModule:
         """The causal LM, its embeddings resized to the tokenizer, with the export's sampling settings."""
         model = load_causal_lm(checkpoint, attn_implementation(cfg))
         if len(tokenizer) != model.get_input_embeddings().num_embeddings:
@@ -279,5 +282,5 @@ def finetune(cfg: DictConfig) -> dict:
     """Validate the config and fine-tune per its task kind; returns the run's results."""
     if in_multirun():  # each job of `-m task=hatebr,assin2 recipe.lr=...` gets its own run dir
         place_sweep_job(cfg)
-    validate(cfg)
-    return run_finetuning(cfg, TASK_KINDS[cfg.task.kind]())
+    settings = validate(cfg)
+    return run_finetuning(settings, TASK_KINDS[settings.task.kind](), cfg)

@@ -14,7 +14,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ttl.cli import first_missing
+from ttl.cli import first_missing, typed_settings
 from ttl.errors import TTLError
 from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
 from ttl.train.parametrization import mup_settings
@@ -30,15 +30,7 @@ def validate(cfg: DictConfig) -> TrainConfig:
     from ttl.train.config import TrainConfig
 
     first_missing(cfg)
-    settings = OmegaConf.to_object(cfg)
-    if not isinstance(settings, TrainConfig):
-        raise TypeError(f"expected a config composed from train_schema, got {type(settings).__name__}")
-    settings.validate()
-    # Components (a `_target_` and its arguments, typed by its signature's schema) stay config
-    # nodes, for `instantiate` and `ttl.cli.build`.
-    for group in ("module", "optimizer", "scheduler", "logger", "callbacks"):
-        setattr(settings, group, cfg[group])
-    return settings
+    return typed_settings(cfg, TrainConfig, ("module", "optimizer", "scheduler", "logger", "callbacks"))
 
 
 def world_size(trainer_cfg: TrainerConfig | DictConfig) -> int:

@@ -10,40 +10,7 @@ runs. `choose` picks ttl's task for a suite where `<tasks_dir>/<folder>/` holds 
 `tasks=[...]` runs the named tasks with their own settings. The card's columns (CARD_TABLES)
 read either task's metric: `CardColumn.task`/`metric` upstream's, `offline` ttl's.
 
-Upstream (lm-eval 0.4.13, lm_eval/tasks/okapi/) against ttl's task files:
-
-ARC: `arc_pt` (arc_multilingual/_arc_yaml + arc_pt.yaml, version 2.0) vs ttl_arc_pt.yaml (1.0)
-- Dataset: both alexandrainst/m_arc, config pt, test scored, few-shot examples from train
-  (upstream's training_split; it also declares validation_split, unused while test exists).
-- Shots: upstream's YAML sets none, so lm-eval runs it 0-shot (a global num_fewshot overrides
-  it); ttl's is 25-shot (Okapi's, the card's). The suites set 25 on upstream's.
-- Prompt: both "Question: <question>\nAnswer:", each option scored after " ", shots separated
-  by a blank line. Upstream cleans the question and options (strip, " [title]" -> ". ", [...]
-  spans dropped, double spaces collapsed); ttl keeps them verbatim.
-- Choices: the non-empty option_a..option_e; target: the answer letter's index (ttl strips
-  spaces around the letter first). Metrics: acc, acc_norm; the card reads acc_norm.
-
-HellaSwag: `hellaswag_pt` (hellaswag_multilingual/_hellaswag_yaml + hellaswag_pt.yaml, 1.0) vs
-ttl_hellaswag_pt.yaml (1.0)
-- Dataset: both alexandrainst/m_hellaswag, config pt, split val scored, no training split.
-- Shots: upstream's YAML sets none (0-shot by default, but a global num_fewshot overrides it);
-  ttl's sets 0, which lm-eval never overrides. The suites set 0 on upstream's.
-- Prompt, choices, target: the same, the cleaned "<activity_label>: <ctx_a> <Ctx_b>", the four
-  cleaned endings, the label as an index (upstream `{{label.lstrip()}}`, ttl int(label)).
-  Metrics: acc, acc_norm; the card reads acc_norm.
-
-TruthfulQA: `truthfulqa_pt_mc2` (truthfulqa_multilingual/_truthfulqa_mc2_yaml, 2.0) vs
-ttl_truthfulqa_pt.yaml (1.0)
-- Dataset: both alexandrainst/m_truthfulqa, config pt, split val; 0-shot in both (upstream by
-  default; the suites set 0 on it).
-- Prompt: both Okapi's English six-question primer, then "\n\nQ: <question>\nA:"; upstream
-  cleans the question as for ARC, ttl keeps it verbatim. Choices: mc2_targets_choices, verbatim.
-- Metric: the normalised probability mass of the true answers (mc2_targets_labels == 1), named
-  `acc` upstream and `mc2` by ttl (the card reads each). Upstream exponentiates the
-  log-likelihoods as they are (nan when every choice's is below about -745); ttl subtracts the
-  largest first, so it stays finite.
-
-Upstream also marks the questions for decontamination checks, which change no score.
+Every difference between upstream's tasks and ttl's: docs/evaluation.md.
 """
 
 from __future__ import annotations
