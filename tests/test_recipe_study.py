@@ -323,3 +323,27 @@ def test_the_coordinate_check_sees_the_standard_parametrization_grow_and_mup_sta
     assert growth["standard"]["logits"] > 1.5, growth
     # µP: each layer's output and the logits stay within a factor 2 across 4x the width.
     assert all(0.5 < growth["mup"][name] < 2 for name in names), growth
+
+
+def test_transfer_fits_the_optimums_drift_per_arm_and_lists_each_output_multiplier():
+    path = ROOT / "experiments" / "recipe_study" / "transfer.py"
+    spec = importlib.util.spec_from_file_location("transfer", path)
+    transfer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(transfer)
+
+    def arm(fitted: float, best: float) -> dict:
+        curve = [{"lr": lr, "selection_loss": 6.0} for lr in (best / 2, best, best * 2)]
+        return {"lr_curve": curve, "best_lr": best, "edge": False, "fitted_lr": fitted,
+                "report_loss": 6.0, "selection_loss": 6.0}
+
+    # The standard parametrization's optimum halves per doubling (exponent -1); µP's stays put.
+    by_width = {64: {"published": arm(4e-3, 4e-3), "mup": arm(2e-3, 2e-3), "mup+out4": arm(1e-3, 1e-3),
+                     "mup+out0.25": arm(1e-3, 1e-3)},
+                256: {"published": arm(1e-3, 1e-3), "mup": arm(2e-3, 2e-3)}}
+    rows = transfer.transfer_rows(by_width)
+    assert list(rows) == ["published", "mup", "mup+out0.25", "mup+out4"]
+    assert rows["published"]["exponent"] == pytest.approx(-1.0)
+    assert rows["published"]["grid_steps"] == pytest.approx(-2.0)
+    assert rows["mup"]["exponent"] == pytest.approx(0.0, abs=1e-12)
+    assert "exponent" not in rows["mup+out4"]  # one width: nothing to fit
+    assert transfer.title("mup+out4") == "µP (base width 768), output multiplier 4"

@@ -22,10 +22,30 @@ import json
 import math
 from pathlib import Path
 
-# The standard parametrization, µP, and µP with a zero-initialised head (recipe_switch=zero_head).
+# The standard parametrization, µP, and µP with a zero-initialised head (recipe_switch=zero_head)
+# come first; then µP at each output multiplier α (`mup+out4`: model.output_multiplier=4).
 ARMS = ("published", "mup", "mup+zero_head")
 TITLES = {"published": "standard parametrization", "mup": "µP (base width 768)",
           "mup+zero_head": "µP, head initialised at zero"}
+
+
+def title(arm: str) -> str:
+    """A panel's title: the arm in words."""
+    if arm in TITLES:
+        return TITLES[arm]
+    switches, _, alpha = arm.partition("+out")
+    return f"{TITLES.get(switches, switches)}, output multiplier {alpha}" if alpha else arm
+
+
+def arms_in(by_width: dict[int, dict]) -> list[str]:
+    """The arms with runs at any width: ARMS' order first, then the others by name."""
+    found = {arm for arms in by_width.values() for arm in arms}
+
+    def order(arm: str) -> tuple[str, float]:
+        switches, _, alpha = arm.partition("+out")
+        return switches, float(alpha or 1)
+
+    return [a for a in ARMS if a in found] + sorted(found - set(ARMS), key=order)
 
 
 def proxy_settings(settings: dict[str, dict]) -> dict[str, dict[int, dict]]:
@@ -42,7 +62,7 @@ def proxy_settings(settings: dict[str, dict]) -> dict[str, dict[int, dict]]:
 def transfer_rows(by_width: dict[int, dict]) -> dict[str, dict]:
     """Per arm: each width's curve, best and fitted lr, and the shift from narrowest to widest."""
     out = {}
-    for arm in ARMS:
+    for arm in arms_in(by_width):
         widths = sorted(w for w, arms in by_width.items() if arm in arms and arms[arm].get("lr_curve"))
         if not widths:
             continue
@@ -128,7 +148,7 @@ def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
             ax.plot([best["lr"]], [best["selection_loss"]], marker="*", ms=14, color=colour)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("peak learning rate (model.recipe.lr)")
-        ax.set_title(TITLES[arm])
+        ax.set_title(title(arm))
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("held-out loss, selection half (nats/token)")
     fig.suptitle(title, fontsize=10)
