@@ -12,9 +12,9 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttl.errors import TTLError
 
-# Keys of a model/ config that are not LlamaConfig fields: the name, the recipe, and the
-# parametrization (µP changes initialisation and learning rates, not the architecture).
-_NON_ARCHITECTURE_KEYS = ("name", "recipe", "parametrization", "base_width", "output_multiplier")
+# model/ keys that are not LlamaConfig fields (µP changes init and learning rates, not the architecture).
+_NON_ARCHITECTURE_KEYS = ("name", "recipe", "parametrization", "base_width", "input_multiplier",
+                          "output_multiplier")
 # TeenyTinyLlama's special token ids: <unk> <s> </s> <pad>.
 SPECIAL_IDS = {"unk": 0, "bos": 1, "eos": 2, "pad": 3}
 

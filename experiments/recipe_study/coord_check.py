@@ -26,7 +26,7 @@ import torch
 from ttl.model import llama_config
 from ttl.train.module import CausalLMModule
 from ttl.train.optim import build_adamw
-from ttl.train.parametrization import width_multiplier
+from ttl.train.parametrization import Mup, width_multiplier
 
 BASE_WIDTH = 768
 
@@ -81,9 +81,10 @@ def coordinate_check(widths: list[int], parametrization: str, steps: int, lr: fl
         for seed in range(seeds):
             torch.manual_seed(seed)
             multiplier = width_multiplier(parametrization, width, BASE_WIDTH)
+            mup = None if multiplier is None else Mup(multiplier)
             module = CausalLMModule(llama_config(proxy_architecture(width, layers, vocab_size, context)),
                                     partial(build_adamw, lr=lr, weight_decay=0.0), None,
-                                    tokens_per_step=batch_size * context, width_multiplier=multiplier)
+                                    tokens_per_step=batch_size * context, mup=mup)
             optimizer = module.configure_optimizers()
             rms, handles = layer_outputs(module.model)
             history = []

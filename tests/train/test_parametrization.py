@@ -11,7 +11,7 @@ from ttl.errors import TTLError
 from ttl.model import llama_config
 from ttl.train.module import CausalLMModule
 from ttl.train.optim import build_adamw, build_muon
-from ttl.train.parametrization import muon_shape_factor, parameter_roles, width_multiplier
+from ttl.train.parametrization import Mup, muon_shape_factor, parameter_roles, width_multiplier
 from ttl.train.plan import describe, plan_batch, validate
 
 from ..conftest import recipe_study_smoke
@@ -25,12 +25,12 @@ def proxy(width: int, layers: int = 2) -> dict:
 
 
 def module(width: int, base_width: int | None, optimizer=build_adamw, seed: int = 0,
-           output_multiplier: float = 1.0, **kwargs) -> CausalLMModule:
+           input_multiplier: float = 1.0, output_multiplier: float = 1.0, **kwargs) -> CausalLMModule:
     torch.manual_seed(seed)
-    multiplier = None if base_width is None else width_multiplier("mup", width, base_width)
+    mup = None if base_width is None else Mup(width_multiplier("mup", width, base_width), input_multiplier,
+                                              output_multiplier)
     return CausalLMModule(llama_config(proxy(width)), partial(optimizer, lr=1e-3, weight_decay=0.1, **kwargs),
-                          None, tokens_per_step=64, width_multiplier=multiplier,
-                          output_multiplier=output_multiplier)
+                          None, tokens_per_step=64, mup=mup)
 
 
 def settings_by_parameter(optimizer) -> dict[int, tuple[float, float]]:
@@ -55,19 +55,21 @@ def test_at_the_base_width_every_initial_value_and_every_learning_rate_are_the_p
     assert {g["group"] for g in mup_opt.param_groups} == {"embedding", "hidden", "head", "norm"}
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_at_another_width_each_role_has_the_stated_multiples(alpha):
+@pytest.mark.parametrize(("beta", "alpha"), [(1.0, 1.0), (2.0, 0.5)])
+def test_at_another_width_each_role_has_the_stated_multiples(beta, alpha):
     # width 128 against a base of 512: m = 1/4 (a proxy four times narrower than its target);
-    # the output multiplier α scales the head's init and lr, and divides its decay.
+    # the input multiplier β scales the embedding's init and lr, the output multiplier α the
+    # head's, each dividing its decay.
     m = 0.25
-    standard, mup = module(128, None), module(128, base_width=512, output_multiplier=alpha)
+    standard = module(128, None)
+    mup = module(128, base_width=512, input_multiplier=beta, output_multiplier=alpha)
     roles = roles_by_name(mup.model)
-    init_scale = {"embedding": 1.0, "hidden": m ** -0.5, "head": alpha / m, "norm": 1.0}
+    init_scale = {"embedding": beta, "hidden": m ** -0.5, "head": alpha / m, "norm": 1.0}
     named = zip(standard.model.named_parameters(), mup.model.named_parameters(), strict=True)
     for (name, a), (_, b) in named:
         torch.testing.assert_close(b, a * init_scale[roles[name]], rtol=1e-6, atol=0, msg=name)
     settings = {g["group"]: (g["lr"], g["weight_decay"]) for g in mup.configure_optimizers().param_groups}
-    assert settings["embedding"] == pytest.approx((1e-3, 0.1))
+    assert settings["embedding"] == pytest.approx((1e-3 * beta, 0.1 / beta))
     assert settings["hidden"] == pytest.approx((1e-3 / m, 0.1 * m))
     assert settings["head"] == pytest.approx((1e-3 * alpha / m, 0.1 * m / alpha))
     assert settings["norm"] == pytest.approx((1e-3, 0.0))
@@ -119,9 +121,11 @@ def test_muon_under_mup_uses_the_width_independent_adjustment_per_shape():
     assert muon_shape_factor((512, 128), 1.0) == pytest.approx(0.2 * 512 ** 0.5 / 2)
     head = next(g for g in optimizer.param_groups if g["group"] == "head")
     assert (head["lr"], head["weight_decay"]) == pytest.approx((1e-3 / 2, 0.1 * 2))
-    scaled = module(256, base_width=128, optimizer=build_muon, output_multiplier=0.25).configure_optimizers()
-    head = next(g for g in scaled.param_groups if g["group"] == "head")
-    assert (head["lr"], head["weight_decay"]) == pytest.approx((1e-3 / 8, 0.1 * 8))
+    scaled = module(256, base_width=128, optimizer=build_muon, input_multiplier=4,
+                    output_multiplier=0.25).configure_optimizers()
+    groups = {g["group"]: (g["lr"], g["weight_decay"]) for g in scaled.param_groups}
+    assert groups["head"] == pytest.approx((1e-3 / 8, 0.1 * 8))
+    assert groups["embedding"] == pytest.approx((4e-3, 0.1 / 4))
 
 
 def test_a_mup_export_loads_plainly_and_gives_the_logits_training_saw(tmp_path):
@@ -144,8 +148,9 @@ def test_mup_refuses_tied_embeddings_and_an_unknown_parametrization():
     with pytest.raises(TTLError, match="model.parametrization='mu'"):
         width_multiplier("mu", 768, 768)
     # The output multiplier is µP's; in the standard parametrization it would do nothing.
-    with pytest.raises(TTLError, match="model.output_multiplier=0.5: .* under µP only"):
-        validate(make(["model.output_multiplier=0.5"]))
+    for key in ("input_multiplier", "output_multiplier"):
+        with pytest.raises(TTLError, match=f"model.{key}=0.5: .* under µP only"):
+            validate(make([f"model.{key}=0.5"]))
 
 
 def test_the_160m_plan_under_mup_prints_its_parameters_and_the_published_learning_rates():
@@ -159,10 +164,11 @@ def test_the_160m_plan_under_mup_prints_its_parameters_and_the_published_learnin
     proxy_text = describe(validate(proxy_cfg), plan_batch(validate(proxy_cfg)))
     assert "hidden lr 0.0036 wd 0.001667; head lr 0.0036 wd 0.001667" in proxy_text
     scaled_cfg = make(["experiment=mup_study", "model=proxy_128", "recipe_switch=mup", "model.recipe.lr=6e-4",
-                       "model.output_multiplier=0.25"])
+                       "model.input_multiplier=2", "model.output_multiplier=0.25"])
     scaled_text = describe(validate(scaled_cfg), plan_batch(validate(scaled_cfg)))
-    assert "output multiplier 0.25;" in scaled_text
-    assert "hidden lr 0.0036 wd 0.001667; head lr 0.0009 wd 0.006667" in scaled_text
+    assert "input multiplier 2, output multiplier 0.25;" in scaled_text
+    assert ("embedding lr 0.0012 wd 0.005; hidden lr 0.0036 wd 0.001667; head lr 0.0009 wd 0.006667"
+            in scaled_text)
 
 
 @pytest.mark.slow

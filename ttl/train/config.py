@@ -75,7 +75,9 @@ class ModelConfig:
     # hidden_size / base_width (ttl.train.parametrization); at the 160m's width µP changes nothing.
     parametrization: str = "standard"
     base_width: int = 768
-    # µP's output multiplier α: the head's init and lr are α / m times the published, at every width.
+    # µP's (TP5's) input and output multipliers: the embedding's init and lr are input x the
+    # published, the head's output / m, at every width (ttl.train.parametrization).
+    input_multiplier: float = 1.0
     output_multiplier: float = 1.0
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
@@ -90,9 +92,11 @@ class ModelConfig:
         width_multiplier(self.parametrization, self.hidden_size, self.base_width)
         if self.parametrization == "mup":
             check_untied(self)
-        if self.output_multiplier <= 0 or (self.output_multiplier != 1 and self.parametrization != "mup"):
-            raise TTLError(f"model.output_multiplier={self.output_multiplier}: a positive number, "
-                           "and under µP only (recipe_switch=mup)")
+        for key in ("input_multiplier", "output_multiplier"):
+            value = getattr(self, key)
+            if value <= 0 or (value != 1 and self.parametrization != "mup"):
+                raise TTLError(f"model.{key}={value}: a positive number, and under µP only "
+                               "(recipe_switch=mup)")
         self.recipe.validate()
 
 
@@ -238,8 +242,8 @@ def register() -> None:
     # a node): the model, the run directory, the run's step count, the loggers' hyperparameters...
     for group, partial, exclude, options in (
         ("module", True, ("config", "optimizer_factory", "scheduler_factory", "tokens_per_step",
-                          "width_multiplier", "output_multiplier"), {"causal_lm": CausalLMModule}),
-        ("optimizer", True, ("model", "width_multiplier", "output_multiplier"),
+                          "mup"), {"causal_lm": CausalLMModule}),
+        ("optimizer", True, ("model", "mup"),
          {"adamw": optim.build_adamw, "muon": optim.build_muon}),
         ("scheduler", True, ("optimizer", "total_steps"), {"cosine": optim.warmup_cosine,
          "constant": optim.warmup_constant, "wsd": optim.warmup_stable_decay}),

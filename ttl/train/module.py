@@ -13,7 +13,7 @@ from ttl.errors import TTLError
 from ttl.lightning_api import ends_optimizer_step, is_logging_step
 from ttl.model import build_model
 from ttl.train.losses import causal_lm_loss, z_loss_term
-from ttl.train.parametrization import apply_mup_init
+from ttl.train.parametrization import Mup
 from ttl.train.sharding import describe_sharding, is_sharded, number_params_in_model_order, shard_model
 
 
@@ -41,8 +41,7 @@ class CausalLMModule(pl.LightningModule):
         z_loss: float = 0.0,
         zero_init_output: bool = False,
         zero_init_head: bool = False,
-        width_multiplier: float | None = None,
-        output_multiplier: float = 1.0,
+        mup: Mup | None = None,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in ("stop", "skip"):
@@ -57,12 +56,10 @@ class CausalLMModule(pl.LightningModule):
         self._pending_check: tuple | None = None
         self.skipped_batches = 0
         self.model: LlamaForCausalLM = build_model(config)
-        # µP's hidden_size / base_width and output multiplier (ttl.train.parametrization), handed
-        # on to the optimizer; {}: standard.
-        self.mup = {} if width_multiplier is None else {"width_multiplier": width_multiplier,
-                                                        "output_multiplier": output_multiplier}
-        if self.mup:
-            apply_mup_init(self.model, width_multiplier, output_multiplier)
+        # µP at this width (ttl.train.parametrization), handed on to the optimizer; None: standard.
+        self.mup = mup
+        if mup is not None:
+            mup.initialise(self.model)
         if zero_init_output:
             # Each block starts as the identity (modded-nanogpt): zero what writes into the residual.
             for layer in self.model.model.layers:
@@ -289,7 +286,7 @@ class CausalLMModule(pl.LightningModule):
 
     def configure_optimizers(self):
         """The optimizer from its Hydra partial and a per-step scheduler."""
-        optimizer = self.optimizer_factory(self.model, **self.mup)
+        optimizer = self.optimizer_factory(self.model, mup=self.mup)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ttl.train.parametrization import adamw_role_settings, check_untied, muon_shape_factor, parameter_roles
+from ttl.train.parametrization import Mup, check_untied, muon_shape_factor, parameter_roles
 
 
 def decay_groups(model: nn.Module, weight_decay: float, decay_all_params: bool,
@@ -45,28 +45,25 @@ def build_adamw(
     decay_all_params: bool = False,
     fused: bool | None = None,
     decay_embeddings: bool = True,
-    width_multiplier: float | None = None,
-    output_multiplier: float = 1.0,
+    mup: Mup | None = None,
 ) -> torch.optim.AdamW:
     """AdamW over `model` with norm/bias exemption; `fused=None` fuses on CUDA parameters.
-    With `width_multiplier` (µP), one group per role with µP's lr and decay at that width."""
-    if width_multiplier is None:
+    With `mup`, one group per role with µP's lr and decay at that width."""
+    if mup is None:
         groups = decay_groups(model, weight_decay, decay_all_params, decay_embeddings)
     else:
-        groups = mup_adamw_groups(model, lr, weight_decay, width_multiplier, decay_all_params,
-                                  decay_embeddings, output_multiplier)
+        groups = mup_adamw_groups(model, lr, weight_decay, mup, decay_all_params, decay_embeddings)
     if fused is None:
         fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 
-def mup_adamw_groups(model: nn.Module, lr: float, weight_decay: float, multiplier: float,
-                     decay_all_params: bool = False, decay_embeddings: bool = True,
-                     output_multiplier: float = 1.0) -> list[dict]:
+def mup_adamw_groups(model: nn.Module, lr: float, weight_decay: float, mup: Mup,
+                     decay_all_params: bool = False, decay_embeddings: bool = True) -> list[dict]:
     """One AdamW group per role with µP's lr and weight decay at width multiplier m; the norms
     (and the embedding with `decay_embeddings=False`) are exempt from decay as in `decay_groups`."""
     check_untied(model.config)
-    settings = adamw_role_settings(multiplier, lr, weight_decay, output_multiplier)
+    settings = mup.role_settings(lr, weight_decay)
     groups = []
     for role, params in parameter_roles(model).items():
         role_lr, role_decay = settings[role]
@@ -127,8 +124,7 @@ def build_muon(
     eps: float = 1e-8,
     decay_embeddings: bool = True,
     fused: bool | None = None,
-    width_multiplier: float | None = None,
-    output_multiplier: float = 1.0,
+    mup: Mup | None = None,
 ) -> MuonWithAdamW:
     """Muon (`torch.optim.Muon`) for the hidden matrices (`lr`), AdamW for the input embedding
     (`embedding_lr`; a tied head takes it too), the head (`head_lr`) and the norms (`norm_lr`,
@@ -136,16 +132,16 @@ def build_muon(
 
     `match_rms_adamw` scales Muon's update to AdamW's typical RMS (Moonlight), so one lr and
     decay suit both kinds of group; torch's `original` needs a ~50x larger Muon rate. µP
-    (`width_multiplier`): ttl.train.parametrization."""
+    (`mup`): ttl.train.parametrization."""
     roles = parameter_roles(model)
     embedding_lr, head_lr, norm_lr = (lr if rate is None else rate
                                       for rate in (embedding_lr, head_lr, norm_lr))
-    head_decay = weight_decay
+    embedding_decay, head_decay = weight_decay if decay_embeddings else 0.0, weight_decay
     hidden_groups = [{"params": roles["hidden"], "lr": lr, "weight_decay": weight_decay, "group": "hidden"}]
-    if width_multiplier is not None:
+    if mup is not None:
         check_untied(model.config)
-        head_lr, head_decay = adamw_role_settings(width_multiplier, head_lr, weight_decay,
-                                                  output_multiplier)["head"]
+        head_lr, head_decay = mup.role_settings(head_lr, weight_decay)["head"]
+        embedding_lr, embedding_decay = mup.role_settings(embedding_lr, embedding_decay)["embedding"]
         adjust_lr_fn = "original"
         by_shape: dict[tuple[int, ...], list[nn.Parameter]] = {}
         for parameter in roles["hidden"]:
@@ -154,10 +150,10 @@ def build_muon(
         hidden_groups = [{"params": params, "lr": lr * factor, "weight_decay": weight_decay / factor,
                           "group": "hidden"}
                          for shape, params in by_shape.items()
-                         for factor in [muon_shape_factor(shape, width_multiplier)]]
+                         for factor in [muon_shape_factor(shape, mup.width)]]
     adamw_groups = [
-        {"params": roles["embedding"], "lr": embedding_lr, "weight_decay": weight_decay if decay_embeddings
-         else 0.0, "group": "embedding"},
+        {"params": roles["embedding"], "lr": embedding_lr, "weight_decay": embedding_decay,
+         "group": "embedding"},
         {"params": roles["head"], "lr": head_lr, "weight_decay": head_decay, "group": "head"},
         {"params": roles["norm"], "lr": norm_lr, "weight_decay": 0.0, "group": "norm"},
     ]

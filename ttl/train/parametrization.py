@@ -1,9 +1,9 @@
 """The maximal-update parametrization (µP, Yang et al. 2022, "Tensor Programs V"): each parameter's
 role, its initialisation and its optimizer settings as functions of the width multiplier
 m = hidden_size / base_width. The rules' table, the folded head multiplier and the attention
-scale: docs/recipes.md; at the base width (the 160m's, 768) every rule is the identity. The output
-multiplier α (TP5's α_output, `model.output_multiplier`) is tuned on a proxy and kept at every
-width, the 160m included: the head's init and lr are α / m times the published. Why:
+scale: docs/recipes.md; at the base width (the 160m's, 768) every rule is the identity. TP5's
+input and output multipliers (`model.input_multiplier`, `model.output_multiplier`) are tuned on
+a proxy and kept at every width, the 160m included. Why:
 
 - **Weight decay is scaled by m where the lr is divided by m**: torch's AdamW decays by lr · wd
   per step, so keeping lr · wd fixed keeps the decay's time scale the same at every width
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -42,10 +43,42 @@ def width_multiplier(parametrization: str, hidden_size: int, base_width: int) ->
     return hidden_size / base_width
 
 
-def mup_settings(model) -> dict[str, float]:
-    """The µP arguments that a model config hands the module and the optimizer; {} when standard."""
+@dataclass(frozen=True)
+class Mup:
+    """µP at one width: m = hidden_size / base_width, and TP5's input and output multipliers:
+    the embedding's init and AdamW lr are `input` times the published, the head's `output` / m."""
+
+    width: float
+    input: float = 1.0
+    output: float = 1.0
+
+    def scales(self) -> dict[str, float]:
+        """Each role's AdamW lr as a multiple of the published; the embedding's and the head's
+        init scale alike (a folded multiplier), the hidden matrices' by 1 / sqrt(m)."""
+        return {"embedding": self.input, "hidden": 1 / self.width, "head": self.output / self.width,
+                "norm": 1.0}
+
+    def role_settings(self, lr: float, weight_decay: float) -> dict[str, tuple[float, float]]:
+        """(lr, weight decay) of each role, before the exemptions (norms and, optionally, the
+        embedding are not decayed); lr x wd stays the published."""
+        return {role: (lr * scale, weight_decay / scale) for role, scale in self.scales().items()}
+
+    @torch.no_grad()
+    def initialise(self, model: nn.Module) -> None:
+        """Rescale a freshly initialised model: hidden matrices' std / sqrt(m), the head's
+        x output / m, the embedding's x input; at m = 1 with both multipliers 1 nothing changes
+        (the published initialisation, bit for bit)."""
+        check_untied(model.config)
+        scales = self.scales() | {"hidden": 1 / math.sqrt(self.width)}
+        for role, parameters in parameter_roles(model).items():
+            for parameter in parameters if scales[role] != 1 else ():
+                parameter.mul_(scales[role])
+
+
+def mup_of(model) -> Mup | None:
+    """The µP a model config asks for (None: the standard parametrization)."""
     m = width_multiplier(model.parametrization, model.hidden_size, model.base_width)
-    return {} if m is None else {"width_multiplier": m, "output_multiplier": model.output_multiplier}
+    return None if m is None else Mup(m, model.input_multiplier, model.output_multiplier)
 
 
 def parameter_roles(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -78,30 +111,6 @@ def check_untied(config) -> None:
     if getattr(config, "tie_word_embeddings", False):
         raise TTLError("model.parametrization=mup needs untied embeddings (model.tie_word_embeddings=false): "
                        "µP scales the output head, not the input embedding")
-
-
-@torch.no_grad()
-def apply_mup_init(model: nn.Module, multiplier: float, output_multiplier: float = 1.0) -> None:
-    """Rescale a freshly initialised model to µP's initialisation at width multiplier m: hidden
-    matrices' std / sqrt(m), the head's std x α / m; the embedding and norms are unchanged. At
-    m = α = 1 nothing changes (the published initialisation, bit for bit)."""
-    check_untied(model.config)
-    if multiplier == output_multiplier == 1:
-        return
-    roles = parameter_roles(model)
-    for parameter in roles["hidden"]:
-        parameter.mul_(1 / math.sqrt(multiplier))
-    for parameter in roles["head"]:
-        parameter.mul_(output_multiplier / multiplier)
-
-
-def adamw_role_settings(multiplier: float, lr: float, weight_decay: float,
-                        output_multiplier: float = 1.0) -> dict[str, tuple[float, float]]:
-    """(lr, weight decay) of each role under µP at width multiplier m and output multiplier α,
-    before the exemptions (norms and, optionally, the embedding are not decayed)."""
-    head = multiplier / output_multiplier
-    return {"embedding": (lr, weight_decay), "hidden": (lr / multiplier, weight_decay * multiplier),
-            "head": (lr / head, weight_decay * head), "norm": (lr, weight_decay)}
 
 
 def muon_shape_factor(shape: Iterable[int], multiplier: float) -> float:

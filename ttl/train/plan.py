@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from ttl.cli import first_missing, typed_settings
 from ttl.errors import TTLError
 from ttl.model import build_model, count_parameters, flops_per_token, llama_config, matmul_parameters
-from ttl.train.parametrization import mup_settings
+from ttl.train.parametrization import mup_of
 from ttl.train.sharding import FSDP, fsdp_strategy
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def precision_note(precision: str, accelerator: str, cpu_has_bf16: bool | None =
 def group_lines(cfg: TrainConfig, model: torch.nn.Module) -> str:
     """Each optimizer group's peak learning rate and weight decay, as the run will build them
     (over the meta-device model); an unnamed group is called by its decay."""
-    optimizer = instantiate(cfg.optimizer)(model, **mup_settings(cfg.model))
+    optimizer = instantiate(cfg.optimizer)(model, mup=mup_of(cfg.model))
     return "; ".join(f"{g.get('group') or ('decayed' if g['weight_decay'] else 'exempt')} "
                      f"lr {g['lr']:.4g} wd {g['weight_decay']:.4g}" for g in optimizer.param_groups)
 
@@ -132,7 +132,7 @@ def describe(cfg: TrainConfig, plan: BatchPlan) -> str:
     """Parameters, batch arithmetic, steps, tokens, FLOPs, devices and precision, one per line."""
     model = build_model(llama_config(asdict(cfg.model)), device="meta")
     n_params, n_matmul = count_parameters(model), matmul_parameters(model)
-    mup = mup_settings(cfg.model)
+    mup = mup_of(cfg.model)
     flops = flops_per_token(n_matmul, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)
     flops_all = flops_per_token(n_params, cfg.model.num_hidden_layers, cfg.model.hidden_size, plan.seq_len)
     steps = cfg.trainer.max_steps
@@ -157,10 +157,10 @@ def describe(cfg: TrainConfig, plan: BatchPlan) -> str:
                       f"weight decay {cfg.optimizer.weight_decay}"
                       + (f", decay_all_params={cfg.optimizer.decay_all_params}"
                          if "decay_all_params" in cfg.optimizer else "")),
-        ("parametrization", "standard" if not mup else
-         f"mup: base width {cfg.model.base_width}, width multiplier {mup['width_multiplier']:g} "
-         f"(hidden {cfg.model.hidden_size}), output multiplier {mup['output_multiplier']:g}; "
-         "ttl.train.parametrization states each group's rule"),
+        ("parametrization", "standard" if mup is None else
+         f"mup: base width {cfg.model.base_width}, width multiplier {mup.width:g} "
+         f"(hidden {cfg.model.hidden_size}), input multiplier {mup.input:g}, output multiplier "
+         f"{mup.output:g}; ttl.train.parametrization states each group's rule"),
         ("parameter groups", group_lines(cfg, model)),
         ("data", f"{cfg.data.path} (packing {cfg.data.packing})"),
         ("tokenizer", f"{cfg.tokenizer.path}"),

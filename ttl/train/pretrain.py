@@ -37,7 +37,7 @@ from ttl.train.checkpoint_io import RecordedCheckpointIO
 from ttl.train.config import TrainConfig
 from ttl.train.loggers import build_loggers, finish_wandb, wandb_step_in_checkpoint
 from ttl.train.module import CausalLMModule
-from ttl.train.parametrization import mup_settings
+from ttl.train.parametrization import mup_of
 from ttl.train.plan import describe, lightning_trainer_kwargs, plan_batch, validate
 from ttl.train.sweep import in_multirun, place_sweep_job
 
@@ -137,7 +137,7 @@ def _train(cfg: TrainConfig, plan, run_dir: Path, composed: DictConfig) -> dict:
         optimizer_factory=instantiate(cfg.optimizer),
         scheduler_factory=build(cfg.scheduler, total_steps=cfg.trainer.max_steps) if cfg.scheduler else None,
         tokens_per_step=plan.tokens_per_step,
-        **mup_settings(cfg.model),
+        mup=mup_of(cfg.model),
     )
     datamodule = TTLDataModule(cfg.data, tokenizer, plan.micro_batch_size)
     # Resolve the data now: a missing path or an offline Hub id fails before the run
