@@ -70,6 +70,7 @@ def test_arms_are_named_by_their_switches(study):
     assert study.arm_of([*shared, "recipe_switch=beta2"]) == "beta2"
     assert study.arm_of([*shared, "recipe_switch=[muon,wsd]"]) == "muon+wsd"
     assert study.arm_of([*shared, "recipe_switch=mup"], output_multiplier=0.25) == "mup+out0.25"
+    assert study.arm_of([*shared, "recipe_switch=mup"], input_multiplier=4) == "mup+in4"
 
 
 def grid(arm, losses, lrs=(1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2), speed=1000.0):
@@ -338,12 +339,13 @@ def test_transfer_fits_the_optimums_drift_per_arm_and_lists_each_output_multipli
 
     # The standard parametrization's optimum halves per doubling (exponent -1); µP's stays put.
     by_width = {64: {"published": arm(4e-3, 4e-3), "mup": arm(2e-3, 2e-3), "mup+out4": arm(1e-3, 1e-3),
-                     "mup+out0.25": arm(1e-3, 1e-3)},
+                     "mup+out0.25": arm(1e-3, 1e-3), "mup+in4": arm(1e-3, 1e-3)},
                 256: {"published": arm(1e-3, 1e-3), "mup": arm(2e-3, 2e-3)}}
     rows = transfer.transfer_rows(by_width)
-    assert list(rows) == ["published", "mup", "mup+out0.25", "mup+out4"]
+    assert list(rows) == ["published", "mup", "mup+in4", "mup+out0.25", "mup+out4"]
     assert rows["published"]["exponent"] == pytest.approx(-1.0)
     assert rows["published"]["grid_steps"] == pytest.approx(-2.0)
     assert rows["mup"]["exponent"] == pytest.approx(0.0, abs=1e-12)
     assert "exponent" not in rows["mup+out4"]  # one width: nothing to fit
     assert transfer.title("mup+out4") == "µP (base width 768), output multiplier 4"
+    assert transfer.title("mup+in16") == "µP (base width 768), input multiplier 16"

@@ -127,10 +127,12 @@ def heldout_halves(data: str, val_fraction: float) -> dict[str, list[str]]:
     return halves
 
 
-def arm_of(overrides: list[str], output_multiplier: float = 1.0) -> str:
+def arm_of(overrides: list[str], input_multiplier: float = 1.0, output_multiplier: float = 1.0) -> str:
     """An arm's name from a job's overrides: its recipe switch(es), `+` between several, and µP's
-    output multiplier α when it is not 1 (`mup+out0.25`: a hyperparameter of its own)."""
-    alpha = "" if output_multiplier == 1 else f"+out{output_multiplier:g}"
+    input and output multipliers when they are not 1 (`mup+in4`, `mup+out0.25`: hyperparameters
+    of their own)."""
+    multipliers = (("in", input_multiplier), ("out", output_multiplier))
+    alpha = "".join(f"+{name}{value:g}" for name, value in multipliers if value != 1)
     for item in overrides:
         key, _, value = item.partition("=")
         if key == "recipe_switch":
@@ -157,8 +159,9 @@ def jobs(sweeps: list[Path]) -> list[dict]:
                 print(f"skip {row_path.parent}: status {row.get('status')}")
                 continue
             cfg = OmegaConf.load(row_path.parent / "config.yaml")
-            # older runs' configs have no output multiplier
-            arm = arm_of(row["overrides"].split(), cfg.model.get("output_multiplier", 1.0))
+            # older runs' configs have no multipliers
+            arm = arm_of(row["overrides"].split(), cfg.model.get("input_multiplier", 1.0),
+                         cfg.model.get("output_multiplier", 1.0))
             found.append({"dir": row_path.parent, "arm": arm,
                           "setting": setting_of(cfg),
                           "lr": float(cfg.model.recipe.lr), "seed": int(cfg.seed),

@@ -20,32 +20,38 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 # The standard parametrization, µP, and µP with a zero-initialised head (recipe_switch=zero_head)
-# come first; then µP at each output multiplier α (`mup+out4`: model.output_multiplier=4).
+# come first; then µP at each input or output multiplier (`mup+in4`: model.input_multiplier=4).
 ARMS = ("published", "mup", "mup+zero_head")
 TITLES = {"published": "standard parametrization", "mup": "µP (base width 768)",
           "mup+zero_head": "µP, head initialised at zero"}
 
 
+MULTIPLIER = re.compile(r"(in|out)(\d[\d.e+-]*)")
+
+
 def title(arm: str) -> str:
     """A panel's title: the arm in words."""
-    if arm in TITLES:
-        return TITLES[arm]
-    switches, _, alpha = arm.partition("+out")
-    return f"{TITLES.get(switches, switches)}, output multiplier {alpha}" if alpha else arm
+    switches, multipliers = multipliers_of(arm)
+    words = ", ".join(f"{'input' if name == 'in' else 'output'} multiplier {value:g}"
+                      for name, value in multipliers)
+    return TITLES.get(switches, switches) + (f", {words}" if words else "")
+
+
+def multipliers_of(arm: str) -> tuple[str, list[tuple[str, float]]]:
+    """An arm's switches, and its µP multipliers as (in or out, value): `mup+in4` -> mup, [(in, 4)]."""
+    parts = arm.split("+")
+    found = [m for part in parts if (m := MULTIPLIER.fullmatch(part))]
+    return "+".join(p for p in parts if not MULTIPLIER.fullmatch(p)), [(m[1], float(m[2])) for m in found]
 
 
 def arms_in(by_width: dict[int, dict]) -> list[str]:
     """The arms with runs at any width: ARMS' order first, then the others by name."""
     found = {arm for arms in by_width.values() for arm in arms}
-
-    def order(arm: str) -> tuple[str, float]:
-        switches, _, alpha = arm.partition("+out")
-        return switches, float(alpha or 1)
-
-    return [a for a in ARMS if a in found] + sorted(found - set(ARMS), key=order)
+    return [a for a in ARMS if a in found] + sorted(found - set(ARMS), key=multipliers_of)
 
 
 def proxy_settings(settings: dict[str, dict]) -> dict[str, dict[int, dict]]:
