@@ -108,6 +108,8 @@ def table(transfer: dict[str, dict]) -> str:
     lines += ["", "| arm | widths | best lr moves (grid steps of x2) | fitted optimum moves (x2 steps) | "
               "exponent of the fitted optimum in the width |", "|---|---|---|---|---|"]
     for arm, t in transfer.items():
+        if len(t["widths"]) < 2:  # run at one width only: nothing moves
+            continue
         exponent = f"{t['exponent']:+.2f}" if "exponent" in t else "-"
         fitted = f"{t['fitted_shift']:+.2f}" if "fitted_shift" in t else "-"
         lines.append(f"| {arm} | {t['widths'][0]}-{t['widths'][-1]} | {t['grid_steps']:+.0f} | {fitted} | "
@@ -173,7 +175,9 @@ def main() -> None:
         transfer = transfer_rows(by_width)
         print(f"## proxies @{tail}\n\n{table(transfer)}\n\n{seed_table(transfer)}\n")
         if args.plot:
-            plot(transfer, args.plot, f"proxies @{tail}: seed 1")
+            # a panel per arm run at two widths or more
+            plot({arm: t for arm, t in transfer.items() if len(t["widths"]) > 1}, args.plot,
+                 f"proxies @{tail}: seed 1")
             print(f"wrote {args.plot}")
 
 
