@@ -287,7 +287,7 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     from .test_docs import entry
 
     commands = readme_commands(README, LAYOUT)
-    assert len(commands) == 24 and all(str(LAYOUT) in c for c in commands)
+    assert len(commands) == 34 and all(str(LAYOUT) in c for c in commands)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TTL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("TTL_CACHE_DIR", str(tmp_path / "cache"))
@@ -301,8 +301,9 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
         assert str(LAYOUT) in out
     # round 2: 18 + 18 small lr points, 6 + 2 seeds, 3 + 3 medium, 3 + 3 at the longer horizon;
     # round 1: 27 switch runs, 3 at equal wall time, 3 combined; round 3: 10 + 10 proxy lr points
-    # at widths 64 and 128, 3 + 2 + 1 at width 256, 4 x 2 seeds, 3 + 3 + 2 + 2 zero-head points
-    assert planned == 56 + 33 + 44
+    # at widths 64 and 128, 3 + 2 + 1 at width 256, 4 x 2 seeds, 3 + 3 + 2 + 2 zero-head points,
+    # 2 + 2 + 1 + 1 output-multiplier and 1 + 1 + 1 + 1 + 2 + 1 input-multiplier points
+    assert planned == 56 + 33 + 44 + 13
     assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
 
 
