@@ -56,8 +56,7 @@ class CausalLMModule(pl.LightningModule):
         self._pending_check: tuple | None = None
         self.skipped_batches = 0
         self.model: LlamaForCausalLM = build_model(config)
-        # µP at this width (ttl.train.parametrization), handed on to the optimizer; None: standard.
-        self.mup = mup
+        self.mup = mup  # µP at this width (ttl.train.parametrization); None: standard
         if mup is not None:
             mup.initialise(self.model)
         if zero_init_output:
@@ -285,8 +284,9 @@ class CausalLMModule(pl.LightningModule):
             self.val_history.append((self.global_step, math.exp(mean)))
 
     def configure_optimizers(self):
-        """The optimizer from its Hydra partial and a per-step scheduler."""
-        optimizer = self.optimizer_factory(self.model, mup=self.mup)
+        """The optimizer from its Hydra partial (handed `mup` under µP only: any callable(model)
+        is an optimizer factory) and a per-step scheduler."""
+        optimizer = self.optimizer_factory(self.model, **({} if self.mup is None else {"mup": self.mup}))
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
