@@ -73,8 +73,7 @@ def export_generation_config(config, pad_token_id: int | None = None, **settings
                             **generation_settings(**settings))
 
 
-def generate_text(model, tokenizer, prompt: str, seed: int | None = None, streamer=None,
-                  **settings) -> str:
+def generate_text(model, tokenizer, prompt: str, seed: int | None = None, streamer=None, **settings) -> str:
     """Prompt plus continuation as text (special tokens removed), re-seeded first when `seed` is
     set; `settings` override the model card's sampling settings (see `generation_settings`)."""
     from transformers import set_seed

@@ -45,6 +45,8 @@ def test_the_main_card_has_every_section_in_order_and_the_runs_figures(card_run)
                         "modelling",
         "Size": "393,536 parameters", "Context length": "128 tokens", "Vocabulary": "2,048 tokens",
         "Dataset": "sample", "Language": "Portuguese",
+        # a config saved before µP names no parametrization: the standard one
+        "Recipe": "peak learning rate 0.002, standard parametrization",
         "Number of steps": "30 (122,880 tokens, 4,096 per step)",
         "Hardware": "CPU (2 cores)", "Training time": "55 seconds", "Emissions": "0.125 kg CO2eq (BRA)",
         "Total energy consumption": "0.000418752 kWh", "Validation perplexity": "789.5846",
@@ -61,6 +63,17 @@ def test_the_main_card_has_every_section_in_order_and_the_runs_figures(card_run)
     assert "@misc{correa24ttllama," in body and "Corr{\\^e}a" in body
     assert "{{" not in text and "{%" not in text and "\n\n\n" not in text
     assert text.endswith("}\n```\n")
+
+
+def test_a_mup_runs_card_states_its_multipliers_and_the_evidence_its_recipe_carries(card_run):
+    config = yaml.safe_load((card_run / "config.yaml").read_text())
+    config["model"] |= {"parametrization": "mup", "base_width": 768, "input_multiplier": 16.0,
+                        "output_multiplier": 1.0}
+    config["model"]["recipe"] |= {"lr": 1.2e-3, "evidence": "Chosen on width proxies."}
+    (card_run / "config.yaml").write_text(yaml.safe_dump(config))
+    _, body = split(render_card(card_run, card_run / "step-30"))
+    assert ("- **Recipe:** peak learning rate 0.0012, µP (base width 768, input multiplier 16, output "
+            "multiplier 1). Chosen on width proxies.\n") in body
 
 
 def test_the_front_matter_is_modelcarddata_with_a_model_index_of_the_runs_results(card_run):

@@ -57,6 +57,16 @@ def dataset_name(cfg: DictConfig) -> str:
     return Path(path.rstrip("/")).name or "local data"
 
 
+def recipe_line(model: DictConfig) -> str:
+    """The peak lr, the parametrization and what chose the recipe (older runs' configs lack the last two)."""
+    mup = {k: model.get(k, 1) for k in ("base_width", "input_multiplier", "output_multiplier")}
+    parametrization = ("µP (base width {base_width}, input multiplier {input_multiplier:g}, output "
+                       "multiplier {output_multiplier:g})".format(**mup)
+                       if model.get("parametrization") == "mup" else "standard parametrization")
+    evidence = f". {model.recipe.evidence}" if model.recipe.get("evidence") else ""
+    return f"peak learning rate {model.recipe.lr:g}, {parametrization}{evidence}"
+
+
 def format_duration(seconds: float) -> str:
     """A duration in the unit that fits: seconds, minutes or hours."""
     if seconds < 120:
@@ -101,7 +111,7 @@ def build_card(run_dir: str | Path, step_dir: str | Path, repo_id: str | None = 
         training_time=format_duration(state.get("wall_time_s", 0)), val_ppl=state.get("val_ppl"),
         emissions_kg=state.get("emissions_kg_co2eq"), country=energy.get("country_iso_code"),
         energy_kwh=state.get("energy_kwh"), config_hash=state.get("config_hash"), name=name,
-        generation=GENERATION_DEFAULTS,
+        generation=GENERATION_DEFAULTS, recipe=recipe_line(cfg.model),
         load_args=f'"{name}", revision="{revision}"' if revision else f'"{name}"', revisions=list(revisions),
         evaluations_table=evaluations_table(states),
         benchmark_tables=card_markdown(rows) if rows else None,

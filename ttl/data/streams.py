@@ -66,8 +66,7 @@ class ShardStream(IterableDataset):
             first_index += count
             epoch, row = epoch + 1, 0
 
-    def _gather(self, order: EpochOrder, positions: np.ndarray,
-                cache: dict[int, PackedRows]) -> PackedRows:
+    def _gather(self, order: EpochOrder, positions: np.ndarray, cache: dict[int, PackedRows]) -> PackedRows:
         windows = np.searchsorted(order.window_starts, positions, side="right") - 1
         parts = []
         for w in np.unique(windows):

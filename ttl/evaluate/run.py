@@ -51,26 +51,16 @@ def evaluation_source(path: str, split: str, text_column: str, val_fraction: flo
         raise TTLError(f"data.path={path} holds prepared token shards ({MANIFEST}); evaluation "
                        "reads raw text: pass data.path=<the text files or Hub dataset>")
     if split != "all":
-        return resolve_source(path, split, text_column, "train", "validation", val_fraction,
-                              val_documents)
+        return resolve_source(path, split, text_column, "train", "validation", val_fraction, val_documents)
     corpus = open_corpus(path)
     return TextSource(corpus, tuple(corpus.splits), text_column)
 
 
-def evaluate_checkpoints(
-    checkpoints: Sequence[Checkpoint],
-    texts: Callable[[], Iterable[str]],
-    method: str = "packed",
-    packing: str = "ttl",
-    seq_len: int | None = None,
-    stride: int | None = None,
-    max_tokens: int | None = None,
-    batch_size: int = 8,
-    device: str = "auto",
-    dtype: str = "float32",
-    tokenizer: str | None = None,
-    log: Callable[[str], None] = print,
-) -> list[EvaluationRow]:
+def evaluate_checkpoints(checkpoints: Sequence[Checkpoint], texts: Callable[[], Iterable[str]],
+                         method: str = "packed", packing: str = "ttl", seq_len: int | None = None,
+                         stride: int | None = None, max_tokens: int | None = None, batch_size: int = 8,
+                         device: str = "auto", dtype: str = "float32", tokenizer: str | None = None,
+                         log: Callable[[str], None] = print) -> list[EvaluationRow]:
     """Perplexity of each checkpoint on the documents `texts()` yields, in the given order; the
     text is tokenized once per distinct tokenizer. `seq_len` defaults to each model's
     `max_position_embeddings`; `stride` (sliding only) to half of `seq_len`."""

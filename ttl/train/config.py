@@ -41,6 +41,8 @@ class RecipeConfig:
     # The original validated every 100,000 steps, out of step with its checkpoints; ttl
     # validates at every checkpoint, so each export carries the perplexity of its own weights.
     eval_every_n_steps: int = 22_000
+    # What chose this recipe and what it gained, for the model card (null: the published recipe).
+    evidence: str | None = None
 
     def validate(self) -> None:
         """Steps, tokens and intervals are positive; the learning rate too."""
@@ -243,8 +245,7 @@ def register() -> None:
     for group, partial, exclude, options in (
         ("module", True, ("config", "optimizer_factory", "scheduler_factory", "tokens_per_step",
                           "mup"), {"causal_lm": CausalLMModule}),
-        ("optimizer", True, ("model", "mup"),
-         {"adamw": optim.build_adamw, "muon": optim.build_muon}),
+        ("optimizer", True, ("model", "mup"), {"adamw": optim.build_adamw, "muon": optim.build_muon}),
         ("scheduler", True, ("optimizer", "total_steps"), {"cosine": optim.warmup_cosine,
          "constant": optim.warmup_constant, "wsd": optim.warmup_stable_decay}),
         ("callbacks", False, ("tokenizer", "run_dir", "spawned", "emissions"),

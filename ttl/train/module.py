@@ -284,8 +284,7 @@ class CausalLMModule(pl.LightningModule):
             self.val_history.append((self.global_step, math.exp(mean)))
 
     def configure_optimizers(self):
-        """The optimizer from its Hydra partial (handed `mup` under µP only: any callable(model)
-        is an optimizer factory) and a per-step scheduler."""
+        """The optimizer (handed `mup` under µP only: any callable(model) is a factory) and a scheduler."""
         optimizer = self.optimizer_factory(self.model, **({} if self.mup is None else {"mup": self.mup}))
         if self.scheduler_factory is None:
             return optimizer

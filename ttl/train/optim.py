@@ -84,8 +84,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                  adamw_defaults: dict) -> None:
         # Each torch optimizer fills in its own defaults (momentum, ns_steps / betas, eps, ...).
         self._muon = torch.optim.Muon([{**g, "algorithm": "muon"} for g in muon_groups], **muon_defaults)
-        self._adamw = torch.optim.AdamW([{**g, "algorithm": "adamw"} for g in adamw_groups],
-                                        **adamw_defaults)
+        self._adamw = torch.optim.AdamW([{**g, "algorithm": "adamw"} for g in adamw_groups], **adamw_defaults)
         super().__init__(self._muon.param_groups + self._adamw.param_groups, defaults={})
 
     def _lend(self) -> None:
