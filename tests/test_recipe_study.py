@@ -287,7 +287,7 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     from .test_docs import entry
 
     commands = readme_commands(README, LAYOUT)
-    assert len(commands) == 34 and all(str(LAYOUT) in c for c in commands)
+    assert len(commands) == 41 and all(str(LAYOUT) in c for c in commands)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TTL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("TTL_CACHE_DIR", str(tmp_path / "cache"))
@@ -302,8 +302,9 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     # round 2: 18 + 18 small lr points, 6 + 2 seeds, 3 + 3 medium, 3 + 3 at the longer horizon;
     # round 1: 27 switch runs, 3 at equal wall time, 3 combined; round 3: 10 + 10 proxy lr points
     # at widths 64 and 128, 3 + 2 + 1 at width 256, 4 x 2 seeds, 3 + 3 + 2 + 2 zero-head points,
-    # 2 + 2 + 1 + 1 output-multiplier and 1 + 1 + 1 + 1 + 2 + 1 input-multiplier points
-    assert planned == 56 + 33 + 44 + 13
+    # 2 + 2 + 1 + 1 output-multiplier and 1 + 1 + 1 + 1 + 2 + 1 input-multiplier points, then
+    # the input multiplier's width-128 and -256 points (1 + 2 + 1 + 1) and 2 x 2 seeds
+    assert planned == 56 + 33 + 44 + 13 + 9
     assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
 
 
@@ -348,5 +349,5 @@ def test_transfer_fits_the_optimums_drift_per_arm_and_lists_each_output_multipli
     assert rows["published"]["grid_steps"] == pytest.approx(-2.0)
     assert rows["mup"]["exponent"] == pytest.approx(0.0, abs=1e-12)
     assert "exponent" not in rows["mup+out4"]  # one width: nothing to fit
-    assert transfer.title("mup+out4") == "µP (base width 768), output multiplier 4"
-    assert transfer.title("mup+in16") == "µP (base width 768), input multiplier 16"
+    assert transfer.arm_title("mup+out4") == "µP (base width 768), output multiplier 4"
+    assert transfer.arm_title("mup+in16") == "µP (base width 768), input multiplier 16"

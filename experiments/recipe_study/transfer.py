@@ -33,7 +33,7 @@ TITLES = {"published": "standard parametrization", "mup": "µP (base width 768)"
 MULTIPLIER = re.compile(r"(in|out)(\d[\d.e+-]*)")
 
 
-def title(arm: str) -> str:
+def arm_title(arm: str) -> str:
     """A panel's title: the arm in words."""
     switches, multipliers = multipliers_of(arm)
     words = ", ".join(f"{'input' if name == 'in' else 'output'} multiplier {value:g}"
@@ -156,7 +156,7 @@ def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
             ax.plot([best["lr"]], [best["selection_loss"]], marker="*", ms=14, color=colour)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("peak learning rate (model.recipe.lr)")
-        ax.set_title(title(arm))
+        ax.set_title(arm_title(arm))
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("held-out loss, selection half (nats/token)")
     fig.suptitle(title, fontsize=10)

@@ -153,17 +153,25 @@ def test_published_is_the_default_and_each_switch_changes_only_what_it_names():
     assert make(["experiment=recipe_study"]).scheduler._target_.endswith("warmup_cosine")
 
 
-def test_the_modern_160m_recipe_is_the_published_one_with_round_1s_arm():
-    """experiment=ttl_160m_modern = experiment=ttl_160m with recipe_switch=[beta2,wsd]
-    (round 1 of experiments/recipe_study; its claimed gain is withdrawn until round 2 decides),
-    nothing else but its run name."""
+def test_the_modern_160m_recipe_is_the_published_one_under_mup_with_the_tuned_input_multiplier():
+    """experiment=ttl_160m_modern = experiment=ttl_160m with recipe_switch=mup, µP's input
+    multiplier 16 and the width-256 proxy's learning rate (round 3 of experiments/recipe_study),
+    nothing else but its run name and the evidence its model card states."""
     modern = flat(OmegaConf.to_container(make(["experiment=ttl_160m_modern"])))
-    switched = flat(OmegaConf.to_container(make(["experiment=ttl_160m", "recipe_switch=[beta2,wsd]",
+    switched = flat(OmegaConf.to_container(make(["experiment=ttl_160m", "recipe_switch=mup",
+                                                 "model.input_multiplier=16", "model.recipe.lr=1.2e-3",
                                                  "run_name=ttl-160m-modern"])))
+    evidence = modern.pop("model.recipe.evidence")
+    assert switched.pop("model.recipe.evidence") is None
     assert modern == switched
-    assert modern["optimizer.betas"] == [0.9, 0.95]
-    assert modern["scheduler._target_"].endswith("warmup_stable_decay")
+    assert "width 64" in evidence and "width 256" in evidence and "nats/token" in evidence
     assert modern["trainer.max_steps"] == 458_000 and modern["model.name"] == "160m"
+    cfg = make(["experiment=ttl_160m_modern", "trainer=a100"])
+    text = describe(validate(cfg), plan_batch(validate(cfg)))
+    # µP at the base width: every role at the published multiples but the embedding's x16
+    assert "160m: 162,417,408 parameters" in text
+    assert ("embedding lr 0.0192 wd 0.000625; hidden lr 0.0012 wd 0.01; head lr 0.0012 wd 0.01; "
+            "norm lr 0.0012 wd 0") in text
 
 
 def test_bf16_on_a_cpu_without_native_bf16_is_named_in_the_plan():
