@@ -280,6 +280,7 @@ def study_first_crossing(points, target):
     return None
 
 
+@pytest.mark.slow  # plans every job of every sweep the README shows: 155 plans, about a minute
 @pytest.mark.skipif(not LAYOUT.is_dir(), reason=f"needs the Hub-layout copy of the corpus at {LAYOUT}")
 def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path, monkeypatch, capsys):
     """Every sweep the README shows, on a local copy in the Hub's layout: each job composes and
