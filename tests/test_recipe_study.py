@@ -280,7 +280,7 @@ def study_first_crossing(points, target):
     return None
 
 
-@pytest.mark.slow  # plans every job of every sweep the README shows: 155 plans, about a minute
+@pytest.mark.slow  # plans every job of every sweep the README shows: 163 plans, about a minute
 @pytest.mark.skipif(not LAYOUT.is_dir(), reason=f"needs the Hub-layout copy of the corpus at {LAYOUT}")
 def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path, monkeypatch, capsys):
     """Every sweep the README shows, on a local copy in the Hub's layout: each job composes and
@@ -288,7 +288,7 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     from .test_docs import entry
 
     commands = readme_commands(README, LAYOUT)
-    assert len(commands) == 41 and all(str(LAYOUT) in c for c in commands)
+    assert len(commands) == 45 and all(str(LAYOUT) in c for c in commands)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TTL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("TTL_CACHE_DIR", str(tmp_path / "cache"))
@@ -304,8 +304,9 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     # round 1: 27 switch runs, 3 at equal wall time, 3 combined; round 3: 10 + 10 proxy lr points
     # at widths 64 and 128, 3 + 2 + 1 at width 256, 4 x 2 seeds, 3 + 3 + 2 + 2 zero-head points,
     # 2 + 2 + 1 + 1 output-multiplier and 1 + 1 + 1 + 1 + 2 + 1 input-multiplier points, then
-    # the input multiplier's width-128 and -256 points (1 + 2 + 1 + 1) and 2 x 2 seeds
-    assert planned == 56 + 33 + 44 + 13 + 9
+    # the input multiplier's width-128 and -256 points (1 + 2 + 1 + 1) and 2 x 2 seeds; the
+    # recipe study on µP: 3 + 1 points of wsd and of beta2+wsd at width 64
+    assert planned == 56 + 33 + 44 + 13 + 9 + 8
     assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
 
 
