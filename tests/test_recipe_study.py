@@ -353,3 +353,32 @@ def test_transfer_fits_the_optimums_drift_per_arm_and_lists_each_output_multipli
     assert "exponent" not in rows["mup+out4"]  # one width: nothing to fit
     assert transfer.arm_title("mup+out4") == "µP (base width 768), output multiplier 4"
     assert transfer.arm_title("mup+in16") == "µP (base width 768), input multiplier 16"
+
+
+def test_transfer_measures_each_seeded_arm_against_tuned_published_and_mup_alone():
+    path = ROOT / "experiments" / "recipe_study" / "transfer.py"
+    spec = importlib.util.spec_from_file_location("transfer", path)
+    transfer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(transfer)
+
+    def row(*losses: float) -> dict:
+        loss = {"mean": sum(losses) / len(losses), "min": min(losses), "max": max(losses), "n": len(losses)}
+        return {"best_lr": 1e-3, "seeds": list(range(1, len(losses) + 1)), "report_loss": loss}
+
+    found = transfer.gains({
+        "published": {"rows": {64: row(5.5, 5.4, 5.6), 256: row(5.8, 5.7, 5.9)}},
+        "mup+in16": {"rows": {64: row(5.2, 5.25, 5.15), 256: row(4.8, 4.85, 4.82)}},
+        # beats µP alone by 0.15 at width 64 (beyond the spread), by 0.01 at 256 (within it)
+        "mup+wsd+in16": {"rows": {64: row(5.05, 5.1, 5.0), 256: row(4.80, 4.83, 4.81)}},
+        "mup+muon+in16": {"rows": {64: row(5.0)}},  # one seed: not a deciding point
+    })
+    assert list(found) == ["mup+in16", "mup+wsd+in16"]
+    at64 = found["mup+wsd+in16"]["widths"][64]["against"]
+    assert at64["published"] == (pytest.approx(5.05 - 5.5), True)
+    assert at64["mup+in16"] == (pytest.approx(-0.15), True)
+    assert found["mup+wsd+in16"]["widths"][256]["against"]["mup+in16"][1] is False
+    trend = found["mup+wsd+in16"]["trend"]
+    assert trend["mup+in16"]["gain"] == "shrinks" and trend["mup+in16"]["beyond_spread_at_both"] is False
+    assert trend["published"]["gain"] == "grows" and trend["published"]["beyond_spread_at_both"] is True
+    table = transfer.gain_table(found)
+    assert "| mup+wsd+in16 | mup+in16 | 64-256 | -0.1500 | -0.0100 | shrinks | False |" in table

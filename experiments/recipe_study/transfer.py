@@ -28,6 +28,10 @@ from pathlib import Path
 ARMS = ("published", "mup", "mup+zero_head")
 TITLES = {"published": "standard parametrization", "mup": "µP (base width 768)",
           "mup+zero_head": "µP, head initialised at zero"}
+# The recipe study on µP (item 4 of issue 29) measures each arm against tuned published (the
+# standard parametrization, tuned at each width) and against µP + input multiplier 16 alone,
+# which ttl_160m_modern already is: an arm joins it only when it beats both.
+REFERENCES = ("published", "mup+in16")
 
 
 MULTIPLIER = re.compile(r"(in|out)(\d[\d.e+-]*)")
@@ -164,6 +168,64 @@ def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def beyond_spread(arm: dict, base: dict) -> bool:
+    """study.py's rule: two seeds or more on each side and ranges that do not overlap."""
+    return min(arm["n"], base["n"]) >= 2 and (arm["max"] < base["min"] or arm["min"] > base["max"])
+
+
+def gains(transfer: dict[str, dict], references: tuple[str, ...] = REFERENCES) -> dict[str, dict]:
+    """Per arm seeded (two seeds or more) at some width: at each width its report-half loss and
+    its difference from each reference arm there (negative: a gain), marked when beyond the seed
+    spread; and, per reference, whether the gain grows or shrinks from the narrowest width that
+    both ran to the widest."""
+    out = {}
+    for arm, t in transfer.items():
+        if arm == references[0] or not any(len(r["seeds"] or []) >= 2 for r in t["rows"].values()):
+            continue
+        widths = {}
+        for width, row in t["rows"].items():
+            against = {ref: (row["report_loss"]["mean"] - base["report_loss"]["mean"],
+                             beyond_spread(row["report_loss"], base["report_loss"]))
+                       for ref in references if ref != arm and ref in transfer
+                       and (base := transfer[ref]["rows"].get(width))}
+            widths[width] = {"lr": row["best_lr"], "seeds": row["seeds"], "loss": row["report_loss"],
+                             "against": against}
+        trend = {}
+        for ref in references:
+            both = [w for w in sorted(widths) if ref in widths[w]["against"]]
+            if len(both) >= 2:
+                narrow, wide = (widths[w]["against"][ref] for w in (both[0], both[-1]))
+                trend[ref] = {"widths": (both[0], both[-1]), "deltas": (narrow[0], wide[0]),
+                              "gain": "grows" if wide[0] < narrow[0] else "shrinks",
+                              "beyond_spread_at_both": narrow[1] and wide[1]}
+        out[arm] = {"widths": widths, "trend": trend}
+    return out
+
+
+def gain_table(found: dict[str, dict], references: tuple[str, ...] = REFERENCES) -> str:
+    """Markdown: each seeded arm's report loss per width against each reference, then the trends."""
+    def cell(delta: tuple[float, bool] | None) -> str:
+        return "-" if delta is None else f"{delta[0]:+.4f}" + (" **beyond spread**" if delta[1] else "")
+
+    lines = ["| arm | width | lr | seeds | report loss mean (max - min) | "
+             + " | ".join(f"Δ vs {ref}" for ref in references) + " |",
+             "|---|---|---|---|---|" + "---|" * len(references)]
+    for arm, g in found.items():
+        for width, row in sorted(g["widths"].items()):
+            loss = row["loss"]
+            lines.append(f"| {arm} | {width} | {row['lr']:.2e} | {', '.join(map(str, row['seeds']))} | "
+                         f"{loss['mean']:.4f} ({loss['max'] - loss['min']:.4f}) | "
+                         + " | ".join(cell(row["against"].get(ref)) for ref in references) + " |")
+    lines += ["", "| arm | against | widths | Δ narrow | Δ wide | gain with the width | "
+              "beyond spread at both |",
+              "|---|---|---|---|---|---|---|"]
+    for arm, g in found.items():
+        for ref, t in g["trend"].items():
+            lines.append(f"| {arm} | {ref} | {t['widths'][0]}-{t['widths'][1]} | {t['deltas'][0]:+.4f} | "
+                         f"{t['deltas'][1]:+.4f} | {t['gain']} | {t['beyond_spread_at_both']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,7 +235,8 @@ def main() -> None:
     settings = json.loads(args.results.read_text())["settings"]
     for tail, by_width in proxy_settings(settings).items():
         transfer = transfer_rows(by_width)
-        print(f"## proxies @{tail}\n\n{table(transfer)}\n\n{seed_table(transfer)}\n")
+        print(f"## proxies @{tail}\n\n{table(transfer)}\n\n{seed_table(transfer)}\n\n"
+              f"{gain_table(gains(transfer))}\n")
         if args.plot:
             # a panel per arm run at two widths or more
             plot({arm: t for arm, t in transfer.items() if len(t["widths"]) > 1}, args.plot,
