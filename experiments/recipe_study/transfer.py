@@ -237,10 +237,9 @@ def main() -> None:
         transfer = transfer_rows(by_width)
         print(f"## proxies @{tail}\n\n{table(transfer)}\n\n{seed_table(transfer)}\n\n"
               f"{gain_table(gains(transfer))}\n")
-        if args.plot:
-            # a panel per arm run at two widths or more
-            plot({arm: t for arm, t in transfer.items() if len(t["widths"]) > 1}, args.plot,
-                 f"proxies @{tail}: seed 1")
+        wide = {arm: t for arm, t in transfer.items() if len(t["widths"]) > 1}
+        if args.plot and wide:  # a panel per arm run at two widths or more
+            plot(wide, args.plot, f"proxies @{tail}: seed 1")
             print(f"wrote {args.plot}")
 
 

@@ -153,25 +153,28 @@ def test_published_is_the_default_and_each_switch_changes_only_what_it_names():
     assert make(["experiment=recipe_study"]).scheduler._target_.endswith("warmup_cosine")
 
 
-def test_the_modern_160m_recipe_is_the_published_one_under_mup_with_the_tuned_input_multiplier():
-    """experiment=ttl_160m_modern = experiment=ttl_160m with recipe_switch=mup, µP's input
-    multiplier 16 and the width-256 proxy's learning rate (round 3 of experiments/recipe_study),
+def test_the_modern_160m_recipe_is_the_published_one_under_mup_muon_and_wsd_with_the_input_multiplier():
+    """experiment=ttl_160m_modern = experiment=ttl_160m with recipe_switch=[mup,muon,wsd], µP's
+    input multiplier 16 and the width-256 proxy's learning rate (round 3 of experiments/recipe_study),
     nothing else but its run name and the evidence its model card states."""
     modern = flat(OmegaConf.to_container(make(["experiment=ttl_160m_modern"])))
-    switched = flat(OmegaConf.to_container(make(["experiment=ttl_160m", "recipe_switch=mup",
-                                                 "model.input_multiplier=16", "model.recipe.lr=1.2e-3",
+    switched = flat(OmegaConf.to_container(make(["experiment=ttl_160m", "recipe_switch=[mup,muon,wsd]",
+                                                 "model.input_multiplier=16", "model.recipe.lr=2.4e-3",
                                                  "run_name=ttl-160m-modern"])))
     evidence = modern.pop("model.recipe.evidence")
     assert switched.pop("model.recipe.evidence") is None
     assert modern == switched
     assert "width 64" in evidence and "width 256" in evidence and "nats/token" in evidence
     assert modern["trainer.max_steps"] == 458_000 and modern["model.name"] == "160m"
+    assert modern["optimizer._target_"].endswith("build_muon")
+    assert modern["scheduler._target_"].endswith("warmup_stable_decay")
     cfg = make(["experiment=ttl_160m_modern", "trainer=a100"])
     text = describe(validate(cfg), plan_batch(validate(cfg)))
-    # µP at the base width: every role at the published multiples but the embedding's x16
+    # µP at the base width: the embedding at x16; Muon's hidden steps at match_rms_adamw's
+    # 0.2 sqrt(max dim) (x5.54 for 768 x 768 and 3072 x 768, x11.09 for 768 x 3072)
     assert "160m: 162,417,408 parameters" in text
-    assert ("embedding lr 0.0192 wd 0.000625; hidden lr 0.0012 wd 0.01; head lr 0.0012 wd 0.01; "
-            "norm lr 0.0012 wd 0") in text
+    assert ("hidden lr 0.0133 wd 0.001804; hidden lr 0.0133 wd 0.001804; hidden lr 0.0266 wd 0.0009021; "
+            "embedding lr 0.0384 wd 0.000625; head lr 0.0024 wd 0.01; norm lr 0.0024 wd 0") in text
 
 
 def test_bf16_on_a_cpu_without_native_bf16_is_named_in_the_plan():
