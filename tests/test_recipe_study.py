@@ -288,7 +288,7 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     from .test_docs import entry
 
     commands = readme_commands(README, LAYOUT)
-    assert len(commands) == 66 and all(str(LAYOUT) in c for c in commands)
+    assert len(commands) == 67 and all(str(LAYOUT) in c for c in commands)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TTL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("TTL_CACHE_DIR", str(tmp_path / "cache"))
@@ -307,8 +307,9 @@ def test_the_studys_training_commands_plan_as_written_on_the_hub_layout(tmp_path
     # the input multiplier's width-128 and -256 points (1 + 2 + 1 + 1) and 2 x 2 seeds; the
     # recipe study on µP: 3 + 1 points of wsd and of beta2+wsd at width 64, their 2 x 2 seeds,
     # beta2+wsd's 5 width-256 runs, 3 + 3 + 3 + 1 + 1 points of beta2, muon and muon+wsd at
-    # width 64, muon+wsd's 2 seeds there and 4 + 2 width-256 runs, 2 runs at 4x the tokens
-    assert planned == 56 + 33 + 44 + 13 + 9 + 8 + 4 + 5 + 11 + 2 + 6 + 2
+    # width 64, muon+wsd's 2 seeds there and 4 + 2 width-256 runs, wsd's width-256 run, 2 runs
+    # at 4x the tokens
+    assert planned == 56 + 33 + 44 + 13 + 9 + 8 + 4 + 5 + 11 + 2 + 6 + 1 + 2
     assert not list(tmp_path.glob("runs/**/step-*"))  # a plan trains nothing
 
 
