@@ -18,9 +18,11 @@ tables (its `seeds` per setting).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 # The standard parametrization, µP, and µP with a zero-initialised head (recipe_switch=zero_head)
@@ -168,9 +170,14 @@ def plot(transfer: dict[str, dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
-def beyond_spread(arm: dict, base: dict) -> bool:
-    """study.py's rule: two seeds or more on each side and ranges that do not overlap."""
-    return min(arm["n"], base["n"]) >= 2 and (arm["max"] < base["min"] or arm["min"] > base["max"])
+def study_module():
+    """study.py beside this script (beyond_spread: one definition of the seed-spread rule)."""
+    path = Path(__file__).resolve().parent / "study.py"
+    spec = importlib.util.spec_from_file_location("recipe_study", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("recipe_study", module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def gains(transfer: dict[str, dict], references: tuple[str, ...] = REFERENCES) -> dict[str, dict]:
@@ -178,6 +185,7 @@ def gains(transfer: dict[str, dict], references: tuple[str, ...] = REFERENCES) -
     its difference from each reference arm there (negative: a gain), marked when beyond the seed
     spread; and, per reference, whether the gain grows or shrinks from the narrowest width that
     both ran to the widest."""
+    beyond_spread = study_module().beyond_spread
     out = {}
     for arm, t in transfer.items():
         if arm == references[0] or not any(len(r["seeds"] or []) >= 2 for r in t["rows"].values()):
